@@ -1,0 +1,81 @@
+// The bundled asynchronous example: `arbiter hello:application`.
+import AppProtocol
+import Glibc
+
+struct Hello: AsyncApplication {
+    func respond(to request: Request) async throws -> Response {
+        switch (request.method, request.path) {
+        case ("GET", "/"):
+            return .text("Hello, World!")
+        case ("POST", "/echo"):
+            let body = try await request.body.collect(upTo: 16 << 20)
+            return Response(headers: ["Content-Type": request.headers["Content-Type"] ?? "application/octet-stream"], body: .bytes(body))
+        case ("GET", "/sleep"):
+            // Waits without holding a thread: other requests keep being served.
+            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+            try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+            return .text("slept \(seconds)s")
+        case ("GET", "/block"):
+            // Blocks its thread on purpose, to show what arbiter reports about it.
+            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+            usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
+            return .text("blocked \(seconds)s")
+        case ("GET", "/stream"):
+            let count = Int(request.query["chunks"] ?? "5") ?? 5
+            return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
+                for i in 0..<count {
+                    try await writer.write("chunk \(i)\n")
+                }
+            })
+        case ("GET", "/info"):
+            return .json(Info.json(request))
+        case ("GET", "/error"):
+            throw Failure(message: "the example failed on purpose")
+        default:
+            return .text("Not Found\n", status: 404)
+        }
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// `GET /info`: the request as the application sees it.
+enum Info {
+    static func json(_ request: Request) -> String {
+        let headers = request.headers.map { "[\(quote($0.name)), \(quote($0.value))]" }.joined(separator: ", ")
+        return """
+            {"method": \(quote(request.method)), "path": \(quote(request.path)), "query": \(quote(request.query.raw)), \
+            "remote_addr": \(quote(request.remoteAddress)), "scheme": \(quote(request.scheme)), \
+            "pid": \(getpid()), "headers": [\(headers)]}
+            """
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+@_cdecl("application")
+public func application() -> UnsafeRawPointer {
+    export(Hello())
+}

@@ -1,0 +1,60 @@
+// The bundled synchronous example: `arbiter hellosync:application -k sync --threads 8`.
+import AppProtocol
+import Glibc
+
+struct HelloSync: Application {
+    func respond(to request: Request) throws -> Response {
+        switch (request.method, request.path) {
+        case ("GET", "/"):
+            return .text("Hello, World!")
+        case ("POST", "/echo"):
+            let body = try request.body.read(upTo: 16 << 20)
+            return Response(headers: ["Content-Type": request.headers["Content-Type"] ?? "application/octet-stream"], body: .bytes(body))
+        case ("GET", "/sleep"):
+            // A synchronous application holds its request thread while it sleeps.
+            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+            usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
+            return .text("slept \(seconds)s")
+        case ("GET", "/stream"):
+            let count = Int(request.query["chunks"] ?? "5") ?? 5
+            return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
+                for i in 0..<count {
+                    try await writer.write("chunk \(i)\n")
+                }
+            })
+        case ("GET", "/info"):
+            let headers = request.headers.map { "[\(quote($0.name)), \(quote($0.value))]" }.joined(separator: ", ")
+            return .json("""
+                {"method": \(quote(request.method)), "path": \(quote(request.path)), "query": \(quote(request.query.raw)), \
+                "remote_addr": \(quote(request.remoteAddress)), "scheme": \(quote(request.scheme)), \
+                "pid": \(getpid()), "headers": [\(headers)]}
+                """)
+        case ("GET", "/error"):
+            throw Failure(message: "the example failed on purpose")
+        default:
+            return .text("Not Found\n", status: 404)
+        }
+    }
+
+    private func quote(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default: if c.value < 0x20 { out += " " } else { out.unicodeScalars.append(c) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+@_cdecl("application")
+public func application() -> UnsafeRawPointer {
+    export(HelloSync())
+}

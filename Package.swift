@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Dependencies point one way:
+//   ArbiterABI (C) ← AppProtocol ← apps (Examples/*, your package)
+//   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
+// Arbiter (the master) never imports Worker; only the executable links both.
+let package = Package(
+    name: "arbiter",
+    products: [
+        .executable(name: "arbiter", targets: ["ArbiterCLI"]),
+        .library(name: "AppProtocol", targets: ["AppProtocol"]),
+        .library(name: "hello", type: .dynamic, targets: ["hello"]),
+        .library(name: "hellosync", type: .dynamic, targets: ["hellosync"]),
+        .library(name: "fixtures", type: .dynamic, targets: ["fixtures"]),
+    ],
+    targets: [
+        .target(name: "ArbiterABI"),
+        .target(name: "CArbiter"),
+        .target(name: "AppProtocol", dependencies: ["ArbiterABI"]),
+        .target(name: "HTTP1"),
+        .target(name: "Platform", dependencies: ["CArbiter"]),
+        .target(name: "Configuration", dependencies: ["Platform"]),
+        .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
+        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1"]),
+        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader"]),
+        .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform"]),
+        .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
+        .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
+        .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
+        .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

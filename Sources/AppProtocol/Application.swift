@@ -1,0 +1,134 @@
+/// A synchronous application: `respond(to:)` runs to completion on the calling thread.
+///
+/// In the `sync` worker each request has a thread of its own. In the `async` worker a synchronous
+/// application runs on a bounded thread pool (`--threads`), and the worker says so at boot.
+public protocol Application: Sendable {
+    func respond(to request: Request) throws -> Response
+    /// Runs once in each worker before it serves; throwing makes the worker exit with code 3.
+    func startup() throws
+    /// Runs once in each worker when it stops.
+    func shutdown() throws
+}
+
+/// An asynchronous application: many requests share a thread while they wait.
+public protocol AsyncApplication: Sendable {
+    func respond(to request: Request) async throws -> Response
+    func startup() async throws
+    func shutdown() async throws
+}
+
+extension Application {
+    public func startup() throws {}
+    public func shutdown() throws {}
+}
+
+extension AsyncApplication {
+    public func startup() async throws {}
+    public func shutdown() async throws {}
+}
+
+/// Synchronous middleware: sees every request on its way in and every response on its way out.
+public protocol Middleware: Sendable {
+    func respond(to request: Request, next: (Request) throws -> Response) throws -> Response
+}
+
+/// Asynchronous middleware.
+public protocol AsyncMiddleware: Sendable {
+    func respond(to request: Request, next: (Request) async throws -> Response) async throws -> Response
+}
+
+/// What the exporter needs to know of an application chain besides how to call it.
+protocol Chained {
+    /// Names of the synchronous parts of the chain, outermost first (`middleware Auth`).
+    var synchronousParts: [String] { get }
+}
+
+func typeName(_ value: Any) -> String { String(describing: type(of: value)) }
+
+/// A synchronous chain (sync middleware around an application of either kind).
+public struct SyncChain: Application, Chained {
+    let handler: @Sendable (Request) throws -> Response
+    let start: @Sendable () throws -> Void
+    let stop: @Sendable () throws -> Void
+    let synchronousParts: [String]
+
+    public func respond(to request: Request) throws -> Response { try handler(request) }
+    public func startup() throws { try start() }
+    public func shutdown() throws { try stop() }
+}
+
+/// An asynchronous chain; synchronous parts inside it run on the host's thread pool.
+public struct AsyncChain: AsyncApplication, Chained {
+    let handler: @Sendable (Request) async throws -> Response
+    let start: @Sendable () async throws -> Void
+    let stop: @Sendable () async throws -> Void
+    let synchronousParts: [String]
+
+    public func respond(to request: Request) async throws -> Response { try await handler(request) }
+    public func startup() async throws { try await start() }
+    public func shutdown() async throws { try await stop() }
+}
+
+func synchronousParts(of app: some Application) -> [String] {
+    (app as? Chained)?.synchronousParts ?? ["application \(typeName(app))"]
+}
+
+func synchronousParts(of app: some AsyncApplication) -> [String] {
+    (app as? Chained)?.synchronousParts ?? []
+}
+
+extension Application {
+    /// Wraps the application in synchronous middleware.
+    public func using(_ middleware: some Middleware) -> SyncChain {
+        SyncChain(
+            handler: { request in try middleware.respond(to: request, next: self.respond) },
+            start: startup, stop: shutdown,
+            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self))
+    }
+
+    /// Wraps the application in asynchronous middleware; the application itself runs on the pool.
+    public func using(_ middleware: some AsyncMiddleware) -> AsyncChain {
+        AsyncChain(
+            handler: { request in
+                try await middleware.respond(to: request) { inner in try await Runtime.offload { try self.respond(to: inner) } }
+            },
+            start: { try await Runtime.offload { try self.startup() } },
+            stop: { try await Runtime.offload { try self.shutdown() } },
+            synchronousParts: synchronousParts(of: self))
+    }
+}
+
+extension AsyncApplication {
+    public func using(_ middleware: some AsyncMiddleware) -> AsyncChain {
+        AsyncChain(
+            handler: { request in try await middleware.respond(to: request, next: self.respond) },
+            start: startup, stop: shutdown,
+            synchronousParts: synchronousParts(of: self))
+    }
+
+    /// Wraps the application in synchronous middleware: the whole chain becomes synchronous, and each
+    /// request holds a thread while the inner application runs.
+    public func using(_ middleware: some Middleware) -> SyncChain {
+        SyncChain(
+            handler: { request in
+                try middleware.respond(to: request) { inner in try Runtime.blockingWait { try await self.respond(to: inner) } }
+            },
+            start: { try Runtime.blockingWait { try await self.startup() } },
+            stop: { try Runtime.blockingWait { try await self.shutdown() } },
+            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self))
+    }
+}
+
+/// An application from a closure.
+public struct Handler: Application {
+    let body: @Sendable (Request) throws -> Response
+    public init(_ body: @escaping @Sendable (Request) throws -> Response) { self.body = body }
+    public func respond(to request: Request) throws -> Response { try body(request) }
+}
+
+/// An async application from a closure.
+public struct AsyncHandler: AsyncApplication {
+    let body: @Sendable (Request) async throws -> Response
+    public init(_ body: @escaping @Sendable (Request) async throws -> Response) { self.body = body }
+    public func respond(to request: Request) async throws -> Response { try await body(request) }
+}

@@ -1,0 +1,130 @@
+import ArbiterABI
+import Dispatch
+
+/// Errors the server reports about an exchange.
+public enum ExchangeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The client went away; stop working on this request.
+    case disconnected
+    /// The request body broke its framing or a size limit (the server answers 400/413 itself).
+    case badBody
+    /// The request body is larger than the limit the application asked for.
+    case bodyTooLarge(limit: Int)
+    /// An exchange call came in the wrong order.
+    case invalidState
+
+    init(status: Int32) {
+        switch status {
+        case Int32(ARBITER_ERR_DISCONNECTED): self = .disconnected
+        case Int32(ARBITER_ERR_BAD_BODY): self = .badBody
+        default: self = .invalidState
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .disconnected: "client disconnected"
+        case .badBody: "malformed request body"
+        case .bodyTooLarge(let limit): "request body larger than \(limit) bytes"
+        case .invalidState: "exchange used out of order"
+        }
+    }
+}
+
+/// The application side of one `arbiter_exchange`: each C call with a completion callback is offered
+/// both as `async` (for async code) and blocking (for synchronous code on a thread that may block).
+final class Exchange: @unchecked Sendable {
+    private let pointer: UnsafeMutablePointer<arbiter_exchange>
+
+    init(_ pointer: UnsafeMutablePointer<arbiter_exchange>) {
+        self.pointer = pointer
+    }
+
+    private var calls: arbiter_exchange_calls { pointer.pointee.calls.pointee }
+
+    /// The next body chunk, or nil at the end.
+    func read(max: Int) async throws -> [UInt8]? {
+        try await withCheckedThrowingContinuation { continuation in
+            startRead(max: max) { continuation.resume(with: $0) }
+        }
+    }
+
+    func readBlocking(max: Int) throws -> [UInt8]? {
+        try blocking { done in startRead(max: max, done) }
+    }
+
+    private func startRead(max: Int, _ done: @escaping @Sendable (Result<[UInt8]?, Error>) -> Void) {
+        let box = Unmanaged.passRetained(Callback(done)).toOpaque()
+        calls.read(pointer, max, box) { ctx, data, length, status in
+            let callback = Unmanaged<Callback<[UInt8]?>>.fromOpaque(ctx!).takeRetainedValue()
+            switch Int32(status) {
+            case Int32(ARBITER_OK): callback.done(.success(data.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []))
+            case Int32(ARBITER_END): callback.done(.success(nil))
+            default: callback.done(.failure(ExchangeError(status: status)))
+            }
+        }
+    }
+
+    func sendHead(status: Int, headers: Headers, contentLength: Int?) throws {
+        let rc = headers.withCHeaders { views in
+            calls.send_head(pointer, UInt16(clamping: status), views.baseAddress, views.count, Int64(contentLength ?? -1))
+        }
+        if rc != ARBITER_OK { throw ExchangeError(status: rc) }
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            startWrite(bytes) { continuation.resume(with: $0) }
+        }
+    }
+
+    func writeBlocking(_ bytes: [UInt8]) throws {
+        try blocking { done in startWrite(bytes, done) }
+    }
+
+    private func startWrite(_ bytes: [UInt8], _ done: @escaping @Sendable (Result<Void, Error>) -> Void) {
+        let box = Unmanaged.passRetained(Callback(done)).toOpaque()
+        bytes.withUnsafeBufferPointer { buffer in
+            calls.write(pointer, buffer.baseAddress, buffer.count, box) { ctx, status in
+                let callback = Unmanaged<Callback<Void>>.fromOpaque(ctx!).takeRetainedValue()
+                callback.done(status == ARBITER_OK ? .success(()) : .failure(ExchangeError(status: status)))
+            }
+        }
+    }
+
+    func finish(trailers: Headers) {
+        trailers.withCHeaders { views in calls.finish(pointer, views.baseAddress, views.count) }
+    }
+
+    func abort() {
+        calls.abort(pointer)
+    }
+
+    /// Starts an operation and waits for its callback, which may run inline or on another thread.
+    private func blocking<T>(_ start: (@escaping @Sendable (Result<T, Error>) -> Void) -> Void) throws -> T {
+        let waiter = Waiter<T>()
+        start { waiter.resume($0) }
+        return try waiter.wait()
+    }
+}
+
+/// A completion handler carried through a C `void *` context.
+final class Callback<T>: @unchecked Sendable {
+    let done: @Sendable (Result<T, Error>) -> Void
+    init(_ done: @escaping @Sendable (Result<T, Error>) -> Void) { self.done = done }
+}
+
+/// A one-shot result a blocking thread waits for.
+final class Waiter<T>: @unchecked Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var result: Result<T, Error>?
+
+    func resume(_ result: Result<T, Error>) {
+        self.result = result
+        semaphore.signal()
+    }
+
+    func wait() throws -> T {
+        semaphore.wait()
+        return try result!.get()
+    }
+}

@@ -1,0 +1,136 @@
+import ArbiterABI
+import Glibc
+
+/// Makes the C entry-point table for a synchronous application. Call it from the function you export:
+///
+/// ```swift
+/// @_cdecl("application")
+/// public func application() -> UnsafeRawPointer { export(MyApp()) }
+/// ```
+public func export(_ app: some Application) -> UnsafeRawPointer {
+    ExportedApplication(
+        name: typeName(app), kind: .sync(app), synchronousParts: synchronousParts(of: app)
+    ).table
+}
+
+/// Makes the C entry-point table for an asynchronous application.
+public func export(_ app: some AsyncApplication) -> UnsafeRawPointer {
+    ExportedApplication(
+        name: typeName(app), kind: .async(app), synchronousParts: synchronousParts(of: app)
+    ).table
+}
+
+/// Owns one exported application and its C table for the life of the process.
+final class ExportedApplication: @unchecked Sendable {
+    enum Kind {
+        case sync(any Application)
+        case async(any AsyncApplication)
+    }
+
+    let kind: Kind
+    let table: UnsafeRawPointer
+
+    init(name: String, kind: Kind, synchronousParts: [String]) {
+        self.kind = kind
+        let table = UnsafeMutablePointer<arbiter_app>.allocate(capacity: 1)
+        self.table = UnsafeRawPointer(table)
+        var flags: UInt32 = 0
+        if case .sync = kind { flags |= UInt32(ARBITER_APP_BLOCKING) }
+        table.initialize(to: arbiter_app(
+            magic: UInt32(ARBITER_ABI_MAGIC), abi_version: UInt32(ARBITER_ABI_VERSION),
+            struct_size: MemoryLayout<arbiter_app>.size, ctx: nil, name: strdup(name), flags: flags,
+            synchronous_parts: strdup(synchronousParts.joined(separator: "\n")),
+            startup: { ctx, host, doneContext, done in
+                ExportedApplication.from(ctx).startup(host!.pointee) { [doneContext = UnsafeContext(doneContext)] error in
+                    if let error { error.withCString { done?(doneContext.pointer, $0) } } else { done?(doneContext.pointer, nil) }
+                }
+            },
+            shutdown: { ctx, doneContext, done in
+                ExportedApplication.from(ctx).shutdown { [doneContext = UnsafeContext(doneContext)] error in
+                    if let error { error.withCString { done?(doneContext.pointer, $0) } } else { done?(doneContext.pointer, nil) }
+                }
+            },
+            handle: { ctx, request, exchange in
+                ExportedApplication.from(ctx).handle(request!.pointee, Exchange(exchange!))
+            },
+            cancel: { _, token in
+                guard let token else { return }
+                Unmanaged<RunningRequest>.fromOpaque(token).takeUnretainedValue().task?.cancel()
+            },
+            release: { _, token in
+                guard let token else { return }
+                Unmanaged<RunningRequest>.fromOpaque(token).release()
+            }))
+        // The table lives as long as the process: the exported object is never released.
+        table.pointee.ctx = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    static func from(_ ctx: UnsafeMutableRawPointer?) -> ExportedApplication {
+        Unmanaged<ExportedApplication>.fromOpaque(ctx!).takeUnretainedValue()
+    }
+
+    func startup(_ host: arbiter_host, done: @escaping @Sendable (String?) -> Void) {
+        Runtime.install(host)
+        switch kind {
+        case .sync(let app):
+            do { try app.startup(); done(nil) } catch { done("\(error)") }
+        case .async(let app):
+            Task(executorPreference: Runtime.executor) {
+                do { try await app.startup(); done(nil) } catch { done("\(error)") }
+            }
+        }
+    }
+
+    func shutdown(done: @escaping @Sendable (String?) -> Void) {
+        switch kind {
+        case .sync(let app):
+            do { try app.shutdown(); done(nil) } catch { done("\(error)") }
+        case .async(let app):
+            Task(executorPreference: Runtime.executor) {
+                do { try await app.shutdown(); done(nil) } catch { done("\(error)") }
+            }
+        }
+    }
+
+    func handle(_ view: arbiter_request, _ exchange: Exchange) -> UnsafeMutableRawPointer? {
+        let declared = view.content_length < 0 ? nil : Int(view.content_length)
+        let body = declared == 0 ? RequestBody.empty : RequestBody(source: .exchange(exchange), declaredLength: declared)
+        let request = Request(copying: view, body: body)
+        switch kind {
+        case .sync(let app):
+            let response: Response
+            do {
+                response = try app.respond(to: request)
+            } catch {
+                Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+                return nil
+            }
+            Responder.sendBlocking(response, request: request, exchange: exchange)
+            return nil
+        case .async(let app):
+            let running = RunningRequest()
+            running.task = Task(executorPreference: Runtime.executor) {
+                let response: Response
+                do {
+                    response = try await app.respond(to: request)
+                } catch {
+                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+                    return
+                }
+                await Responder.send(response, request: request, exchange: exchange)
+            }
+            return Unmanaged.passRetained(running).toOpaque()
+        }
+    }
+}
+
+/// The token of an asynchronous request: lets the server cancel its task.
+final class RunningRequest: @unchecked Sendable {
+    var task: Task<Void, Never>?
+}
+
+/// A C context pointer carried into a completion closure; the C side guarantees its lifetime.
+struct UnsafeContext: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer?
+    init(_ pointer: UnsafeMutableRawPointer?) { self.pointer = pointer }
+}

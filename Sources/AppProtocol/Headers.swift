@@ -1,0 +1,109 @@
+/// HTTP header fields: ordered, duplicates kept, names compared case-insensitively.
+///
+/// Stored as one contiguous byte buffer plus offsets, so copying a request's head costs one allocation
+/// and names and values are decoded only when asked for.
+public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    struct Entry: Sendable {
+        var name: Range<Int>
+        var value: Range<Int>
+    }
+
+    var storage: [UInt8] = []
+    var entries: [Entry] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        for (name, value) in elements { add(name, value) }
+    }
+
+    public init(_ pairs: [(String, String)]) {
+        for (name, value) in pairs { add(name, value) }
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The first value for `name`, or nil.
+    public subscript(name: String) -> String? {
+        let key = Array(name.utf8)
+        guard let entry = entries.first(where: { matches($0, key) }) else { return nil }
+        return string(entry.value)
+    }
+
+    /// Every value for `name`, in order.
+    public func values(for name: String) -> [String] {
+        let key = Array(name.utf8)
+        return entries.filter { matches($0, key) }.map { string($0.value) }
+    }
+
+    public func contains(_ name: String) -> Bool {
+        let key = Array(name.utf8)
+        return entries.contains { matches($0, key) }
+    }
+
+    /// Appends a field (keeping any existing ones of that name).
+    public mutating func add(_ name: String, _ value: String) {
+        let nameStart = storage.count
+        storage.append(contentsOf: name.utf8)
+        let valueStart = storage.count
+        storage.append(contentsOf: value.utf8)
+        entries.append(Entry(name: nameStart..<valueStart, value: valueStart..<storage.count))
+    }
+
+    /// Replaces all fields of that name with one.
+    public mutating func set(_ name: String, _ value: String) {
+        remove(name)
+        add(name, value)
+    }
+
+    public mutating func remove(_ name: String) {
+        let key = Array(name.utf8)
+        let storage = self.storage
+        entries.removeAll { Self.matches($0, key, in: storage) }
+    }
+
+    public func makeIterator() -> AnyIterator<(name: String, value: String)> {
+        var index = 0
+        return AnyIterator {
+            guard index < entries.count else { return nil }
+            defer { index += 1 }
+            return (string(entries[index].name), string(entries[index].value))
+        }
+    }
+
+    public var description: String {
+        map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+    }
+
+    func string(_ range: Range<Int>) -> String { String(decoding: storage[range], as: UTF8.self) }
+
+    private func matches(_ entry: Entry, _ key: [UInt8]) -> Bool {
+        Self.matches(entry, key, in: storage)
+    }
+
+    private static func matches(_ entry: Entry, _ key: [UInt8], in storage: [UInt8]) -> Bool {
+        guard entry.name.count == key.count else { return false }
+        var i = entry.name.lowerBound
+        for k in key {
+            if lower(storage[i]) != lower(k) { return false }
+            i += 1
+        }
+        return true
+    }
+
+    private static func lower(_ c: UInt8) -> UInt8 { (c >= 65 && c <= 90) ? c | 0x20 : c }
+
+    /// Calls `body` with C views of every field (valid only during the call).
+    func withCHeaders<R>(_ body: (UnsafeBufferPointer<CHeader>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { bytes in
+            let base = bytes.baseAddress
+            let views = entries.map { entry in
+                CHeader(
+                    name: CBytes(base: base.map { $0 + entry.name.lowerBound }, length: entry.name.count),
+                    value: CBytes(base: base.map { $0 + entry.value.lowerBound }, length: entry.value.count))
+            }
+            return try views.withUnsafeBufferPointer(body)
+        }
+    }
+}

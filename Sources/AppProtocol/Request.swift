@@ -1,0 +1,152 @@
+import ArbiterABI
+
+typealias CBytes = arbiter_bytes
+typealias CHeader = arbiter_header
+
+/// An HTTP version as the client sent it.
+public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
+    public let major: Int
+    public let minor: Int
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+    public var description: String { "HTTP/\(major).\(minor)" }
+}
+
+/// One request, as the application sees it. The head is copied once; the body is read on demand.
+public struct Request: Sendable {
+    public let method: String
+    /// The request target exactly as sent (`/search?q=swift`).
+    public let target: String
+    public let version: HTTPVersion
+    public let headers: Headers
+    public let body: RequestBody
+    /// The client's address (after trusted proxy headers, when the server applies them).
+    public let remoteAddress: String
+    public let remotePort: Int
+    /// `http` or `https`.
+    public let scheme: String
+    public let serverAddress: String
+    public let serverPort: Int
+
+    public init(
+        method: String, target: String, version: HTTPVersion = HTTPVersion(major: 1, minor: 1),
+        headers: Headers = Headers(), body: RequestBody = .empty, remoteAddress: String = "127.0.0.1",
+        remotePort: Int = 0, scheme: String = "http", serverAddress: String = "127.0.0.1", serverPort: Int = 8000
+    ) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.body = body
+        self.remoteAddress = remoteAddress
+        self.remotePort = remotePort
+        self.scheme = scheme
+        self.serverAddress = serverAddress
+        self.serverPort = serverPort
+    }
+
+    init(copying view: arbiter_request, body: RequestBody) {
+        func text(_ b: arbiter_bytes) -> String {
+            guard let base = b.base, b.length > 0 else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: base, count: b.length), as: UTF8.self)
+        }
+        var headers = Headers()
+        var total = 0
+        for i in 0..<view.header_count { total += view.headers[i].name.length + view.headers[i].value.length }
+        headers.storage.reserveCapacity(total)
+        headers.entries.reserveCapacity(view.header_count)
+        for i in 0..<view.header_count {
+            let field = view.headers[i]
+            let nameStart = headers.storage.count
+            if let base = field.name.base { headers.storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.name.length)) }
+            let valueStart = headers.storage.count
+            if let base = field.value.base { headers.storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.value.length)) }
+            headers.entries.append(Headers.Entry(name: nameStart..<valueStart, value: valueStart..<headers.storage.count))
+        }
+        self.init(
+            method: text(view.method), target: text(view.target),
+            version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)),
+            headers: headers, body: body, remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
+            scheme: text(view.scheme), serverAddress: text(view.server_host), serverPort: Int(view.server_port))
+    }
+
+    /// The path, percent-decoded (`/a%20b` → `/a b`); for an absolute-form target, its path part.
+    public var path: String { Percent.decode(rawPath, plusAsSpace: false) }
+
+    /// The path as sent, before the query.
+    public var rawPath: String {
+        var t = Substring(target)
+        if t.hasPrefix("http://") || t.hasPrefix("https://") {
+            let afterScheme = t[t.index(t.firstIndex(of: ":")!, offsetBy: 3)...]
+            t = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
+        }
+        if let q = t.firstIndex(of: "?") { t = t[..<q] }
+        return String(t)
+    }
+
+    /// The query string after `?`, parsed on demand.
+    public var query: Query {
+        guard let q = target.firstIndex(of: "?") else { return Query("") }
+        return Query(String(target[target.index(after: q)...]))
+    }
+}
+
+/// A query string (`a=1&b=two`), decoded on demand with form rules (`+` is a space).
+public struct Query: Sendable, CustomStringConvertible {
+    public let raw: String
+
+    public init(_ raw: String) { self.raw = raw }
+
+    /// The first value of `name`.
+    public subscript(name: String) -> String? { values(for: name).first }
+
+    public func values(for name: String) -> [String] {
+        pairs.filter { $0.name == name }.map(\.value)
+    }
+
+    /// All pairs, in order.
+    public var pairs: [(name: String, value: String)] {
+        raw.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            if let eq = part.firstIndex(of: "=") {
+                return (Percent.decode(String(part[..<eq]), plusAsSpace: true),
+                        Percent.decode(String(part[part.index(after: eq)...]), plusAsSpace: true))
+            }
+            return (Percent.decode(String(part), plusAsSpace: true), "")
+        }
+    }
+
+    public var description: String { raw }
+}
+
+enum Percent {
+    static func decode(_ text: String, plusAsSpace: Bool) -> String {
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) else {
+            return text
+        }
+        var out: [UInt8] = []
+        let bytes = Array(text.utf8)
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "%"), i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(plusAsSpace && c == UInt8(ascii: "+") ? UInt8(ascii: " ") : c)
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Glibc
+
+/// Sends a `Response` through an exchange, asynchronously or from a thread that may block.
+enum Responder {
+    static func prepare(_ response: Response) -> (headers: Headers, length: Int?) {
+        var headers = response.headers
+        let declared = headers["Content-Length"].flatMap { Int($0) }
+        headers.remove("Content-Length")
+        headers.remove("Transfer-Encoding")
+        switch response.body {
+        case .empty: return (headers, 0)
+        case .bytes(let bytes): return (headers, bytes.count)
+        case .stream(let length, _): return (headers, length ?? declared)
+        case .file: return (headers, nil)
+        }
+    }
+
+    static func send(_ response: Response, request: Request, exchange: Exchange) async {
+        var (headers, length) = prepare(response)
+        do {
+            var file: FileReader?
+            if case .file(let path) = response.body {
+                file = try FileReader(path: path)
+                length = file!.size
+            }
+            try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
+            let writer = BodyWriter(exchange: exchange)
+            switch response.body {
+            case .empty: break
+            case .bytes(let bytes): try await writer.write(bytes)
+            case .stream(_, let produce): try await produce(writer)
+            case .file: while let chunk = try file!.next() { try await writer.write(chunk) }
+            }
+            exchange.finish(trailers: writer.trailers)
+        } catch {
+            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+        }
+    }
+
+    static func sendBlocking(_ response: Response, request: Request, exchange: Exchange) {
+        var (headers, length) = prepare(response)
+        do {
+            var file: FileReader?
+            if case .file(let path) = response.body {
+                file = try FileReader(path: path)
+                length = file!.size
+            }
+            try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
+            let writer = BodyWriter(exchange: exchange)
+            switch response.body {
+            case .empty: break
+            case .bytes(let bytes): if !bytes.isEmpty { try exchange.writeBlocking(bytes) }
+            case .stream(_, let produce): try Runtime.blockingWait { try await produce(writer) }
+            case .file: while let chunk = try file!.next() { try exchange.writeBlocking(chunk) }
+            }
+            exchange.finish(trailers: writer.trailers)
+        } catch {
+            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+        }
+    }
+
+    /// An application error: a 500 (or 413 for an oversized body) when nothing was sent yet, otherwise
+    /// an aborted connection. A client that went away is not an error worth a log line.
+    static func fail(_ error: Error, request: Request, exchange: Exchange, send: (Int) throws -> Void) {
+        if let exchangeError = error as? ExchangeError {
+            switch exchangeError {
+            case .disconnected, .badBody:
+                exchange.abort()
+                return
+            case .bodyTooLarge:
+                if (try? send(413)) != nil { return }
+                exchange.abort()
+                return
+            case .invalidState:
+                break
+            }
+        }
+        if error is CancellationError {
+            exchange.abort()
+            return
+        }
+        Runtime.log(.error, "Error handling request \(request.method) \(request.path): \(error)")
+        if (try? send(500)) == nil { exchange.abort() }
+    }
+}
+
+extension Exchange {
+    /// A short plain-text error response.
+    func sendBlockingEmpty(_ status: Int) throws {
+        let text: String = status == 413 ? "Content Too Large\n" : "Internal Server Error\n"
+        try sendHead(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], contentLength: text.utf8.count)
+        try writeBlocking(Array(text.utf8))
+        finish(trailers: Headers())
+    }
+}
+
+/// Reads a file in chunks for `.file` bodies.
+struct FileReader {
+    let fd: Int32
+    let size: Int
+
+    struct OpenError: Error, CustomStringConvertible {
+        let path: String
+        let code: Int32
+        var description: String { "cannot open \(path): \(String(cString: strerror(code)))" }
+    }
+
+    init(path: String) throws {
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw OpenError(path: path, code: errno) }
+        var st = stat()
+        fstat(fd, &st)
+        size = Int(st.st_size)
+    }
+
+    func next() throws -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { close(fd); throw OpenError(path: "file", code: errno) }
+        if n == 0 { close(fd); return nil }
+        return Array(buffer[0..<n])
+    }
+}

@@ -1,0 +1,87 @@
+import ArbiterABI
+import Dispatch
+import Synchronization
+
+/// What the hosting worker provided at startup: its log, executor and thread pool.
+public enum Runtime {
+    struct Host: @unchecked Sendable {
+        var host: arbiter_host
+        var executor: HostExecutor?
+    }
+
+    private static let current = Mutex<Host?>(nil)
+
+    static func install(_ host: arbiter_host) {
+        let executor = host.enqueue != nil ? HostExecutor(host) : nil
+        current.withLock { $0 = Host(host: host, executor: executor) }
+    }
+
+    static var executor: HostExecutor? { current.withLock { $0?.executor } }
+
+    /// Writes a line to the server's error log (stderr when no server hosts the application).
+    public static func log(_ level: LogLevel, _ message: String) {
+        let host = current.withLock { $0?.host }
+        guard let host, let log = host.log else {
+            print("[\(level)] \(message)")
+            return
+        }
+        var text = message
+        text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { log(host.log_ctx, level.rawValue, $0.baseAddress, $0.count) }
+        }
+    }
+
+    public enum LogLevel: Int32, Sendable {
+        case error = 3, warning = 4, info = 6, debug = 7
+    }
+
+    /// Runs synchronous work on the host's thread pool (or inline when the host has none), so it does
+    /// not block the event loop.
+    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let host = current.withLock { $0?.host }
+        guard let host, let offload = host.offload else { return try work() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let job = Unmanaged.passRetained(Callback<T>({ continuation.resume(with: $0) }))
+            let context = Unmanaged.passRetained(OffloadJob { job.takeRetainedValue().done(Result { try work() }) })
+            offload(host.offload_ctx, context.toOpaque()) { pointer in
+                Unmanaged<OffloadJob>.fromOpaque(pointer!).takeRetainedValue().run()
+            }
+        }
+    }
+
+    /// Runs async work from synchronous code and blocks the calling thread until it is done.
+    public static func blockingWait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let waiter = Waiter<T>()
+        Task(executorPreference: executor) {
+            do { waiter.resume(.success(try await work())) } catch { waiter.resume(.failure(error)) }
+        }
+        return try waiter.wait()
+    }
+}
+
+final class OffloadJob: @unchecked Sendable {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// The worker's event loop as a Swift `TaskExecutor`, through the host's C `enqueue`.
+final class HostExecutor: TaskExecutor, @unchecked Sendable {
+    private let context: UnsafeMutableRawPointer?
+    private let enqueueJob: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void)?) -> Void
+
+    init(_ host: arbiter_host) {
+        context = host.executor_ctx
+        enqueueJob = host.enqueue!
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        // UnownedJob is a single pointer; it crosses the C boundary as that pointer.
+        let raw = unsafeBitCast(unowned, to: UnsafeMutableRawPointer.self)
+        enqueueJob(context, raw, Unmanaged.passUnretained(self).toOpaque()) { app, job in
+            let executor = Unmanaged<HostExecutor>.fromOpaque(app!).takeUnretainedValue()
+            let unowned = unsafeBitCast(job!, to: UnownedJob.self)
+            unowned.runSynchronously(on: executor.asUnownedTaskExecutor())
+        }
+    }
+}

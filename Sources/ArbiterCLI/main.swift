@@ -1,0 +1,18 @@
+// The `arbiter` executable: a worker when the master started it as one, else a master.
+import Arbiter
+import Configuration
+import Glibc
+import Platform
+import Worker
+
+var environment: [String: String] = [:]
+for entry in Environment.all() {
+    if let equals = entry.firstIndex(of: "=") {
+        environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+    }
+}
+
+if environment[WorkerLaunch.slotVariable] != nil {
+    exit(WorkerMain.run(environment: environment))
+}
+exit(ArbiterMain.run(arguments: Array(CommandLine.arguments.dropFirst()), environment: environment))

@@ -1,0 +1,67 @@
+/*
+ * System interfaces Glibc's Swift overlay does not import: epoll, eventfd, accept4, pipe2, prctl, the
+ * wait-status macros, an async-signal-safe self-pipe handler and a process-title writer.
+ */
+#ifndef C_ARBITER_H
+#define C_ARBITER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+
+static inline int arbiter_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+static inline int arbiter_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+/// Waits for events; fills parallel arrays so Swift need not touch the packed struct.
+int arbiter_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
+
+static inline int arbiter_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+int arbiter_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+static inline int arbiter_accept_flags(void) { return SOCK_NONBLOCK | SOCK_CLOEXEC; }
+int arbiter_pipe2(int fds[2], int flags);
+
+enum {
+    ARBITER_EPOLLIN = EPOLLIN, ARBITER_EPOLLOUT = EPOLLOUT, ARBITER_EPOLLERR = EPOLLERR,
+    ARBITER_EPOLLHUP = EPOLLHUP, ARBITER_EPOLLRDHUP = EPOLLRDHUP, ARBITER_EPOLLET = EPOLLET,
+    ARBITER_EPOLLONESHOT = EPOLLONESHOT, ARBITER_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE,
+    ARBITER_EPOLL_CTL_ADD = EPOLL_CTL_ADD, ARBITER_EPOLL_CTL_MOD = EPOLL_CTL_MOD,
+    ARBITER_EPOLL_CTL_DEL = EPOLL_CTL_DEL
+};
+
+static inline int arbiter_wifexited(int status) { return WIFEXITED(status); }
+static inline int arbiter_wexitstatus(int status) { return WEXITSTATUS(status); }
+static inline int arbiter_wifsignaled(int status) { return WIFSIGNALED(status); }
+static inline int arbiter_wtermsig(int status) { return WTERMSIG(status); }
+
+/// Routes `signo` to a handler that writes the signal number as one byte to `fd` (saving errno).
+/// `fd` must be non-blocking. Returns 0 or -1 with errno.
+int arbiter_route_signal(int signo, int fd);
+/// Restores the default disposition of `signo`.
+int arbiter_default_signal(int signo);
+/// Ignores `signo` (SIGPIPE).
+int arbiter_ignore_signal(int signo);
+/// Unblocks all signals in the calling thread (a spawned child inherits the mask).
+void arbiter_unblock_all_signals(void);
+/// Blocks the given signals in the calling thread, so threads it starts inherit the mask.
+void arbiter_block_signals(const int *signals, int count);
+
+/// Sets the process title shown by ps: overwrites the argv block (moving the environment out of the
+/// way on first use) and the thread name (prctl, 15 characters).
+void arbiter_set_process_title(int argc, char **argv, const char *title);
+
+/// Asks the kernel to send `signo` to this process when its parent dies.
+int arbiter_set_parent_death_signal(int signo);
+
+/// posix_spawn of `path` with `argv`/`envp`, mapping `from[i]` onto descriptor `to[i]` in the child
+/// (clearing close-on-exec), with the default signal mask and dispositions. Returns 0 or an errno.
+int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                  const int *from, const int *to, int count);
+
+#endif

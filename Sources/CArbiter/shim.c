@@ -1,0 +1,156 @@
+#define _GNU_SOURCE
+#include "CArbiter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <pthread.h>
+
+int arbiter_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        events[i] = evs[i].events;
+        data[i] = evs[i].data.u64;
+    }
+    return n;
+}
+
+int arbiter_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    return accept4(fd, addr, len, flags);
+}
+
+int arbiter_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+/* One descriptor per signal number; handlers only write a byte (djb's self-pipe trick). */
+static volatile int signal_fds[65];
+
+static void arbiter_signal_handler(int signo) {
+    int saved = errno;
+    if (signo > 0 && signo < 65) {
+        int fd = signal_fds[signo];
+        if (fd >= 0) {
+            unsigned char byte = (unsigned char)signo;
+            ssize_t ignored = write(fd, &byte, 1);
+            (void)ignored;
+        }
+    }
+    errno = saved;
+}
+
+int arbiter_route_signal(int signo, int fd) {
+    if (signo <= 0 || signo >= 65) { errno = EINVAL; return -1; }
+    signal_fds[signo] = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = arbiter_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    return sigaction(signo, &sa, NULL);
+}
+
+int arbiter_default_signal(int signo) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL);
+}
+
+int arbiter_ignore_signal(int signo) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL);
+}
+
+void arbiter_unblock_all_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    pthread_sigmask(SIG_SETMASK, &set, NULL);
+}
+
+void arbiter_block_signals(const int *signals, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, signals[i]);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+extern char **environ;
+static char *title_start = NULL;
+static size_t title_capacity = 0;
+
+void arbiter_set_process_title(int argc, char **argv, const char *title) {
+    if (title_start == NULL && argc > 0 && argv != NULL && argv[0] != NULL) {
+        /* The argv strings and then the environment strings are contiguous; claim both. */
+        char *end = argv[0] + strlen(argv[0]) + 1;
+        for (int i = 1; i < argc; i++) {
+            if (argv[i] == end) end = argv[i] + strlen(argv[i]) + 1;
+        }
+        if (environ != NULL) {
+            size_t count = 0;
+            while (environ[count] != NULL) count++;
+            char **copy = calloc(count + 1, sizeof(char *));
+            if (copy != NULL) {
+                for (size_t i = 0; i < count; i++) {
+                    if (environ[i] == end) end = environ[i] + strlen(environ[i]) + 1;
+                    copy[i] = strdup(environ[i]);
+                }
+                environ = copy;
+            }
+        }
+        title_start = argv[0];
+        title_capacity = (size_t)(end - argv[0]);
+        for (int i = 1; i < argc; i++) argv[i] = title_start + title_capacity - 1; /* empty strings */
+    }
+    if (title_start != NULL && title_capacity > 1) {
+        size_t n = strlen(title);
+        if (n > title_capacity - 1) n = title_capacity - 1;
+        memcpy(title_start, title, n);
+        memset(title_start + n, 0, title_capacity - n);
+    }
+    prctl(PR_SET_NAME, (unsigned long)title, 0, 0, 0);
+}
+
+int arbiter_set_parent_death_signal(int signo) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signo, 0, 0, 0); }
+
+int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                  const int *from, const int *to, int count) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
+    /* Move sources out of the target range first, so that a target never clobbers a later source. */
+    int high[64];
+    if (count > 64) count = 64;
+    for (int i = 0; i < count && rc == 0; i++) {
+        high[i] = 200 + i;
+        rc = posix_spawn_file_actions_adddup2(&actions, from[i], high[i]);
+    }
+    for (int i = 0; i < count && rc == 0; i++) {
+        rc = posix_spawn_file_actions_adddup2(&actions, high[i], to[i]);
+        if (rc == 0) rc = posix_spawn_file_actions_addclose(&actions, high[i]);
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}

@@ -1,0 +1,37 @@
+/// One `setting = value` from some layer, with where it was written (for error messages).
+public struct Assignment: Sendable {
+    public let setting: Setting
+    public let value: String
+    public let origin: String
+}
+
+/// Applies layers in order of precedence. Within one layer a list setting accumulates; a later layer
+/// that names a list setting replaces it.
+func apply(_ layers: [[Assignment]], to base: Settings) throws(ConfigError) -> Settings {
+    var settings = base
+    for layer in layers {
+        var touchedLists: Set<String> = []
+        for assignment in layer {
+            let setting = assignment.setting
+            if setting.kind == .list, touchedLists.insert(setting.name).inserted {
+                var cleared = Settings()
+                try setting.clear(&cleared, from: settings)
+                settings = cleared
+            }
+            try setting.apply(assignment.value, to: &settings, origin: assignment.origin)
+        }
+    }
+    return settings
+}
+
+extension Setting {
+    /// Copies `source` into `target` with this (list) setting emptied.
+    fileprivate func clear(_ target: inout Settings, from source: Settings) throws(ConfigError) {
+        target = source
+        switch name {
+        case "bind": target.bind = []
+        case "app_path": target.appPath = []
+        default: break
+        }
+    }
+}

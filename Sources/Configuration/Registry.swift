@@ -1,0 +1,125 @@
+import Platform
+
+/// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
+/// `--print-config` and the generated reference (docs/settings.md).
+public enum Registry {
+    public static let all: [Setting] = application + socket + workers + limits + logging
+
+    public static let sections = ["Application", "Server socket", "Workers", "Request limits", "Logging"]
+
+    public static func setting(named name: String) -> Setting? {
+        let key = name.replacingDashes
+        return all.first { $0.name == key }
+    }
+
+    public static func setting(flag: String) -> Setting? {
+        all.first { $0.flags.contains(flag) }
+    }
+}
+
+extension String {
+    var replacingDashes: String { String(map { $0 == "-" ? "_" : $0 }) }
+}
+
+extension Registry {
+    static let application: [Setting] = [
+        .string("app", [], section: "Application",
+                help: "The application, `MODULE:SYMBOL`: `hello:application` loads `libhello.so` and calls its exported entry point `application` (the default symbol). Usually given as the positional argument.",
+                \.app),
+        .string("chdir", ["--chdir"], section: "Application",
+                help: "Change to this directory before loading the application; `.build/release` and `.build/debug` below it are searched for the library.",
+                \.chdir),
+        .list("app_path", ["--app-path"], section: "Application", env: ["ARBITER_APP_PATH"],
+              help: "A directory to search for the application library (repeatable). `ARBITER_APP_PATH` (colon-separated) sets the default.",
+              \.appPath),
+        .boolean("preload_app", ["--preload"], section: "Application",
+                 help: "Load and validate the application in the master before starting workers, so a broken application fails fast.",
+                 \.preloadApp),
+        .string("proc_name", ["-n", "--name"], section: "Application",
+                help: "The name in process titles (`arbiter: master [NAME]`); defaults to the application spec.",
+                \.procName),
+    ]
+
+    static let socket: [Setting] = [
+        .list("bind", ["-b", "--bind"], section: "Server socket", env: ["PORT"],
+              help: "Where to listen (repeatable): `HOST:PORT`, `[V6]:PORT`, `unix:PATH` or `fd://N` (an inherited listening socket). Default `127.0.0.1:8000`, or `0.0.0.0:$PORT` when `PORT` is set.",
+              validate: { text in
+                  do { _ = try BindAddress.parse(text); return nil } catch { return "\(error)" }
+              },
+              \.bind),
+        .integer("backlog", ["--backlog"], section: "Server socket", min: 1,
+                 help: "The listen queue length: connections the kernel holds while every worker is busy.",
+                 \.backlog),
+    ]
+
+    static let workers: [Setting] = [
+        .integer("workers", ["-w", "--workers"], section: "Workers", min: 1, env: ["WEB_CONCURRENCY"],
+                 help: "How many worker processes serve requests. `WEB_CONCURRENCY` sets the default.",
+                 \.workers),
+        .choice("worker_class", ["-k", "--worker-class"], section: "Workers",
+                help: "The worker type: `sync` serves each request on one of `--threads` request threads, while a poller holds idle keep-alive connections.",
+                \.workerClass),
+        .integer("threads", ["--threads"], section: "Workers", min: 1,
+                 help: "Request threads per `sync` worker: how many requests one worker serves at once.",
+                 \.threads),
+        .integer("worker_connections", ["--worker-connections"], section: "Workers", min: 1,
+                 help: "Open connections per worker; past it the worker stops accepting and the rest wait in the kernel backlog.",
+                 \.workerConnections),
+        .seconds("keepalive", ["--keep-alive"], section: "Workers",
+                 help: "Seconds an idle keep-alive connection stays open (0 closes after each response). Behind a load balancer, keep it above the balancer's idle timeout, so that the balancer closes idle connections first.",
+                 \.keepalive),
+        .seconds("timeout", ["-t", "--timeout"], section: "Workers",
+                 help: "Seconds a worker may fail to report in before the master kills it (0 disables).",
+                 \.timeout),
+        .seconds("graceful_timeout", ["--graceful-timeout"], section: "Workers",
+                 help: "On a graceful stop (TERM), seconds workers get to finish in-flight requests before they are killed.",
+                 \.gracefulTimeout),
+    ]
+
+    static let limits: [Setting] = [
+        .integer("limit_request_line", ["--limit-request-line"], section: "Request limits",
+                 help: "Maximum bytes of the request line; longer gets 414. 0 means 65535.",
+                 \.limitRequestLine),
+        .integer("limit_request_fields", ["--limit-request-fields"], section: "Request limits", min: 1,
+                 help: "Maximum number of header fields in a request; more gets 431.",
+                 \.limitRequestFields),
+        .integer("limit_request_field_size", ["--limit-request-field-size"], section: "Request limits", min: 1,
+                 help: "Maximum bytes of one header line; longer gets 431.",
+                 \.limitRequestFieldSize),
+        .integer("limit_request_body", ["--limit-request-body"], section: "Request limits",
+                 help: "Maximum bytes of a request body, declared or chunked; more gets 413. 0 means no limit.",
+                 \.limitRequestBody),
+        .choice("header_map", ["--header-map"], section: "Request limits",
+                help: "Header names containing `_`: `drop` them (default, so they cannot impersonate dashed names), `refuse` the request with 400, or keep them (`dangerous`).",
+                \.headerMap),
+    ]
+
+    static let logging: [Setting] = [
+        .text("loglevel", ["--log-level"], section: "Logging",
+              help: "The error log's level: debug, info, warning, error or critical.",
+              \.logLevel).validated { Logger.Level(name: $0) == nil ? "must be debug, info, warning, error or critical" : nil },
+        .string("errorlog", ["--error-logfile", "--log-file"], section: "Logging",
+                help: "Where the error log goes: a file path, or `-` for stdout. Default stderr.",
+                \.errorLog),
+        .string("accesslog", ["--access-logfile"], section: "Logging",
+                help: "Where the access log goes: a file path, or `-` for stdout. Off by default.",
+                \.accessLog),
+        .text("access_log_format", ["--access-logformat"], section: "Logging",
+              help: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
+              \.accessLogFormat),
+    ]
+}
+
+extension Setting {
+    /// The same setting with an extra check on the value.
+    func validated(_ check: @escaping @Sendable (String) -> String?) -> Setting {
+        let assign = self.assign
+        return Setting(
+            name: name, flags: flags, section: section, kind: kind, help: help, environment: environment,
+            assign: { (settings, text) throws(Invalid) in
+                if let problem = check(text.trimmingSpaces) { throw Invalid(reason: problem) }
+                try assign(&settings, text.trimmingSpaces)
+            },
+            read: read)
+    }
+}

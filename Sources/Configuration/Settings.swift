@@ -1,0 +1,51 @@
+/// Every setting's value, resolved from defaults, the config file, the environment and the command line.
+public struct Settings: Sendable, Equatable {
+    public enum WorkerClass: String, Sendable, CaseIterable {
+        case sync
+    }
+
+    public enum HeaderMap: String, Sendable, CaseIterable {
+        case drop, refuse, dangerous
+    }
+
+    /// `MODULE:SYMBOL` (or a path to a library before the colon).
+    public var app: String?
+    public var bind: [String] = ["127.0.0.1:8000"]
+    public var backlog = 2048
+    public var workers = 1
+    public var workerClass = WorkerClass.sync
+    public var threads = 1
+    public var workerConnections = 1000
+    public var keepalive = 5.0
+    public var timeout = 30.0
+    public var gracefulTimeout = 30.0
+    public var limitRequestLine = 4094
+    public var limitRequestFields = 100
+    public var limitRequestFieldSize = 8190
+    public var limitRequestBody = 0
+    public var headerMap = HeaderMap.drop
+    public var chdir: String?
+    public var appPath: [String] = []
+    public var preloadApp = false
+    public var procName: String?
+    public var logLevel = "info"
+    public var errorLog: String?
+    public var accessLog: String?
+    public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
+
+    public init() {}
+
+    /// Defaults that come from the environment: `PORT` and `WEB_CONCURRENCY`, as on Heroku-style hosts.
+    public static func defaults(environment: [String: String]) -> Settings {
+        var settings = Settings()
+        if let port = environment["PORT"], !port.isEmpty { settings.bind = ["0.0.0.0:\(port)"] }
+        if let n = environment["WEB_CONCURRENCY"].flatMap(Int.init), n > 0 { settings.workers = n }
+        if let paths = environment["ARBITER_APP_PATH"], !paths.isEmpty {
+            settings.appPath = paths.split(separator: ":").map(String.init)
+        }
+        return settings
+    }
+
+    /// The name processes are titled with: `proc_name`, else the application spec.
+    public var displayName: String { procName ?? app ?? "arbiter" }
+}

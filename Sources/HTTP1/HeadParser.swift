@@ -1,0 +1,202 @@
+/// Incremental parser of a request head (RFC 9112 §2–§7), strict by design.
+///
+/// Feed it the connection's buffered bytes each time more arrive; it remembers how far it has
+/// searched for the end of the head, so a client trickling bytes costs linear time.
+public struct HeadParser: Sendable {
+    public enum Result: Sendable {
+        case incomplete
+        /// `consumed` bytes of the buffer belong to the head (including leading empty lines).
+        case complete(RequestHead, consumed: Int)
+        case failure(HTTPError)
+    }
+
+    public var limits: Limits
+    private var searched = 0
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Forget progress (call after a head was consumed).
+    public mutating func reset() { searched = 0 }
+
+    public mutating func parse(_ buffer: [UInt8]) -> Result {
+        buffer.withUnsafeBufferPointer { parse($0) }
+    }
+
+    public mutating func parse(_ buffer: UnsafeBufferPointer<UInt8>) -> Result {
+        // RFC 9112 §2.2: ignore empty lines before the request line (a few, from sloppy clients).
+        var start = 0
+        while start + 1 < buffer.count, start < 8, buffer[start] == ASCII.cr, buffer[start + 1] == ASCII.lf {
+            start += 2
+        }
+        guard let end = findEndOfHead(buffer, from: start) else {
+            return incompleteOrTooLarge(buffer, start: start)
+        }
+        do {
+            let head = try Self.parseHead(UnsafeBufferPointer(rebasing: buffer[start..<end]), limits: limits)
+            searched = 0
+            return .complete(head, consumed: end + 2)
+        } catch {
+            return .failure(error as! HTTPError)
+        }
+    }
+
+    /// Index of the CRLF that ends the head (the second of CRLFCRLF), or nil.
+    private mutating func findEndOfHead(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var i = max(start, searched - 3)
+        let n = buffer.count
+        while i + 3 < n {
+            if buffer[i + 3] != ASCII.lf { i += 1; continue }
+            if buffer[i] == ASCII.cr, buffer[i + 1] == ASCII.lf, buffer[i + 2] == ASCII.cr {
+                return i + 2
+            }
+            i += 1
+        }
+        // A head with no fields: the request line's CRLF directly followed by CRLF is found above;
+        // anything shorter is incomplete.
+        searched = max(start, n)
+        return nil
+    }
+
+    private func incompleteOrTooLarge(_ buffer: UnsafeBufferPointer<UInt8>, start: Int) -> Result {
+        let lineLimit = limits.effectiveRequestLine
+        var lineEnd: Int?
+        var i = start
+        while i + 1 < buffer.count, i - start <= lineLimit + 1 {
+            if buffer[i] == ASCII.cr && buffer[i + 1] == ASCII.lf { lineEnd = i; break }
+            i += 1
+        }
+        if lineEnd == nil, buffer.count - start > lineLimit + 1 {
+            return .failure(.uriTooLong("request line longer than \(lineLimit) bytes"))
+        }
+        if let lineEnd, lineEnd - start > lineLimit {
+            return .failure(.uriTooLong("request line longer than \(lineLimit) bytes"))
+        }
+        if buffer.count - start > limits.maxHeadSize {
+            return .failure(.fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes"))
+        }
+        return .incomplete
+    }
+
+    /// Parses `head`: the request line and field lines, each ending in CRLF, without the final CRLF.
+    static func parseHead(_ head: UnsafeBufferPointer<UInt8>, limits: Limits) throws -> RequestHead {
+        let bytes = Array(head)
+        return try bytes.withUnsafeBufferPointer { b in
+            var lineEnd = 0
+            while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+            if lineEnd > limits.effectiveRequestLine {
+                throw HTTPError.uriTooLong("request line longer than \(limits.effectiveRequestLine) bytes")
+            }
+            let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
+
+            var fields: [RequestHead.Field] = []
+            var semantics = FieldSemantics()
+            var lineStart = lineEnd + 2
+            while lineStart < b.count {
+                var end = lineStart
+                while !(b[end] == ASCII.cr && b[end + 1] == ASCII.lf) { end += 1 }
+                if end - lineStart > limits.fieldSize {
+                    throw HTTPError.fieldsTooLarge("header line longer than \(limits.fieldSize) bytes")
+                }
+                let field = try parseField(b, lineStart..<end)
+                lineStart = end + 2
+                if fields.count >= limits.fields {
+                    throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
+                }
+                if b[field.name].contains(UInt8(ascii: "_")) {
+                    switch limits.underscoreHeaders {
+                    case .drop: continue
+                    case .refuse: throw HTTPError.badRequest("header name with underscore")
+                    case .allow: break
+                    }
+                }
+                try semantics.observe(b, field)
+                fields.append(field)
+            }
+            let method = b[methodRange]
+            let framing = try semantics.framing(version: version)
+            if version == .http11 && semantics.hostCount != 1 {
+                throw HTTPError.badRequest(semantics.hostCount == 0 ? "HTTP/1.1 request without Host" : "more than one Host field")
+            }
+            try checkTargetForm(method: method, target: b[targetRange])
+            let keepAlive = version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose
+            return RequestHead(
+                bytes: bytes, methodRange: methodRange, targetRange: targetRange, version: version,
+                fields: fields, framing: framing, keepAlive: keepAlive,
+                expectsContinue: version == .http11 && semantics.expectContinue)
+        }
+    }
+
+    static func parseRequestLine(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws
+        -> (Range<Int>, Range<Int>, Version)
+    {
+        var i = line.lowerBound
+        while i < line.upperBound, ASCII.isToken(b[i]) { i += 1 }
+        let method = line.lowerBound..<i
+        guard !method.isEmpty, i < line.upperBound, b[i] == ASCII.space else {
+            throw HTTPError.badRequest("malformed request method")
+        }
+        i += 1
+        let targetStart = i
+        while i < line.upperBound, b[i] > 0x20, b[i] < 0x7F { i += 1 }
+        let target = targetStart..<i
+        guard !target.isEmpty, i < line.upperBound, b[i] == ASCII.space else {
+            throw HTTPError.badRequest("malformed request target")
+        }
+        i += 1
+        let v = i..<line.upperBound
+        let http = Array("HTTP/".utf8)
+        guard v.count == 8, Array(b[v.lowerBound..<v.lowerBound + 5]) == http,
+            b[v.lowerBound + 6] == UInt8(ascii: "."),
+            let major = digit(b[v.lowerBound + 5]), let minor = digit(b[v.lowerBound + 7])
+        else {
+            throw HTTPError.badRequest("malformed HTTP version")
+        }
+        guard major == 1, minor <= 1 else {
+            throw HTTPError.versionNotSupported("HTTP/\(major).\(minor) is not supported")
+        }
+        return (method, target, Version(major: major, minor: minor))
+    }
+
+    private static func digit(_ c: UInt8) -> UInt8? {
+        c >= 48 && c <= 57 ? c - 48 : nil
+    }
+
+    static func parseField(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws -> RequestHead.Field {
+        if line.isEmpty { throw HTTPError.badRequest("empty header line") }
+        if b[line.lowerBound] == ASCII.space || b[line.lowerBound] == ASCII.tab {
+            throw HTTPError.badRequest("obsolete line folding")
+        }
+        var i = line.lowerBound
+        while i < line.upperBound, ASCII.isToken(b[i]) { i += 1 }
+        guard i > line.lowerBound, i < line.upperBound, b[i] == ASCII.colon else {
+            throw HTTPError.badRequest("malformed header name")
+        }
+        let name = line.lowerBound..<i
+        i += 1
+        while i < line.upperBound, b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
+        var end = line.upperBound
+        while end > i, b[end - 1] == ASCII.space || b[end - 1] == ASCII.tab { end -= 1 }
+        for j in i..<end where !ASCII.isFieldValueByte(b[j]) {
+            throw HTTPError.badRequest("invalid character in header value")
+        }
+        return RequestHead.Field(name: name, value: i..<end)
+    }
+
+    /// Request-target forms per method (RFC 9112 §3.2).
+    static func checkTargetForm(method: Slice<UnsafeBufferPointer<UInt8>>, target: Slice<UnsafeBufferPointer<UInt8>>) throws {
+        let first = target.first!
+        if Array(method) == Array("CONNECT".utf8) {
+            throw HTTPError.notImplemented("CONNECT is not supported")
+        }
+        if first == UInt8(ascii: "/") { return }
+        if target.count == 1 && first == UInt8(ascii: "*") {
+            if Array(method) == Array("OPTIONS".utf8) { return }
+            throw HTTPError.badRequest("asterisk-form target is only for OPTIONS")
+        }
+        let lowered = target.prefix(8).map(ASCII.lower)
+        if lowered.starts(with: Array("http://".utf8)) || lowered.starts(with: Array("https://".utf8)) { return }
+        throw HTTPError.badRequest("malformed request target")
+    }
+}

@@ -1,0 +1,116 @@
+/// An HTTP version; only 1.0 and 1.1 are served.
+public struct Version: Sendable, Equatable, CustomStringConvertible {
+    public let major: UInt8
+    public let minor: UInt8
+    public init(major: UInt8, minor: UInt8) {
+        self.major = major
+        self.minor = minor
+    }
+    public static let http10 = Version(major: 1, minor: 0)
+    public static let http11 = Version(major: 1, minor: 1)
+    public var description: String { "HTTP/\(major).\(minor)" }
+}
+
+/// A request method; the few the server treats specially have constants.
+public struct Method: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public static let get = Method("GET")
+    public static let head = Method("HEAD")
+    public static let post = Method("POST")
+    public static let options = Method("OPTIONS")
+    public static let connect = Method("CONNECT")
+    public var description: String { name }
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+public enum BodyFraming: Sendable, Equatable {
+    case none
+    case length(Int64)
+    case chunked
+}
+
+/// A parsed request head: one contiguous copy of its bytes plus offsets, decoded on demand.
+public struct RequestHead: Sendable {
+    public struct Field: Sendable, Equatable {
+        public let name: Range<Int>
+        public let value: Range<Int>
+    }
+
+    public let bytes: [UInt8]
+    public let methodRange: Range<Int>
+    public let targetRange: Range<Int>
+    public let version: Version
+    public let fields: [Field]
+    public let framing: BodyFraming
+    /// Whether the connection may serve another request after this one (before the response says otherwise).
+    public let keepAlive: Bool
+    /// `Expect: 100-continue` on HTTP/1.1.
+    public let expectsContinue: Bool
+
+    public var method: Method { Method(string(methodRange)) }
+    public var target: String { string(targetRange) }
+
+    public func string(_ range: Range<Int>) -> String {
+        String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    /// The first value of a field, by case-insensitive name.
+    public func field(_ name: String) -> String? {
+        let lower = Array(name.utf8)
+        for field in fields where ASCII.equalsIgnoringCase(bytes[field.name], lower) {
+            return string(field.value)
+        }
+        return nil
+    }
+
+    /// The head as name/value strings, in order.
+    public var headers: [(String, String)] {
+        fields.map { (string($0.name), string($0.value)) }
+    }
+
+    public var hasBody: Bool {
+        switch framing {
+        case .none: false
+        case .length(let n): n > 0
+        case .chunked: true
+        }
+    }
+}
+
+enum ASCII {
+    static let cr: UInt8 = 13
+    static let lf: UInt8 = 10
+    static let space: UInt8 = 32
+    static let tab: UInt8 = 9
+    static let colon: UInt8 = 58
+
+    /// tchar (RFC 9110 §5.6.2).
+    static let token: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(c)] = true }
+        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(c)] = true }
+        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(c)] = true }
+        for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
+        return table
+    }()
+
+    @inline(__always) static func isToken(_ c: UInt8) -> Bool { token[Int(c)] }
+    /// field-vchar or SP/HTAB; obs-text (0x80–0xFF) is allowed, CTLs and DEL are not.
+    @inline(__always) static func isFieldValueByte(_ c: UInt8) -> Bool {
+        c == tab || (c >= 0x20 && c != 0x7F)
+    }
+    @inline(__always) static func lower(_ c: UInt8) -> UInt8 {
+        (c >= 65 && c <= 90) ? c | 0x20 : c
+    }
+
+    static func equalsIgnoringCase<C: Collection>(_ a: C, _ lowered: [UInt8]) -> Bool where C.Element == UInt8 {
+        guard a.count == lowered.count else { return false }
+        var i = 0
+        for c in a {
+            if lower(c) != lowered[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}

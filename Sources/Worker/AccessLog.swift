@@ -1,0 +1,111 @@
+import Platform
+
+/// One served request, as the access log sees it.
+struct AccessRecord {
+    var remote: String
+    var method: String
+    var target: String
+    var version: String
+    var status: Int
+    var bytes: Int
+    var seconds: Double
+    var requestHeader: (String) -> String?
+    var responseHeader: (String) -> String?
+}
+
+/// Gunicorn's `access_log_format`, compiled once: `%(h)s %(l)s … "%({user-agent}i)s"`.
+struct AccessLog: Sendable {
+    enum Part: Sendable, Equatable {
+        case literal(String)
+        case atom(String)
+        case requestHeader(String)
+        case responseHeader(String)
+        case environment(String)
+    }
+
+    let parts: [Part]
+    let sink: LogSink
+
+    init(format: String, sink: LogSink) {
+        parts = Self.compile(format)
+        self.sink = sink
+    }
+
+    static func compile(_ format: String) -> [Part] {
+        var parts: [Part] = []
+        var literal = ""
+        var rest = Substring(format)
+        while let percent = rest.firstIndex(of: "%") {
+            literal += rest[..<percent]
+            let after = rest[percent...]
+            if after.hasPrefix("%("), let close = after.firstIndex(of: ")"),
+               after[after.index(after: close)...].hasPrefix("s")
+            {
+                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                let name = String(after[after.index(percent, offsetBy: 2)..<close])
+                if name.hasPrefix("{"), let end = name.firstIndex(of: "}") {
+                    let key = String(name[name.index(after: name.startIndex)..<end])
+                    switch name[name.index(after: end)...] {
+                    case "i": parts.append(.requestHeader(key))
+                    case "o": parts.append(.responseHeader(key))
+                    case "e": parts.append(.environment(key))
+                    default: parts.append(.literal("%(\(name))s"))
+                    }
+                } else {
+                    parts.append(.atom(name))
+                }
+                rest = after[after.index(close, offsetBy: 2)...]
+            } else {
+                literal += "%"
+                rest = after.dropFirst()
+            }
+        }
+        literal += rest
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        return parts
+    }
+
+    func render(_ r: AccessRecord) -> String {
+        var line = ""
+        for part in parts {
+            switch part {
+            case .literal(let text): line += text
+            case .requestHeader(let name): line += r.requestHeader(name) ?? "-"
+            case .responseHeader(let name): line += r.responseHeader(name) ?? "-"
+            case .environment(let name): line += Environment.get(name) ?? "-"
+            case .atom(let name): line += Self.atom(name, r)
+            }
+        }
+        return line
+    }
+
+    private static func atom(_ name: String, _ r: AccessRecord) -> String {
+        let path = r.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? r.target
+        let query = r.target.firstIndex(of: "?").map { String(r.target[r.target.index(after: $0)...]) } ?? ""
+        switch name {
+        case "h": return r.remote.isEmpty ? "-" : r.remote
+        case "l", "u": return "-"
+        case "t": return Clock.accessLogTimestamp()
+        case "r": return "\(r.method) \(r.target) \(r.version)"
+        case "m": return r.method
+        case "U": return path
+        case "q": return query
+        case "H": return r.version
+        case "s": return String(r.status)
+        case "B": return String(r.bytes)
+        case "b": return r.bytes == 0 ? "-" : String(r.bytes)
+        case "f": return r.requestHeader("referer") ?? "-"
+        case "a": return r.requestHeader("user-agent") ?? "-"
+        case "T": return String(Int(r.seconds))
+        case "M": return String(Int(r.seconds * 1000))
+        case "D": return String(Int(r.seconds * 1_000_000))
+        case "L": return String(Double(Int(r.seconds * 1_000_000)) / 1_000_000)
+        case "p": return "<\(ProcessControl.pid)>"
+        default: return "-"
+        }
+    }
+
+    func log(_ record: AccessRecord) {
+        sink.write(render(record))
+    }
+}

@@ -1,0 +1,112 @@
+import CArbiter
+import Glibc
+import HTTP1
+import Platform
+
+/// One client connection. Owned by the event loop while it waits for a request head, and by one
+/// request thread while a request is served (never both), so it needs no lock.
+final class Connection: @unchecked Sendable {
+    let fd: Int32
+    let remote: SocketName?
+    let local: SocketName?
+    /// Received bytes not yet consumed, from `start`.
+    var buffer: [UInt8] = []
+    var start = 0
+    var parser: HeadParser
+    /// When the connection last made progress (monotonic seconds), for idle and head timeouts.
+    var lastActivity: Double
+    var requestsServed = 0
+    var closed = false
+
+    init(fd: Int32, remote: SocketName?, local: SocketName?, limits: Limits) {
+        self.fd = fd
+        self.remote = remote
+        self.local = local
+        parser = HeadParser(limits: limits)
+        lastActivity = Clock.monotonic()
+    }
+
+    var pending: Int { buffer.count - start }
+
+    /// Drops consumed bytes when they dominate the buffer.
+    func compact() {
+        if start > 0 && (start == buffer.count || start > 65_536) {
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
+    }
+
+    func consume(_ n: Int) {
+        start += n
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 65_536)
+            start = 0
+        }
+    }
+
+    enum ReadResult { case data(Int), wouldBlock, eof, error(Int32) }
+
+    /// One non-blocking read appended to the buffer.
+    func readAvailable(max: Int = 16_384) -> ReadResult {
+        compact()
+        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max) { scratch in
+            let n = Glibc.read(fd, scratch.baseAddress, max)
+            if n > 0 { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<n])) }
+            return n
+        }
+        if n > 0 {
+            lastActivity = Clock.monotonic()
+            return .data(n)
+        }
+        if n == 0 { return .eof }
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return .wouldBlock }
+        return .error(errno)
+    }
+
+    /// Reads, waiting up to `timeout` seconds for data (request threads).
+    func readBlocking(timeout: Double) -> ReadResult {
+        let deadline = Clock.monotonic() + timeout
+        while true {
+            switch readAvailable() {
+            case .wouldBlock:
+                let left = deadline - Clock.monotonic()
+                if left <= 0 { return .error(ETIMEDOUT) }
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, Int32(min(left, 1) * 1000) + 1)
+            case let other:
+                return other
+            }
+        }
+    }
+
+    /// Writes everything, waiting up to `timeout` seconds at a time for the client to read.
+    func writeBlocking(_ bytes: UnsafeRawBufferPointer, timeout: Double) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            if n > 0 {
+                offset += n
+                lastActivity = Clock.monotonic()
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                let ready = poll(&p, 1, Int32(timeout * 1000))
+                if ready == 0 { return false }
+                continue
+            }
+            return false
+        }
+        return true
+    }
+
+    func writeBlocking(_ bytes: [UInt8], timeout: Double) -> Bool {
+        bytes.withUnsafeBytes { writeBlocking($0, timeout: timeout) }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Descriptor.close(fd)
+    }
+}

@@ -1,0 +1,71 @@
+import CArbiter
+import Glibc
+import Platform
+
+/// What an epoll registration stands for: the kind in the high 32 bits, the descriptor in the low.
+enum Token {
+    static let connection: UInt64 = 0
+    static let listener: UInt64 = 1
+    static let wake: UInt64 = 2
+    static let signal: UInt64 = 3
+    static let control: UInt64 = 4
+
+    static func make(_ kind: UInt64, _ fd: Int32) -> UInt64 { kind << 32 | UInt64(UInt32(bitPattern: fd)) }
+    static func kind(_ token: UInt64) -> UInt64 { token >> 32 }
+    static func fd(_ token: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: token)) }
+}
+
+/// A thin epoll wrapper.
+struct Epoll {
+    let fd: Int32
+
+    init() throws(SystemError) {
+        fd = try syscall("epoll_create1") { arbiter_epoll_create() }
+    }
+
+    func add(_ target: Int32, events: UInt32, token: UInt64) throws(SystemError) {
+        try syscall("epoll_ctl(ADD)") { arbiter_epoll_ctl(fd, Int32(ARBITER_EPOLL_CTL_ADD), target, events, token) }
+    }
+
+    func modify(_ target: Int32, events: UInt32, token: UInt64) throws(SystemError) {
+        try syscall("epoll_ctl(MOD)") { arbiter_epoll_ctl(fd, Int32(ARBITER_EPOLL_CTL_MOD), target, events, token) }
+    }
+
+    func remove(_ target: Int32) {
+        _ = arbiter_epoll_ctl(fd, Int32(ARBITER_EPOLL_CTL_DEL), target, 0, 0)
+    }
+
+    /// Waits up to `timeout` seconds; returns (events, token) pairs.
+    func wait(into events: inout [UInt32], _ tokens: inout [UInt64], timeout: Double) -> Int {
+        let ms = timeout < 0 ? -1 : Int32(min(timeout, 3600) * 1000)
+        let n = arbiter_epoll_wait(fd, &events, &tokens, Int32(events.count), ms)
+        return max(0, Int(n))
+    }
+}
+
+/// An eventfd other threads write to wake the loop.
+struct WakeUp {
+    let fd: Int32
+
+    init() throws(SystemError) {
+        fd = try syscall("eventfd") { arbiter_eventfd() }
+    }
+
+    func signal() {
+        var one: UInt64 = 1
+        _ = write(fd, &one, 8)
+    }
+
+    func drain() {
+        var value: UInt64 = 0
+        _ = read(fd, &value, 8)
+    }
+}
+
+enum Events {
+    static let readable = UInt32(ARBITER_EPOLLIN)
+    static let writable = UInt32(ARBITER_EPOLLOUT)
+    static let exclusive = UInt32(ARBITER_EPOLLEXCLUSIVE)
+    static let hangup = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR) | UInt32(ARBITER_EPOLLRDHUP)
+    static let peerClosed = UInt32(ARBITER_EPOLLRDHUP)
+}

@@ -1,0 +1,313 @@
+import AppLoader
+import ArbiterABI
+import CArbiter
+import Glibc
+import HTTP1
+import Platform
+import Synchronization
+
+/// The `sync` worker: an epoll loop thread accepts connections and reads request heads; complete
+/// requests go to `--threads` request threads that serve them with blocking I/O and hand the
+/// connection back. Idle keep-alive connections and slow heads never hold a request thread.
+final class SyncWorker: @unchecked Sendable {
+    private let context: WorkerContext
+    private let epoll: Epoll
+    private let wake: WakeUp
+    private let signals: SignalPipe
+    private let requests = BlockingQueue<Job>()
+    private let returned = Mutex<[(Connection, Bool)]>([])
+    private let stopping = Atomic<Bool>(false)
+    private var connections: [Int32: Connection] = [:]
+    private var inFlight = 0
+    private var accepting = false
+    private var listenersOpen = true
+    private var lastSweep = 0.0
+    private let host: Host
+
+    struct Job: @unchecked Sendable {
+        let connection: Connection
+        let head: RequestHead
+    }
+
+    /// How long a client may take to send the rest of a started request head.
+    private var headTimeout: Double { max(context.settings.keepalive, 10) }
+    private var ioTimeout: Double { context.settings.timeout > 0 ? context.settings.timeout : 30 }
+
+    init(context: WorkerContext) {
+        self.context = context
+        do {
+            epoll = try Epoll()
+            wake = try WakeUp()
+            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
+        } catch {
+            context.logger.critical("Worker cannot set up its event loop: \(error)")
+            exit(WorkerMain.bootFailed)
+        }
+        host = Host(workerClass: "sync", logger: context.logger, offload: ThreadPool(size: context.settings.threads, name: "offload"))
+    }
+
+    func run() -> Int32 {
+        let logger = context.logger
+        let app = context.app.table.pointee
+        if let error = Lifespan.run({ done, callback in app.startup(app.ctx, host.raw, done, callback) }) {
+            logger.error("Worker failed to boot: application startup failed: \(error)")
+            return WorkerMain.bootFailed
+        }
+        do {
+            try epoll.add(wake.fd, events: Events.readable, token: Token.make(Token.wake, wake.fd))
+            try epoll.add(signals.readFD, events: Events.readable, token: Token.make(Token.signal, signals.readFD))
+            try epoll.add(context.control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, context.control.fd))
+            for listener in context.listeners { try Descriptor.setNonBlocking(listener.fd) }
+            try startAccepting()
+        } catch {
+            logger.critical("Worker cannot watch its sockets: \(error)")
+            return WorkerMain.bootFailed
+        }
+        for index in 0..<context.settings.threads {
+            startThread(name: "request-\(index)") { [self] in
+                while true { serve(requests.take()) }
+            }
+        }
+        logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
+        context.control.send("ready")
+        loop()
+        if let error = Lifespan.run({ done, callback in app.shutdown(app.ctx, done, callback) }) {
+            logger.error("Application shutdown failed: \(error)")
+        }
+        logger.info("Worker exiting (pid: \(ProcessControl.pid))")
+        return 0
+    }
+
+    private func loop() {
+        var events = [UInt32](repeating: 0, count: 128)
+        var tokens = [UInt64](repeating: 0, count: 128)
+        while true {
+            if stopping.load(ordering: .relaxed) && inFlight == 0 { return }
+            let n = epoll.wait(into: &events, &tokens, timeout: 0.5)
+            for i in 0..<n {
+                let token = tokens[i]
+                let fd = Token.fd(token)
+                switch Token.kind(token) {
+                case Token.listener: acceptConnections(fd)
+                case Token.wake: takeBackConnections()
+                case Token.signal: handleSignals()
+                case Token.control: controlEvent()
+                default: connectionEvent(fd, events[i])
+                }
+            }
+            sweep()
+        }
+    }
+
+    private func startAccepting() throws(SystemError) {
+        guard !accepting, listenersOpen else { return }
+        for listener in context.listeners {
+            // EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all of them.
+            try epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
+        }
+        accepting = true
+    }
+
+    private func stopAccepting() {
+        guard accepting else { return }
+        for listener in context.listeners { epoll.remove(listener.fd) }
+        accepting = false
+    }
+
+    private var openConnections: Int { connections.count + inFlight }
+
+    private func acceptConnections(_ listenerFD: Int32) {
+        let local = context.listeners.first { $0.fd == listenerFD }?.name
+        // A bounded batch per wake-up, so that one worker does not take every queued connection.
+        for _ in 0..<16 {
+            if openConnections >= context.settings.workerConnections {
+                stopAccepting()
+                return
+            }
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
+            }
+            if fd < 0 { return }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
+            watch(connection)
+        }
+    }
+
+    private func watch(_ connection: Connection) {
+        connections[connection.fd] = connection
+        do {
+            try epoll.add(connection.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.connection, connection.fd))
+        } catch {
+            close(connection)
+        }
+    }
+
+    private func close(_ connection: Connection) {
+        epoll.remove(connection.fd)
+        connections[connection.fd] = nil
+        connection.close()
+        if !accepting && !stopping.load(ordering: .relaxed) && openConnections < context.settings.workerConnections {
+            try? startAccepting()
+        }
+    }
+
+    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
+        guard let connection = connections[fd] else { return }
+        switch connection.readAvailable() {
+        case .data, .wouldBlock:
+            parseHead(connection)
+        case .eof, .error:
+            close(connection)
+        }
+    }
+
+    /// Dispatches a complete head, answers a malformed one, or waits for more bytes.
+    private func parseHead(_ connection: Connection) {
+        guard connection.pending > 0 else { return }
+        let result = connection.buffer.withUnsafeBufferPointer { all in
+            connection.parser.parse(UnsafeBufferPointer(rebasing: all[connection.start...]))
+        }
+        switch result {
+        case .incomplete:
+            return
+        case .failure(let error):
+            reject(connection, error)
+        case .complete(let head, let consumed):
+            connection.consume(consumed)
+            if case .length(let n) = head.framing, context.limits.body > 0, n > context.limits.body {
+                return reject(connection, .contentTooLarge("declared body of \(n) bytes exceeds limit_request_body \(context.limits.body)"))
+            }
+            epoll.remove(connection.fd)
+            connections[connection.fd] = nil
+            inFlight += 1
+            requests.put(Job(connection: connection, head: head))
+        }
+    }
+
+    /// Answers a request the server refuses and closes: nothing after a bad head is parsed.
+    private func reject(_ connection: Connection, _ error: HTTPError) {
+        context.logger.debug("Rejected request from \(connection.remote?.display ?? "-"): \(error)")
+        let response = ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter")
+        _ = response.withUnsafeBytes { send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        shutdown(connection.fd, Int32(SHUT_WR))
+        close(connection)
+    }
+
+    private func takeBackConnections() {
+        wake.drain()
+        let back = returned.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+        for (connection, reusable) in back {
+            inFlight -= 1
+            if reusable && !stopping.load(ordering: .relaxed) {
+                connection.parser.reset()
+                watch(connection)
+                parseHead(connection)
+            } else {
+                connection.close()
+            }
+        }
+        if !accepting && !stopping.load(ordering: .relaxed) && openConnections < context.settings.workerConnections {
+            try? startAccepting()
+        }
+    }
+
+    private func handleSignals() {
+        for signo in signals.drain() {
+            switch signo {
+            case SIGTERM:
+                beginGracefulStop(reason: "SIGTERM")
+            case SIGINT, SIGQUIT:
+                context.logger.info("Worker exiting now (\(Signal.name(signo)))")
+                exit(0)
+            case SIGUSR1:
+                try? context.logger.sink.reopen()
+                try? context.accessLog?.sink.reopen()
+            default:
+                break
+            }
+        }
+    }
+
+    private func controlEvent() {
+        var byte: UInt8 = 0
+        let n = read(context.control.fd, &byte, 1)
+        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+            epoll.remove(context.control.fd)
+            context.logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
+            beginGracefulStop(reason: "master exit")
+        }
+    }
+
+    /// Stops accepting, closes idle connections, lets in-flight requests finish.
+    private func beginGracefulStop(reason: String) {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight) request(s) in flight")
+        stopAccepting()
+        listenersOpen = false
+        for listener in context.listeners { Descriptor.close(listener.fd) }
+        for connection in Array(connections.values) { close(connection) }
+    }
+
+    /// Closes idle keep-alive connections and heads that stalled (at most twice a second).
+    private func sweep() {
+        let now = Clock.monotonic()
+        guard now - lastSweep >= 0.25 else { return }
+        lastSweep = now
+        for connection in Array(connections.values) {
+            let idle = now - connection.lastActivity
+            if connection.pending == 0 {
+                let limit = connection.requestsServed == 0 ? headTimeout : context.settings.keepalive
+                if idle > limit { close(connection) }
+            } else if idle > headTimeout {
+                reject(connection, HTTPError(408, "request head not received within \(Int(headTimeout)) s"))
+            }
+        }
+    }
+
+    /// On a request thread: runs one request to its end, then gives the connection back to the loop.
+    private func serve(_ job: Job) {
+        let connection = job.connection
+        let keepAlive = context.settings.keepalive > 0 && job.head.keepAlive && !stopping.load(ordering: .relaxed)
+        let exchange = BlockingExchange(
+            connection: connection, head: job.head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
+            keepAlive: keepAlive, logger: context.logger)
+        let started = Clock.monotonic()
+        let app = context.app.table.pointee
+        let token = RequestView.with(head: job.head, connection: connection) { view in
+            app.handle(app.ctx, view, exchange.raw)
+        }
+        exchange.waitUntilEnded()
+        app.release(app.ctx, token)
+        connection.requestsServed += 1
+        if let accessLog = context.accessLog {
+            accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
+        }
+        let reusable = exchange.reusable && !stopping.load(ordering: .relaxed)
+        if reusable { connection.lastActivity = Clock.monotonic() }
+        returned.withLock { $0.append((connection, reusable)) }
+        wake.signal()
+    }
+}
+
+extension AccessRecord {
+    init(exchange: BlockingExchange, seconds: Double) {
+        let head = exchange.head
+        let responseHeaders = exchange.responseHeaders
+        self.init(
+            remote: exchange.connection.remote?.host ?? "", method: head.method.name, target: head.target,
+            version: head.version.description, status: exchange.status, bytes: exchange.bodyBytesSent, seconds: seconds,
+            requestHeader: { head.field($0) },
+            responseHeader: { name in
+                let lowered = name.lowercased()
+                return responseHeaders.first { String(decoding: $0.name, as: UTF8.self).lowercased() == lowered }
+                    .map { String(decoding: $0.value, as: UTF8.self) }
+            })
+    }
+}
