@@ -62,7 +62,7 @@ public enum Reference {
             for setting in Registry.all where setting.section == section && !setting.flags.isEmpty {
                 let value = setting.takesValue ? " \(placeholder(setting))" : ""
                 let names = setting.flags.joined(separator: ", ") + value
-                let summary = setting.help.split(separator: ".").first.map(String.init) ?? setting.help
+                let summary = setting.help.firstSentence
                 out += "  \(names.padding(to: 34))\(summary.replacingOccurrences("`", ""))\n"
             }
         }
@@ -72,6 +72,18 @@ public enum Reference {
 }
 
 extension String {
+    /// Up to the first period that ends a sentence.
+    var firstSentence: String {
+        var previous: Character = " "
+        var out = ""
+        for c in self {
+            if previous == "." && c == " " { return String(out.dropLast()) + "." }
+            out.append(c)
+            previous = c
+        }
+        return out
+    }
+
     func padding(to width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
     }

@@ -57,7 +57,7 @@ public struct RequestHead: Sendable {
 
     /// The first value of a field, by case-insensitive name.
     public func field(_ name: String) -> String? {
-        let lower = Array(name.utf8)
+        let lower = name.utf8.map(ASCII.lower)
         for field in fields where ASCII.equalsIgnoringCase(bytes[field.name], lower) {
             return string(field.value)
         }

@@ -16,6 +16,8 @@ final class Connection: @unchecked Sendable {
     /// When the connection last made progress (monotonic seconds), for idle and head timeouts.
     var lastActivity: Double
     var requestsServed = 0
+    /// Accepted, first request not dispatched yet (counts against the worker's capacity).
+    var fresh = false
     var closed = false
 
     init(fd: Int32, remote: SocketName?, local: SocketName?, limits: Limits) {

@@ -115,12 +115,26 @@ final class SyncWorker: @unchecked Sendable {
     }
 
     private var openConnections: Int { connections.count + inFlight }
+    /// Accepted connections whose first request has not been dispatched yet.
+    private var fresh = 0
+
+    /// Accept only while a request thread would be free for the new connection, so that a busy
+    /// worker leaves connections to idle ones (load spreads by capacity), and never past
+    /// `worker_connections`. Idle keep-alive connections do not count against capacity.
+    private var hasCapacity: Bool {
+        inFlight + fresh < context.settings.threads && openConnections < context.settings.workerConnections
+    }
+
+    private func updateAccepting() {
+        if stopping.load(ordering: .relaxed) { return }
+        if hasCapacity { try? startAccepting() } else { stopAccepting() }
+    }
 
     private func acceptConnections(_ listenerFD: Int32) {
         let local = context.listeners.first { $0.fd == listenerFD }?.name
         // A bounded batch per wake-up, so that one worker does not take every queued connection.
         for _ in 0..<16 {
-            if openConnections >= context.settings.workerConnections {
+            if !hasCapacity {
                 stopAccepting()
                 return
             }
@@ -133,6 +147,8 @@ final class SyncWorker: @unchecked Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
+            connection.fresh = true
+            fresh += 1
             watch(connection)
         }
     }
@@ -149,10 +165,12 @@ final class SyncWorker: @unchecked Sendable {
     private func close(_ connection: Connection) {
         epoll.remove(connection.fd)
         connections[connection.fd] = nil
-        connection.close()
-        if !accepting && !stopping.load(ordering: .relaxed) && openConnections < context.settings.workerConnections {
-            try? startAccepting()
+        if connection.fresh {
+            connection.fresh = false
+            fresh -= 1
         }
+        connection.close()
+        updateAccepting()
     }
 
     private func connectionEvent(_ fd: Int32, _ events: UInt32) {
@@ -183,8 +201,16 @@ final class SyncWorker: @unchecked Sendable {
             }
             epoll.remove(connection.fd)
             connections[connection.fd] = nil
+            if connection.fresh {
+                connection.fresh = false
+                fresh -= 1
+            }
             inFlight += 1
+            if context.logger.level == .debug {
+                context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
+            }
             requests.put(Job(connection: connection, head: head))
+            updateAccepting()
         }
     }
 
@@ -213,9 +239,7 @@ final class SyncWorker: @unchecked Sendable {
                 connection.close()
             }
         }
-        if !accepting && !stopping.load(ordering: .relaxed) && openConnections < context.settings.workerConnections {
-            try? startAccepting()
-        }
+        updateAccepting()
     }
 
     private func handleSignals() {

@@ -1,0 +1,38 @@
+import AppLoader
+import Testing
+
+@Suite struct AppSpecTests {
+    @Test func moduleAndSymbol() throws {
+        let spec = try AppSpec(parsing: "hello:application")
+        #expect(spec.module == "hello")
+        #expect(spec.symbol == "application")
+        #expect(spec.path == nil)
+        #expect(spec.libraryName == "libhello.so")
+    }
+
+    @Test func defaultSymbol() throws {
+        #expect(try AppSpec(parsing: "hello").symbol == "application")
+    }
+
+    @Test func explicitPath() throws {
+        let spec = try AppSpec(parsing: "./build/libshop.so:entry")
+        #expect(spec.path == "./build/libshop.so")
+        #expect(spec.module == "shop")
+        #expect(spec.symbol == "entry")
+    }
+
+    @Test func searchOrder() throws {
+        let spec = try AppSpec(parsing: "hello:application")
+        #expect(Loader.candidates(for: spec, directory: "/srv", appPaths: ["/opt/apps", "rel"]) == [
+            "/srv/libhello.so", "/srv/.build/release/libhello.so", "/srv/.build/debug/libhello.so",
+            "/opt/apps/libhello.so", "/srv/rel/libhello.so",
+        ])
+    }
+
+    @Test func invalidSpecs() {
+        #expect(throws: AppSpec.Invalid.self) { try AppSpec(parsing: "hello:") }
+        #expect(throws: AppSpec.Invalid.self) { try AppSpec(parsing: ":app") }
+        #expect(throws: AppSpec.Invalid.self) { try AppSpec(parsing: "hel lo:app") }
+        #expect(throws: AppSpec.Invalid.self) { try AppSpec(parsing: "hello:app-x") }
+    }
+}

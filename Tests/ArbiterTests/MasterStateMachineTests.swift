@@ -1,0 +1,125 @@
+import Arbiter
+import Glibc
+import Testing
+
+typealias Machine = MasterStateMachine
+
+func spawns(_ actions: [Machine.Action]) -> [Int] {
+    actions.compactMap { if case .spawn(let slot) = $0 { slot } else { nil } }
+}
+
+func kills(_ actions: [Machine.Action]) -> [(Int32, Int32)] {
+    actions.compactMap { if case .kill(let pid, let signo) = $0 { (pid, signo) } else { nil } }
+}
+
+func exitCode(_ actions: [Machine.Action]) -> Int32? {
+    actions.compactMap { if case .exit(let code) = $0 { code } else { nil } }.first
+}
+
+func logs(_ actions: [Machine.Action]) -> [String] {
+    actions.compactMap { if case .log(_, let text) = $0 { text } else { nil } }
+}
+
+/// A machine with `n` workers spawned as pids 100, 101, … and all ready at t=0.
+func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
+    var m = Machine(config: .init(workers: n, gracefulTimeout: gracefulTimeout))
+    for slot in spawns(m.start()) {
+        _ = m.handle(.spawned(slot: slot, pid: Int32(100 + slot)), now: 0)
+    }
+    for slot in 0..<n { _ = m.handle(.ready(pid: Int32(100 + slot)), now: 0) }
+    return m
+}
+
+@Suite struct MasterStateMachineTests {
+    @Test func startFillsEverySlot() {
+        var m = Machine(config: .init(workers: 3, gracefulTimeout: 30))
+        #expect(spawns(m.start()) == [0, 1, 2])
+    }
+
+    @Test func announcesReadyOnceAllWorkersAreReady() {
+        var m = Machine(config: .init(workers: 2, gracefulTimeout: 30))
+        _ = m.start()
+        _ = m.handle(.spawned(slot: 0, pid: 10), now: 0)
+        _ = m.handle(.spawned(slot: 1, pid: 11), now: 0)
+        #expect(logs(m.handle(.ready(pid: 10), now: 0)).isEmpty)
+        #expect(logs(m.handle(.ready(pid: 11), now: 0)) == ["Ready: 2 worker(s) serving"])
+    }
+
+    @Test func aDeadWorkerIsReplacedInItsSlot() {
+        var m = running(3)
+        let actions = m.handle(.exited(pid: 101, status: .signal(SIGKILL)), now: 5)
+        #expect(spawns(actions) == [1])
+        #expect(logs(actions).first?.contains("was killed by SIGKILL") == true)
+    }
+
+    @Test func bootFailureStopsTheMasterWithItsCode() {
+        var m = running(2)
+        let actions = m.handle(.exited(pid: 100, status: .code(3)), now: 1)
+        #expect(spawns(actions).isEmpty)
+        #expect(kills(actions).map(\.0) == [101])
+        #expect(kills(actions).map(\.1) == [SIGTERM])
+        let end = m.handle(.exited(pid: 101, status: .code(0)), now: 1.5)
+        #expect(exitCode(end) == 3)
+    }
+
+    @Test func appLoadFailureExitsFour() {
+        var m = Machine(config: .init(workers: 1, gracefulTimeout: 30))
+        _ = m.start()
+        _ = m.handle(.spawned(slot: 0, pid: 7), now: 0)
+        #expect(exitCode(m.handle(.exited(pid: 7, status: .code(4)), now: 0.1)) == 4)
+    }
+
+    @Test func termIsGracefulThenKillsAfterTheTimeout() {
+        var m = running(2, gracefulTimeout: 10)
+        let actions = m.handle(.signal(SIGTERM), now: 100)
+        #expect(actions.contains(.closeListeners))
+        #expect(kills(actions).map(\.1) == [SIGTERM, SIGTERM])
+        #expect(m.nextDeadline == 110)
+        #expect(kills(m.handle(.tick, now: 109)).isEmpty)
+        _ = m.handle(.exited(pid: 100, status: .code(0)), now: 105)
+        let late = m.handle(.tick, now: 110)
+        #expect(kills(late).map(\.0) == [101])
+        #expect(kills(late).map(\.1) == [SIGKILL])
+        #expect(exitCode(m.handle(.exited(pid: 101, status: .signal(SIGKILL)), now: 110.1)) == 0)
+    }
+
+    @Test func quitIsQuick() {
+        var m = running(1)
+        let actions = m.handle(.signal(SIGQUIT), now: 0)
+        #expect(kills(actions).map(\.1) == [SIGQUIT])
+        #expect(m.nextDeadline == 2)
+    }
+
+    @Test func workersAreNotRespawnedWhileStopping() {
+        var m = running(2)
+        _ = m.handle(.signal(SIGTERM), now: 0)
+        #expect(spawns(m.handle(.exited(pid: 100, status: .signal(SIGKILL)), now: 1)).isEmpty)
+    }
+
+    @Test func ttinAndTtouChangeTheCount() {
+        var m = running(2)
+        #expect(spawns(m.handle(.signal(SIGTTIN), now: 1)) == [2])
+        _ = m.handle(.spawned(slot: 2, pid: 102), now: 1)
+        let less = m.handle(.signal(SIGTTOU), now: 2)
+        #expect(kills(less).map(\.0) == [102])
+        #expect(spawns(m.handle(.exited(pid: 102, status: .code(0)), now: 3)).isEmpty)
+        _ = m.handle(.signal(SIGTTOU), now: 4)
+        #expect(logs(m.handle(.signal(SIGTTOU), now: 5)).first?.contains("already at 1 worker") == true)
+        #expect(m.config.workers == 1)
+    }
+
+    @Test func workersDyingAtBootBackOff() {
+        var m = Machine(config: .init(workers: 1, gracefulTimeout: 30))
+        _ = m.start()
+        _ = m.handle(.spawned(slot: 0, pid: 1), now: 0)
+        // First quick death: respawn at once.
+        #expect(spawns(m.handle(.exited(pid: 1, status: .code(1)), now: 0.1)) == [0])
+        _ = m.handle(.spawned(slot: 0, pid: 2), now: 0.1)
+        // Second: wait, and say so.
+        let second = m.handle(.exited(pid: 2, status: .code(1)), now: 0.2)
+        #expect(spawns(second).isEmpty)
+        #expect(logs(second).last?.contains("keeps dying right after boot") == true)
+        #expect(m.nextDeadline.map { abs($0 - 0.4) < 1e-9 } == true)
+        #expect(spawns(m.handle(.tick, now: 0.41)) == [0])
+    }
+}

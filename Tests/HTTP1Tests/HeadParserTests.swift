@@ -1,0 +1,141 @@
+import HTTP1
+import Testing
+
+/// Parses one head from `raw` with the given limits.
+func parse(_ raw: String, limits: Limits = Limits()) -> HeadParser.Result {
+    var parser = HeadParser(limits: limits)
+    return parser.parse(Array(raw.utf8))
+}
+
+func head(_ raw: String, limits: Limits = Limits()) throws -> RequestHead {
+    guard case .complete(let head, _) = parse(raw, limits: limits) else {
+        throw ParseFailure(result: "\(parse(raw, limits: limits))")
+    }
+    return head
+}
+
+struct ParseFailure: Error { let result: String }
+
+func status(_ raw: String, limits: Limits = Limits()) -> Int? {
+    switch parse(raw, limits: limits) {
+    case .failure(let error): error.status
+    case .complete: 200
+    case .incomplete: nil
+    }
+}
+
+@Suite struct HeadParserTests {
+    @Test func simpleGet() throws {
+        let h = try head("GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n")
+        #expect(h.method == .get)
+        #expect(h.target == "/a/b?x=1")
+        #expect(h.version == .http11)
+        #expect(h.field("host") == "example.com")
+        #expect(h.field("USER-AGENT") == "t")
+        #expect(h.framing == .none)
+        #expect(h.keepAlive)
+    }
+
+    @Test func consumedStopsAtTheHeadSoPipelinedRequestsRemain() {
+        let raw = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+        guard case .complete(_, let consumed) = parse(raw) else { Issue.record("not complete"); return }
+        #expect(consumed == "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n".utf8.count)
+    }
+
+    @Test func incompleteUntilTheBlankLine() {
+        var parser = HeadParser()
+        var bytes = Array("GET / HTTP/1.1\r\nHost: a\r\n".utf8)
+        guard case .incomplete = parser.parse(bytes) else { Issue.record("expected incomplete"); return }
+        bytes += Array("\r\n".utf8)
+        guard case .complete = parser.parse(bytes) else { Issue.record("expected complete"); return }
+    }
+
+    @Test func http10DefaultsToClose() throws {
+        #expect(try head("GET / HTTP/1.0\r\n\r\n").keepAlive == false)
+        #expect(try head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keepAlive == true)
+        #expect(try head("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").keepAlive == false)
+    }
+
+    @Test func framing() throws {
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n").framing == .length(12))
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").framing == .chunked)
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n").framing == .chunked)
+    }
+
+    @Test func expectContinue() throws {
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expectsContinue)
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/1.1\r\n\r\n", 400),  // no Host
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        ("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505),
+        ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /\u{01} HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),  // space before colon
+        ("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),  // obs-fold
+        ("GET / HTTP/1.1\r\nHost: a\u{00}b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),  // bare CR
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n", 400),  // bare LF
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+        ("GET a/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ])
+    func rejects(raw: String, expected: Int) {
+        #expect(status(raw) == expected, "\(raw.debugDescription)")
+    }
+
+    @Test func requestLineLimitGives414() {
+        let long = "GET /" + String(repeating: "a", count: 5000) + " HTTP/1.1\r\nHost: a\r\n\r\n"
+        #expect(status(long) == 414)
+        // Also while the line is still arriving.
+        #expect(status("GET /" + String(repeating: "a", count: 5000)) == 414)
+    }
+
+    @Test func headerLimitsGive431() {
+        let many = "GET / HTTP/1.1\r\nHost: a\r\n" + (0..<101).map { "X-\($0): v\r\n" }.joined() + "\r\n"
+        #expect(status(many) == 431)
+        let big = "GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "v", count: 9000) + "\r\n\r\n"
+        #expect(status(big) == 431)
+        #expect(status(big, limits: Limits(fieldSize: 10_000)) == 200)
+    }
+
+    @Test func underscoreHeadersAreDroppedByDefault() throws {
+        let raw = "GET / HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: evil\r\n\r\n"
+        #expect(try head(raw).field("x_forwarded_for") == nil)
+        #expect(status(raw, limits: Limits(underscoreHeaders: .refuse)) == 400)
+        #expect(try head(raw, limits: Limits(underscoreHeaders: .allow)).field("x_forwarded_for") == "evil")
+    }
+
+    @Test func leadingEmptyLinesAreIgnored() throws {
+        #expect(try head("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").target == "/")
+    }
+
+    @Test func valuesAreTrimmed() throws {
+        #expect(try head("GET / HTTP/1.1\r\nHost: a\r\nX:   spaced value \t\r\n\r\n").field("x") == "spaced value")
+    }
+}
+
+@Suite struct HTTPDateTests {
+    @Test func formatsIMFFixdate() {
+        #expect(HTTPDate.format(epochSeconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.format(epochSeconds: 0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(epochSeconds: 1_795_219_200) == "Sat, 21 Nov 2026 00:00:00 GMT")
+    }
+}

@@ -1,0 +1,224 @@
+import CArbiter
+import Glibc
+import Platform
+import Synchronization
+
+/// Where the built products are: beside the running test bundle (`.build/<triple>/debug`).
+public enum Products {
+    public static var directory: String {
+        let exe = ProcessControl.executablePath()
+        var parts = exe.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast()
+        var dir = parts.joined(separator: "/")
+        // The test bundle may be a directory (`…/arbiterPackageTests.xctest`) on some layouts.
+        if dir.hasSuffix(".xctest") { dir = String(dir.split(separator: "/").dropLast().joined(separator: "/")) }
+        return dir.hasPrefix("/") ? dir : "/" + dir
+    }
+
+    public static var arbiter: String { directory + "/arbiter" }
+
+    /// The package root (for fixtures and docs).
+    public static var packageRoot: String {
+        var path = #filePath.split(separator: "/").map(String.init)
+        path.removeLast(3)  // Tests/TestSupport/ServerProcess.swift
+        return "/" + path.joined(separator: "/")
+    }
+}
+
+/// A listening socket bound by the test on an ephemeral loopback port, handed to arbiter as `fd://N`.
+public struct TestListener {
+    public let fd: Int32
+    public let port: UInt16
+
+    public static func make() throws -> TestListener {
+        let fd = try syscall("socket") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        _ = try withUnsafePointer(to: &addr) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                try syscall("bind") { bind(fd, sa, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        try syscall("listen") { listen(fd, 512) }
+        guard let name = SocketName.local(fd) else { throw SystemError("getsockname") }
+        return TestListener(fd: fd, port: name.port)
+    }
+}
+
+/// The real `arbiter` binary, started by a test. Its stderr is captured; every process it started is
+/// killed when the test ends (`stop()`), and all waits are bounded.
+public final class ServerProcess: @unchecked Sendable {
+    public let pid: Int32
+    public let port: UInt16
+    private let output = Captured()
+    private let readFD: Int32
+    private let listenerFD: Int32
+    private let exitStatus = Mutex<Int32?>(nil)
+    private var reaped = false
+
+    /// Starts `arbiter ARGS… -b fd://3` with a fresh listener as descriptor 3.
+    public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true) throws {
+        let listener = try TestListener.make()
+        listenerFD = listener.fd
+        port = listener.port
+        var pipeFDs: [Int32] = [0, 0]
+        try syscall("pipe2") { arbiter_pipe2(&pipeFDs, O_CLOEXEC) }
+        readFD = pipeFDs[0]
+        var env = Environment.all().filter { !$0.hasPrefix("ARBITER_") && !$0.hasPrefix("PORT=") && !$0.hasPrefix("WEB_CONCURRENCY=") }
+        for (key, value) in environment { env.append("\(key)=\(value)") }
+        let args = ["arbiter"] + arguments + (bindListener ? ["-b", "fd://3"] : [])
+        pid = try ProcessControl.spawn(
+            path: Products.arbiter, arguments: args, environment: env,
+            descriptors: [(pipeFDs[1], 1), (pipeFDs[1], 2), (listener.fd, 3)])
+        Descriptor.close(pipeFDs[1])
+        let fd = readFD
+        let output = self.output
+        Thread.start {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                output.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
+            }
+        }
+    }
+
+    deinit { stop() }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    public var log: String { output.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    /// Waits until the log contains `text` (a readiness signal), at most `timeout` seconds.
+    @discardableResult
+    public func waitForLog(_ text: String, count: Int = 1, timeout: Double = 30) throws -> String {
+        let deadline = Clock.monotonic() + timeout
+        while Clock.monotonic() < deadline {
+            let current = log
+            if current.occurrences(of: text) >= count { return current }
+            if hasExited { break }
+            usleep(10_000)
+        }
+        throw TestFailure("timed out waiting for '\(text)' (×\(count)) in the server log:\n\(log)")
+    }
+
+    /// Waits for the `Ready` line the master prints once every worker serves.
+    public func waitUntilReady(timeout: Double = 60) throws {
+        try waitForLog("Ready:", timeout: timeout)
+    }
+
+    public var hasExited: Bool {
+        if exitStatus.withLock({ $0 }) != nil { return true }
+        var status: Int32 = 0
+        let rc = waitpid(pid, &status, WNOHANG)
+        if rc == pid {
+            exitStatus.withLock { $0 = status }
+            return true
+        }
+        return false
+    }
+
+    /// The exit code once the master has exited, waiting at most `timeout` seconds (nil if it has not).
+    public func waitForExit(timeout: Double = 30) -> Int32? {
+        let deadline = Clock.monotonic() + timeout
+        while Clock.monotonic() < deadline {
+            if hasExited, let status = exitStatus.withLock({ $0 }) {
+                return arbiter_wifexited(status) != 0 ? arbiter_wexitstatus(status) : 128 + arbiter_wtermsig(status)
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    public func signal(_ signo: Int32) {
+        kill(pid, signo)
+    }
+
+    /// Pids of the worker processes (children of the master).
+    public var workerPids: [Int32] { ProcessTree.children(of: pid) }
+
+    /// Kills the master and everything below it.
+    public func stop() {
+        guard !reaped else { return }
+        reaped = true
+        let all = ProcessTree.descendants(of: pid)
+        kill(pid, SIGKILL)
+        for child in all { kill(child, SIGKILL) }
+        _ = waitForExit(timeout: 5)
+        Descriptor.close(listenerFD)
+    }
+}
+
+/// Output captured from a child process by a reader thread.
+final class Captured: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension String {
+    public func occurrences(of needle: String) -> Int {
+        guard !needle.isEmpty else { return 0 }
+        var count = 0
+        var rest = Substring(self)
+        while let range = rest.firstRange(of: needle) {
+            count += 1
+            rest = rest[range.upperBound...]
+        }
+        return count
+    }
+}
+
+/// Reads /proc to find a process's children.
+public enum ProcessTree {
+    public static func children(of parent: Int32) -> [Int32] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var out: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let pid = Int32(name), let stat = try? Files.readString("/proc/\(pid)/stat"),
+                  let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == parent { out.append(pid) }
+        }
+        return out.sorted()
+    }
+
+    public static func descendants(of parent: Int32) -> [Int32] {
+        var out: [Int32] = []
+        var queue = [parent]
+        while let next = queue.popLast() {
+            let kids = children(of: next)
+            out += kids
+            queue += kids
+        }
+        return out
+    }
+}
+
+/// A detached thread for the test harness.
+public enum Thread {
+    public static func start(_ body: @escaping @Sendable () -> Void) {
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, context)
+        pthread_detach(thread)
+    }
+}
