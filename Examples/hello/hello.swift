@@ -4,7 +4,9 @@ import Glibc
 
 struct Hello: AsyncApplication {
     func respond(to request: Request) async throws -> Response {
-        switch (request.method, request.path) {
+        // HEAD is answered like GET; the server sends the head without the body.
+        let method = request.method == "HEAD" ? "GET" : request.method
+        switch (method, request.path) {
         case ("GET", "/"):
             return .text("Hello, World!")
         case ("POST", "/echo"):

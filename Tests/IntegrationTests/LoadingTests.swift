@@ -1,0 +1,93 @@
+import Glibc
+import Platform
+import Testing
+import TestSupport
+
+extension Integration {
+    @Suite struct Loading {
+        @Test func aMissingAppExitsFourAndSaysWhereItLooked() throws {
+            let server = try ServerProcess(["nosuchapp:application"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 4)
+            #expect(server.log.contains("application 'nosuchapp:application' not found; searched:"))
+            #expect(server.log.contains("/.build/debug/libnosuchapp.so"))
+        }
+
+        @Test func preloadFailsFastInTheMaster() throws {
+            let server = try ServerProcess(["nosuchapp:application", "--preload"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 4)
+            #expect(!server.log.contains("Booting worker"))
+        }
+
+        @Test func aMissingSymbolListsTheEntryPoints() throws {
+            let server = try ServerProcess(["fixtures:nope"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 4)
+            #expect(server.log.contains("has no entry point 'nope'; it exports: failing_startup, future_abi, layered"))
+        }
+
+        @Test func anABIMismatchIsRefused() throws {
+            let server = try ServerProcess(["fixtures:future_abi"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 4)
+            #expect(server.log.contains("was built for arbiter ABI version 2, but this arbiter speaks version 1"))
+        }
+
+        @Test func aFailingStartupStopsTheMasterWithCodeThree() throws {
+            let server = try ServerProcess(["fixtures:failing_startup", "-w", "2"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 3)
+            #expect(server.log.contains("application startup failed: database unreachable (fixture)"))
+            #expect(server.log.contains("stopping the master with exit code 3"))
+            #expect(server.log.occurrences(of: "Booting worker") <= 2, "no respawn loop")
+        }
+
+        @Test func aBadConfigExitsOneNamingFileAndLine() throws {
+            let path = "/tmp/arbiter-test-\(getpid()).conf"
+            try Descriptor.writeAll(try syscall("open") { open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }, "workers = 2\nthreads = lots\n")
+            defer { unlink(path) }
+            let server = try ServerProcess(["-c", path, "hello:application"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 1)
+            #expect(server.log.contains("arbiter: error: \(path):2: threads = 'lots': not a whole number"))
+        }
+
+        @Test func aBadFlagExitsOne() throws {
+            let server = try ServerProcess(["hello:application", "--workers", "many"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 1)
+            #expect(server.log.contains("workers = 'many': not a whole number"))
+        }
+
+        @Test func checkConfigLoadsTheApp() throws {
+            let server = try ServerProcess(["hello:application", "--check-config"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 0)
+            #expect(server.log.contains("configuration OK; hello:application loads from"))
+        }
+
+        @Test func middlewareOfBothKindsComposes() throws {
+            try withServer(["fixtures:layered", "--threads", "2"]) { server in
+                let response = try httpGet(port: server.port, "/")
+                #expect(response.status == 200)
+                #expect(response.header("X-Middleware") == "tag")
+                #expect(response.header("X-Async-Middleware") == "tag")
+            }
+        }
+
+        /// The app lives in its own SwiftPM package that depends on this one by path.
+        @Test func anAppFromASeparatePackageLoadsAndServes() throws {
+            let fixture = Products.packageRoot + "/Tests/Fixtures/ExternalApp"
+            let build = try ChildProcess(["/usr/bin/env", "swift", "build", "--package-path", fixture])
+            let status = build.wait(timeout: 900)
+            #expect(status == 0, "building the external package failed:\n\(build.output)")
+            guard status == 0 else { return }
+            try withServer(["external:application", "--app-path", fixture + "/.build/debug"]) { server in
+                let response = try httpGet(port: server.port, "/shop")
+                #expect(response.status == 200)
+                #expect(response.text == "Hello from a separate package: GET /shop")
+            }
+        }
+    }
+}
