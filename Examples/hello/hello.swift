@@ -15,7 +15,13 @@ struct Hello: AsyncApplication {
         case ("GET", "/sleep"):
             // Waits without holding a thread: other requests keep being served.
             let seconds = Double(request.query["seconds"] ?? "1") ?? 1
-            try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+            do {
+                try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+            } catch is CancellationError {
+                // The client went away: arbiter cancelled this request's task.
+                Runtime.log(.info, "GET /sleep cancelled: the client disconnected")
+                throw CancellationError()
+            }
             return .text("slept \(seconds)s")
         case ("GET", "/block"):
             // Blocks its thread on purpose, to show what arbiter reports about it.
@@ -23,10 +29,14 @@ struct Hello: AsyncApplication {
             usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
             return .text("blocked \(seconds)s")
         case ("GET", "/stream"):
+            // `chunks` pieces; with `size`, each is that many bytes (a large stream to a slow reader
+            // waits on backpressure instead of piling up in memory).
             let count = Int(request.query["chunks"] ?? "5") ?? 5
+            let size = Int(request.query["size"] ?? "0") ?? 0
             return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
+                let block = [UInt8](repeating: UInt8(ascii: "x"), count: max(0, size))
                 for i in 0..<count {
-                    try await writer.write("chunk \(i)\n")
+                    if size > 0 { try await writer.write(block) } else { try await writer.write("chunk \(i)\n") }
                 }
             })
         case ("GET", "/info"):

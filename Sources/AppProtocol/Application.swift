@@ -41,6 +41,25 @@ public protocol AsyncMiddleware: Sendable {
 protocol Chained {
     /// Names of the synchronous parts of the chain, outermost first (`middleware Auth`).
     var synchronousParts: [String] { get }
+    /// The innermost application's type name.
+    var applicationName: String { get }
+    /// Middleware type names, outermost first.
+    var middlewareNames: [String] { get }
+}
+
+extension Chained {
+    /// `Shop (middleware: Auth, Metrics)`.
+    var chainName: String { "\(applicationName) (middleware: \(middlewareNames.joined(separator: ", ")))" }
+}
+
+func chainInfo(_ app: Any) -> (application: String, middleware: [String]) {
+    if let chained = app as? Chained { return (chained.applicationName, chained.middlewareNames) }
+    return (typeName(app), [])
+}
+
+/// The name logs use for an application or chain.
+func displayName(_ app: Any) -> String {
+    (app as? Chained)?.chainName ?? typeName(app)
 }
 
 func typeName(_ value: Any) -> String { String(describing: type(of: value)) }
@@ -51,6 +70,8 @@ public struct SyncChain: Application, Chained {
     let start: @Sendable () throws -> Void
     let stop: @Sendable () throws -> Void
     let synchronousParts: [String]
+    let applicationName: String
+    let middlewareNames: [String]
 
     public func respond(to request: Request) throws -> Response { try handler(request) }
     public func startup() throws { try start() }
@@ -63,6 +84,8 @@ public struct AsyncChain: AsyncApplication, Chained {
     let start: @Sendable () async throws -> Void
     let stop: @Sendable () async throws -> Void
     let synchronousParts: [String]
+    let applicationName: String
+    let middlewareNames: [String]
 
     public func respond(to request: Request) async throws -> Response { try await handler(request) }
     public func startup() async throws { try await start() }
@@ -83,7 +106,8 @@ extension Application {
         SyncChain(
             handler: { request in try middleware.respond(to: request, next: self.respond) },
             start: startup, stop: shutdown,
-            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self))
+            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self),
+            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
     }
 
     /// Wraps the application in asynchronous middleware; the application itself runs on the pool.
@@ -94,7 +118,8 @@ extension Application {
             },
             start: { try await Runtime.offload { try self.startup() } },
             stop: { try await Runtime.offload { try self.shutdown() } },
-            synchronousParts: synchronousParts(of: self))
+            synchronousParts: synchronousParts(of: self),
+            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
     }
 }
 
@@ -103,7 +128,8 @@ extension AsyncApplication {
         AsyncChain(
             handler: { request in try await middleware.respond(to: request, next: self.respond) },
             start: startup, stop: shutdown,
-            synchronousParts: synchronousParts(of: self))
+            synchronousParts: synchronousParts(of: self),
+            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
     }
 
     /// Wraps the application in synchronous middleware: the whole chain becomes synchronous, and each
@@ -115,7 +141,8 @@ extension AsyncApplication {
             },
             start: { try Runtime.blockingWait { try await self.startup() } },
             stop: { try Runtime.blockingWait { try await self.shutdown() } },
-            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self))
+            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self),
+            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
     }
 }
 

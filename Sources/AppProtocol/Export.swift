@@ -9,14 +9,14 @@ import Glibc
 /// ```
 public func export(_ app: some Application) -> UnsafeRawPointer {
     ExportedApplication(
-        name: typeName(app), kind: .sync(app), synchronousParts: synchronousParts(of: app)
+        name: displayName(app), kind: .sync(app), synchronousParts: synchronousParts(of: app)
     ).table
 }
 
 /// Makes the C entry-point table for an asynchronous application.
 public func export(_ app: some AsyncApplication) -> UnsafeRawPointer {
     ExportedApplication(
-        name: typeName(app), kind: .async(app), synchronousParts: synchronousParts(of: app)
+        name: displayName(app), kind: .async(app), synchronousParts: synchronousParts(of: app)
     ).table
 }
 

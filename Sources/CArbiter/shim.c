@@ -154,3 +154,7 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
     posix_spawn_file_actions_destroy(&actions);
     return rc;
 }
+
+static _Thread_local int on_loop_thread = 0;
+void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
+int arbiter_is_loop_thread(void) { return on_loop_thread; }

@@ -2,6 +2,7 @@
 public struct Settings: Sendable, Equatable {
     public enum WorkerClass: String, Sendable, CaseIterable {
         case sync
+        case async
     }
 
     public enum HeaderMap: String, Sendable, CaseIterable {
@@ -17,6 +18,7 @@ public struct Settings: Sendable, Equatable {
     public var threads = 1
     public var workerConnections = 1000
     public var keepalive = 5.0
+    public var blockThreshold = 0.1
     public var timeout = 30.0
     public var gracefulTimeout = 30.0
     public var limitRequestLine = 4094

@@ -7,7 +7,7 @@ final class Host: @unchecked Sendable {
     let raw: UnsafeMutablePointer<arbiter_host>
     private let workerClass: UnsafeMutablePointer<CChar>
 
-    init(workerClass: String, logger: Logger, offload: ThreadPool?) {
+    init(workerClass: String, logger: Logger, offload: ThreadPool?, loop: Loop? = nil) {
         self.workerClass = strdupSwift(workerClass)
         raw = .allocate(capacity: 1)
         raw.initialize(to: arbiter_host())
@@ -20,6 +20,12 @@ final class Host: @unchecked Sendable {
             let logger = Unmanaged<Logger>.fromOpaque(context!).takeUnretainedValue()
             let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) } ?? ""
             logger.log(Logger.Level(rawValue: Int(level)) ?? .info, text)
+        }
+        if let loop {
+            raw.pointee.executor_ctx = Unmanaged.passRetained(loop).toOpaque()
+            raw.pointee.enqueue = { context, job, app, run in
+                Unmanaged<Loop>.fromOpaque(context!).takeUnretainedValue().enqueue(Loop.Job(job: job, context: app, run: run!))
+            }
         }
         if let offload {
             raw.pointee.offload_ctx = Unmanaged.passRetained(offload).toOpaque()

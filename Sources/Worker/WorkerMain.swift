@@ -72,6 +72,8 @@ public enum WorkerMain {
         switch settings.workerClass {
         case .sync:
             return SyncWorker(context: context).run()
+        case .async:
+            return AsyncWorker(context: context).run()
         }
     }
 }

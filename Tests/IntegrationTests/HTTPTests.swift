@@ -4,9 +4,9 @@ import TestSupport
 
 extension Integration {
     @Suite struct HTTP {
-        @Test(arguments: ["hello:application", "hellosync:application"])
-        func examplesServeTheirRoutes(app: String) throws {
-            try withServer([app, "--threads", "4"]) { server in
+        @Test(arguments: ["hello:application", "hellosync:application"], ["sync", "async"])
+        func examplesServeTheirRoutes(app: String, worker: String) throws {
+            try withServer([app, "-k", worker, "--threads", "4"]) { server in
                 let c = try HTTPConnection(port: server.port)
                 let hello = try c.request("GET", "/")
                 #expect(hello.status == 200)
@@ -29,9 +29,9 @@ extension Integration {
             }
         }
 
-        @Test(arguments: ["hello:application", "hellosync:application"])
-        func anAppErrorGives500AndTheNextRequestSucceeds(app: String) throws {
-            try withServer([app]) { server in
+        @Test(arguments: ["hello:application", "hellosync:application"], ["sync", "async"])
+        func anAppErrorGives500AndTheNextRequestSucceeds(app: String, worker: String) throws {
+            try withServer([app, "-k", worker]) { server in
                 let c = try HTTPConnection(port: server.port)
                 #expect(try c.request("GET", "/error").status == 500)
                 #expect(try c.request("GET", "/").status == 200)
@@ -39,8 +39,9 @@ extension Integration {
             }
         }
 
-        @Test func pipelinedRequestsAreAnsweredInOrder() throws {
-            try withServer(["hello:application"]) { server in
+        @Test(arguments: ["sync", "async"])
+        func pipelinedRequestsAreAnsweredInOrder(worker: String) throws {
+            try withServer(["hello:application", "-k", worker]) { server in
                 let c = try HTTPConnection(port: server.port)
                 try c.send("GET /info?n=1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: a\r\n\r\n")
                 #expect(try c.readResponse().text.contains(#""query": "n=1""#))
@@ -49,8 +50,9 @@ extension Integration {
             }
         }
 
-        @Test func chunkedRequestBodiesAndContinue() throws {
-            try withServer(["hellosync:application"]) { server in
+        @Test(arguments: ["hellosync:application", "hello:application"], ["sync", "async"])
+        func chunkedRequestBodiesAndContinue(app: String, worker: String) throws {
+            try withServer([app, "-k", worker]) { server in
                 let c = try HTTPConnection(port: server.port)
                 try c.send("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
                 #expect(try c.readResponse().text == "hello world")
@@ -62,8 +64,9 @@ extension Integration {
             }
         }
 
-        @Test func http10AndHead() throws {
-            try withServer(["hello:application"]) { server in
+        @Test(arguments: ["sync", "async"])
+        func http10AndHead(worker: String) throws {
+            try withServer(["hello:application", "-k", worker]) { server in
                 let c = try HTTPConnection(port: server.port)
                 try c.send("GET / HTTP/1.0\r\n\r\n")
                 let (closed, data) = c.readUntilClosed()
@@ -90,11 +93,17 @@ extension Integration {
             ("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
         ])
         func malformedRequestsGetTheirStatusAndAClose(raw: String, status: Int) throws {
-            try withServer(["hellosync:application", "--limit-request-body", "10"]) { server in
+            for worker in ["sync", "async"] {
+                try malformed(raw: raw, status: status, worker: worker)
+            }
+        }
+
+        func malformed(raw: String, status: Int, worker: String) throws {
+            try withServer(["hellosync:application", "-k", worker, "--limit-request-body", "10"]) { server in
                 let c = try HTTPConnection(port: server.port)
                 try c.send(raw)
                 let response = try c.readResponse()
-                #expect(response.status == status)
+                #expect(response.status == status, "\(worker) worker")
                 #expect(response.header("Connection") == "close")
                 #expect(c.readUntilClosed().closed)
                 // The worker lives on.
@@ -102,8 +111,9 @@ extension Integration {
             }
         }
 
-        @Test func accessLogUsesGunicornAtoms() throws {
-            try withServer(["hello:application", "--access-logfile", "-"]) { server in
+        @Test(arguments: ["sync", "async"])
+        func accessLogUsesGunicornAtoms(worker: String) throws {
+            try withServer(["hello:application", "-k", worker, "--access-logfile", "-"]) { server in
                 let c = try HTTPConnection(port: server.port)
                 _ = try c.request("GET", "/info?x=1", headers: ["User-Agent: tester/1.0", "Referer: http://r/"])
                 let log = try server.waitForLog("\"GET /info?x=1 HTTP/1.1\" 200")

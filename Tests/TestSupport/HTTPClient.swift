@@ -7,6 +7,12 @@ public struct HTTPResponse: Sendable {
     public let headers: [(String, String)]
     public let body: [UInt8]
 
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     public var text: String { String(decoding: body, as: UTF8.self) }
 
     public func header(_ name: String) -> String? {
@@ -40,7 +46,16 @@ public final class HTTPConnection {
         }
     }
 
-    deinit { Descriptor.close(fd) }
+    private var closed = false
+
+    deinit { close() }
+
+    /// Hangs up.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Descriptor.close(fd)
+    }
 
     public func send(_ raw: String) throws {
         try send(Array(raw.utf8))

@@ -60,7 +60,9 @@ public final class ServerProcess: @unchecked Sendable {
     private let exitStatus = Mutex<Int32?>(nil)
     private var reaped = false
 
-    /// Starts `arbiter ARGS… -b fd://3` with a fresh listener as descriptor 3.
+    /// Starts `arbiter ARGS… -b fd://3` with a fresh listener as descriptor 3, in the directory of the
+    /// products under test (so `hello:application` is this build's `libhello.so`, whatever other
+    /// builds lie around).
     public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true) throws {
         let listener = try TestListener.make()
         listenerFD = listener.fd
@@ -70,7 +72,7 @@ public final class ServerProcess: @unchecked Sendable {
         readFD = pipeFDs[0]
         var env = Environment.all().filter { !$0.hasPrefix("ARBITER_") && !$0.hasPrefix("PORT=") && !$0.hasPrefix("WEB_CONCURRENCY=") }
         for (key, value) in environment { env.append("\(key)=\(value)") }
-        let args = ["arbiter"] + arguments + (bindListener ? ["-b", "fd://3"] : [])
+        let args = ["arbiter", "--chdir", Products.directory] + arguments + (bindListener ? ["-b", "fd://3"] : [])
         pid = try ProcessControl.spawn(
             path: Products.arbiter, arguments: args, environment: env,
             descriptors: [(pipeFDs[1], 1), (pipeFDs[1], 2), (listener.fd, 3)])

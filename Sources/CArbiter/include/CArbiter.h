@@ -64,4 +64,9 @@ int arbiter_set_parent_death_signal(int signo);
 int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                   const int *from, const int *to, int count);
 
+/// Marks the calling thread as (not) the event loop's. A C thread-local, because Glibc's
+/// `pthread_self` is declared const and release builds may reuse a stale value across `await`.
+void arbiter_set_loop_thread(int on);
+int arbiter_is_loop_thread(void);
+
 #endif

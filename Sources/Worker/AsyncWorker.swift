@@ -1,0 +1,436 @@
+import AppLoader
+import ArbiterABI
+import CArbiter
+import Glibc
+import HTTP1
+import Platform
+
+/// The `async` worker: one epoll loop thread does all HTTP I/O and runs the application's tasks on
+/// itself (the host executor); request bodies stream to the application as they arrive and responses
+/// stream out with backpressure. Synchronous application code runs on a pool of `--threads` threads,
+/// and the worker says so at boot; a job that blocks the loop is reported at run time.
+final class AsyncWorker: @unchecked Sendable {
+    let context: WorkerContext
+    let epoll: Epoll
+    private let loop: Loop
+    private let signals: SignalPipe
+    private let pool: ThreadPool
+    private let host: Host
+    private var connections: [Int32: AsyncConnection] = [:]
+    private var active = 0
+    private var accepting = false
+    private var listenersOpen = true
+    private var stopping = false
+    private var lastSweep = 0.0
+    private let app: arbiter_app
+
+    private var headTimeout: Double { max(context.settings.keepalive, 10) }
+
+    init(context: WorkerContext) {
+        self.context = context
+        do {
+            epoll = try Epoll()
+            loop = Loop(wake: try WakeUp(), logger: context.logger, blockThreshold: context.settings.blockThreshold)
+            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
+        } catch {
+            context.logger.critical("Worker cannot set up its event loop: \(error)")
+            exit(WorkerMain.bootFailed)
+        }
+        pool = ThreadPool(size: context.settings.threads, name: "offload")
+        host = Host(workerClass: "async", logger: context.logger, offload: pool, loop: loop)
+        app = context.app.table.pointee
+    }
+
+    func run() -> Int32 {
+        arbiter_set_loop_thread(1)
+        let logger = context.logger
+        do {
+            try epoll.add(loop.wake.fd, events: Events.readable, token: Token.make(Token.wake, loop.wake.fd))
+            try epoll.add(signals.readFD, events: Events.readable, token: Token.make(Token.signal, signals.readFD))
+            try epoll.add(context.control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, context.control.fd))
+            for listener in context.listeners { try Descriptor.setNonBlocking(listener.fd) }
+        } catch {
+            logger.critical("Worker cannot watch its sockets: \(error)")
+            return WorkerMain.bootFailed
+        }
+        let app = self.app
+        let host = self.host
+        if let error = runUntilDone({ done, callback in app.startup(app.ctx, host.raw, done, callback) }) {
+            logger.error("Worker failed to boot: application startup failed: \(error)")
+            return WorkerMain.bootFailed
+        }
+        announceSynchronousCode()
+        startAccepting()
+        context.control.send("ready")
+        while !(stopping && active == 0) { turn() }
+        if let error = runUntilDone({ done, callback in app.shutdown(app.ctx, done, callback) }) {
+            logger.error("Application shutdown failed: \(error)")
+        }
+        logger.info("Worker exiting (pid: \(ProcessControl.pid))")
+        return 0
+    }
+
+    /// Says once, at boot, what synchronous code was adapted and the limit that results.
+    private func announceSynchronousCode() {
+        let threads = context.settings.threads
+        let loaded = context.app
+        if loaded.isBlocking {
+            context.logger.warning(
+                "Synchronous application \(loaded.name) in an async worker: each request holds one of "
+                    + "\(threads) pool thread(s), so this worker serves at most \(threads) request(s) at a time "
+                    + "(raise --threads, use -k sync, or make it an AsyncApplication)")
+        } else if !loaded.synchronousParts.isEmpty {
+            context.logger.warning(
+                "Synchronous code adapted in \(loaded.name): \(loaded.synchronousParts.joined(separator: ", ")). "
+                    + "It runs on a pool of \(threads) thread(s) (--threads), so requests through it are limited "
+                    + "to \(threads) at a time")
+        }
+    }
+
+    /// Runs a lifespan hook on the loop until its completion callback fires.
+    private func runUntilDone(_ call: (UnsafeMutableRawPointer, arbiter_message_cb) -> Void) -> String? {
+        final class Outcome {
+            var done = false
+            var error: String?
+        }
+        let outcome = Outcome()
+        let box = Unmanaged.passRetained(Box(outcome: outcome, loop: loop))
+        call(box.toOpaque()) { context, message in
+            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+            let text = message.map { String(cString: $0) }
+            box.loop.execute {
+                (box.outcome as! Outcome).error = text
+                (box.outcome as! Outcome).done = true
+            }
+        }
+        while !outcome.done { turn() }
+        return outcome.error
+    }
+
+    private final class Box: @unchecked Sendable {
+        let outcome: AnyObject
+        let loop: Loop
+        init(outcome: AnyObject, loop: Loop) {
+            self.outcome = outcome
+            self.loop = loop
+        }
+    }
+
+    private var events = [UInt32](repeating: 0, count: 256)
+    private var tokens = [UInt64](repeating: 0, count: 256)
+
+    /// One turn of the loop: I/O events, then queued jobs, then timeouts.
+    private func turn() {
+        let n = epoll.wait(into: &events, &tokens, timeout: loop.hasPending ? 0 : 0.25)
+        for i in 0..<n {
+            let token = tokens[i]
+            let fd = Token.fd(token)
+            switch Token.kind(token) {
+            case Token.listener: acceptConnections(fd)
+            case Token.wake: loop.wake.drain()
+            case Token.signal: handleSignals()
+            case Token.control: controlEvent()
+            default: connectionEvent(fd, events[i])
+            }
+        }
+        loop.runPending()
+        sweep()
+    }
+
+    private func startAccepting() {
+        guard !accepting, listenersOpen, !stopping else { return }
+        for listener in context.listeners {
+            try? epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
+        }
+        accepting = true
+    }
+
+    private func stopAccepting() {
+        guard accepting else { return }
+        for listener in context.listeners { epoll.remove(listener.fd) }
+        accepting = false
+    }
+
+    private func acceptConnections(_ listenerFD: Int32) {
+        let local = context.listeners.first { $0.fd == listenerFD }?.name
+        // A small batch per wake-up: the other workers get the rest of a burst.
+        for _ in 0..<4 {
+            if connections.count >= context.settings.workerConnections {
+                stopAccepting()
+                return
+            }
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
+            }
+            if fd < 0 { return }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let io = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
+            let connection = AsyncConnection(io: io, worker: self)
+            connections[fd] = connection
+            connection.interest = Events.readable | Events.peerClosed
+            do {
+                try epoll.add(fd, events: connection.interest, token: Token.make(Token.connection, fd))
+            } catch {
+                close(connection)
+            }
+        }
+    }
+
+    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
+        guard let connection = connections[fd] else { return }
+        if events & Events.writable != 0 {
+            guard connection.flush() else { return }
+            connection.exchange?.outputDrained()
+            finishIfFlushed(connection)
+        }
+        if events & Events.readable != 0 {
+            readInput(connection)
+        } else if events & (Events.hangup) != 0 {
+            peerGone(connection)
+        }
+    }
+
+    private func readInput(_ connection: AsyncConnection) {
+        let window = 65_536 + context.limits.maxHead
+        while connection.io.pending < window || connection.exchange?.wantsBody == true {
+            switch connection.io.readAvailable() {
+            case .data:
+                continue
+            case .wouldBlock:
+                break
+            case .eof, .error:
+                processInput(connection)
+                if connections[connection.fd] != nil { peerGone(connection) }
+                return
+            }
+            break
+        }
+        processInput(connection)
+    }
+
+    /// Feeds buffered input to the request being served, or parses the next request head.
+    private func processInput(_ connection: AsyncConnection) {
+        while connections[connection.fd] != nil {
+            if var discard = connection.discard {
+                let io = connection.io
+                do {
+                    let step = try io.buffer.withUnsafeBufferPointer { all throws(HTTPError) in
+                        try discard.decode(UnsafeBufferPointer(rebasing: all[io.start...]))
+                    }
+                    io.consume(step.consumed)
+                    connection.discard = discard.isComplete ? nil : discard
+                    if step.consumed == 0 && !discard.isComplete { return }
+                } catch {
+                    return close(connection)
+                }
+                continue
+            }
+            if let exchange = connection.exchange {
+                exchange.deliverBody()
+                return
+            }
+            guard connection.io.pending > 0 else { return connection.updateInterest() }
+            let io = connection.io
+            let result = io.buffer.withUnsafeBufferPointer { all in io.parser.parse(UnsafeBufferPointer(rebasing: all[io.start...])) }
+            switch result {
+            case .incomplete:
+                return connection.updateInterest()
+            case .failure(let error):
+                return reject(connection, error)
+            case .complete(let head, let consumed):
+                io.consume(consumed)
+                io.parser.reset()
+                if case .length(let n) = head.framing, context.limits.body > 0, n > context.limits.body {
+                    return reject(connection, .contentTooLarge("declared body of \(n) bytes exceeds limit_request_body \(context.limits.body)"))
+                }
+                start(head, on: connection)
+            }
+        }
+    }
+
+    private func start(_ head: RequestHead, on connection: AsyncConnection) {
+        let exchange = LoopExchange(
+            connection: connection, head: head, loop: loop, bodyLimit: context.limits.body, logger: context.logger,
+            keepAlive: { [unowned self] in context.settings.keepalive > 0 && head.keepAlive && !stopping })
+        connection.exchange = exchange
+        active += 1
+        if context.logger.level == .debug {
+            context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.io.remote?.display ?? "-")")
+        }
+        let app = self.app
+        let io = connection.io
+        if context.app.isBlocking {
+            let request = UnsafeRequest(exchange: exchange, io: io, app: app)
+            pool.submit { [loop] in
+                let token = RequestView.with(head: request.exchange.head, connection: request.io) { view in
+                    request.app.handle(request.app.ctx, view, request.exchange.raw)
+                }
+                let handle = UnsafeCall(context: token)
+                loop.execute { self.tokenArrived(handle.context, for: request.exchange) }
+            }
+        } else {
+            loop.attributing = exchange
+            let token = RequestView.with(head: head, connection: io) { view in app.handle(app.ctx, view, exchange.raw) }
+            loop.attributing = nil
+            tokenArrived(token, for: exchange)
+        }
+    }
+
+    private func tokenArrived(_ token: UnsafeMutableRawPointer?, for exchange: LoopExchange) {
+        exchange.token = token
+        exchange.tokenKnown = true
+        if exchange.completed { app.release(app.ctx, token) }
+    }
+
+    func exchangeEnded(_ connection: AsyncConnection, _ exchange: LoopExchange) {
+        if exchange.aborted { connection.closeAfterFlush = true }
+        if connection.flush() { finishIfFlushed(connection) }
+    }
+
+    /// Once the application ended its exchange and the response is out: log, release, and either
+    /// go on with the next request on this connection or close it.
+    private func finishIfFlushed(_ connection: AsyncConnection) {
+        guard let exchange = connection.exchange, exchange.ended, connection.buffered == 0 else { return }
+        complete(exchange, on: connection)
+        if connection.closeAfterFlush || !exchange.reusable || stopping {
+            return close(connection)
+        }
+        guard let remaining = exchange.remainingBody() else { return close(connection) }
+        connection.discard = remaining.isComplete ? nil : remaining
+        connection.io.requestsServed += 1
+        connection.io.lastActivity = Clock.monotonic()
+        processInput(connection)
+    }
+
+    private func complete(_ exchange: LoopExchange, on connection: AsyncConnection) {
+        guard !exchange.completed else { return }
+        exchange.completed = true
+        connection.exchange = nil
+        active -= 1
+        loop.forget(exchange)
+        if exchange.tokenKnown { app.release(app.ctx, exchange.token) }
+        if let accessLog = context.accessLog, exchange.status != 0 {
+            accessLog.log(AccessRecord(exchange: exchange, remote: connection.io.remote?.host ?? ""))
+        }
+    }
+
+    /// The client closed or the connection failed: cancel its request, which must still end.
+    func peerGone(_ connection: AsyncConnection) {
+        guard let exchange = connection.exchange else { return close(connection) }
+        connection.closeAfterFlush = true
+        epoll.remove(connection.fd)
+        connection.interest = 0
+        if exchange.ended {
+            complete(exchange, on: connection)
+            return close(connection)
+        }
+        if !exchange.disconnected {
+            exchange.clientGone()
+            context.logger.debug("Client gone during \(exchange.head.method) \(exchange.head.target); cancelling its task")
+            if exchange.tokenKnown { app.cancel(app.ctx, exchange.token) }
+        }
+    }
+
+    private func close(_ connection: AsyncConnection) {
+        guard connections[connection.fd] != nil else { return }
+        if let exchange = connection.exchange {
+            // Closed under a running request (stop, reject): its task is cancelled; the exchange
+            // object lives until the application ends it.
+            exchange.clientGone()
+            if exchange.tokenKnown, !exchange.ended { app.cancel(app.ctx, exchange.token) }
+            if exchange.ended { complete(exchange, on: connection) } else { return }
+        }
+        epoll.remove(connection.fd)
+        connections[connection.fd] = nil
+        connection.io.close()
+        if !accepting && connections.count < context.settings.workerConnections { startAccepting() }
+    }
+
+    private func reject(_ connection: AsyncConnection, _ error: HTTPError) {
+        context.logger.debug("Rejected request from \(connection.io.remote?.display ?? "-"): \(error)")
+        connection.queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
+        connection.flush()
+        shutdown(connection.fd, Int32(SHUT_WR))
+        close(connection)
+    }
+
+    private func handleSignals() {
+        for signo in signals.drain() {
+            switch signo {
+            case SIGTERM:
+                beginGracefulStop(reason: "SIGTERM")
+            case SIGINT, SIGQUIT:
+                context.logger.info("Worker exiting now (\(Signal.name(signo)))")
+                exit(0)
+            case SIGUSR1:
+                try? context.logger.sink.reopen()
+                try? context.accessLog?.sink.reopen()
+            default:
+                break
+            }
+        }
+    }
+
+    private func controlEvent() {
+        var byte: UInt8 = 0
+        let n = read(context.control.fd, &byte, 1)
+        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
+            epoll.remove(context.control.fd)
+            context.logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
+            beginGracefulStop(reason: "master exit")
+        }
+    }
+
+    /// Stops accepting and closes idle connections; requests in flight finish.
+    private func beginGracefulStop(reason: String) {
+        guard !stopping else { return }
+        stopping = true
+        context.logger.debug("Worker stopping gracefully (\(reason)): \(active) request(s) in flight")
+        stopAccepting()
+        listenersOpen = false
+        for listener in context.listeners { Descriptor.close(listener.fd) }
+        for connection in Array(connections.values) where connection.exchange == nil { close(connection) }
+    }
+
+    /// Closes idle keep-alive connections and stalled heads (at most four times a second).
+    private func sweep() {
+        let now = Clock.monotonic()
+        guard now - lastSweep >= 0.25 else { return }
+        lastSweep = now
+        for connection in Array(connections.values) where connection.exchange == nil {
+            let idle = now - connection.io.lastActivity
+            if connection.io.pending == 0 {
+                let limit = connection.io.requestsServed == 0 ? headTimeout : context.settings.keepalive
+                if idle > limit { close(connection) }
+            } else if idle > headTimeout {
+                reject(connection, HTTPError(408, "request head not received within \(Int(headTimeout)) s"))
+            }
+        }
+    }
+}
+
+/// A request handed to a pool thread: the head is immutable and the exchange marshals its calls.
+struct UnsafeRequest: @unchecked Sendable {
+    let exchange: LoopExchange
+    let io: Connection
+    let app: arbiter_app
+}
+
+extension AccessRecord {
+    init(exchange: LoopExchange, remote: String) {
+        let head = exchange.head
+        let headers = exchange.plan?.headers ?? []
+        self.init(
+            remote: remote, method: head.method.name, target: head.target, version: head.version.description,
+            status: exchange.status, bytes: exchange.bodyBytesSent, seconds: Clock.monotonic() - exchange.started,
+            requestHeader: { head.field($0) },
+            responseHeader: { name in
+                let lowered = name.lowercased()
+                return headers.first { String(decoding: $0.name, as: UTF8.self).lowercased() == lowered }
+                    .map { String(decoding: $0.value, as: UTF8.self) }
+            })
+    }
+}

@@ -1,0 +1,110 @@
+import CArbiter
+import Glibc
+import Platform
+import Synchronization
+
+/// The async worker's executor: jobs (Swift task jobs from the application, through the host's C
+/// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread.
+/// Each job is timed; one that holds the loop longer than the threshold is reported, named after the
+/// request whose task it is (a task's jobs are the task itself, so its pointer identifies it).
+final class Loop: @unchecked Sendable {
+    struct Job {
+        let job: UnsafeMutableRawPointer?
+        let context: UnsafeMutableRawPointer?
+        let run: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
+    }
+
+    enum Work {
+        case job(Job)
+        case closure(() -> Void)
+    }
+
+    let wake: WakeUp
+    private let remote = Mutex<[UnsafeWork]>([])
+    private var local: [Work] = []
+    private let logger: Logger
+    private let blockThreshold: Double
+    /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
+    var attributing: LoopExchange?
+    private var owners: [UnsafeMutableRawPointer: LoopExchange] = [:]
+    /// How many times a job blocked the loop past the threshold (for metrics).
+    private(set) var blockedCount = 0
+
+    init(wake: WakeUp, logger: Logger, blockThreshold: Double) {
+        self.wake = wake
+        self.logger = logger
+        self.blockThreshold = blockThreshold
+    }
+
+    static var onLoopThread: Bool { arbiter_is_loop_thread() != 0 }
+
+    /// Called by the host's `enqueue`, from any thread.
+    func enqueue(_ job: Job) {
+        if Self.onLoopThread {
+            if let owner = attributing, let pointer = job.job {
+                owners[pointer] = owner
+                owner.jobs.append(pointer)
+            }
+            local.append(.job(job))
+        } else {
+            remote.withLock { $0.append(UnsafeWork(work: .job(job))) }
+            wake.signal()
+        }
+    }
+
+    /// Runs `body` on the loop thread: now if already there, else soon.
+    func execute(_ body: @escaping () -> Void) {
+        if Self.onLoopThread {
+            body()
+        } else {
+            remote.withLock { $0.append(UnsafeWork(work: .closure(body))) }
+            wake.signal()
+        }
+    }
+
+    var hasPending: Bool { !local.isEmpty }
+
+    /// Runs what is queued now (not what these runs enqueue, which waits for the next turn).
+    func runPending() {
+        var batch = local
+        local.removeAll(keepingCapacity: true)
+        let incoming = remote.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+        batch += incoming.map(\.work)
+        for work in batch {
+            switch work {
+            case .closure(let body):
+                body()
+            case .job(let job):
+                // Looked up first: the job may end its request (and forget it) before it returns.
+                let owner = job.job.flatMap { owners[$0] }
+                let start = Clock.monotonic()
+                job.run(job.context, job.job)
+                let elapsed = Clock.monotonic() - start
+                if elapsed > blockThreshold { reportBlock(owner, elapsed) }
+            }
+        }
+    }
+
+    /// Forgets the jobs of an ended request.
+    func forget(_ exchange: LoopExchange) {
+        for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
+        exchange.jobs.removeAll()
+    }
+
+    private func reportBlock(_ owner: LoopExchange?, _ elapsed: Double) {
+        blockedCount += 1
+        let who = owner.map { "\($0.head.method) \($0.head.target)" } ?? "a task that is not a request's own"
+        logger.warning(
+            "Event loop blocked for \(Int(elapsed * 1000)) ms by \(who): synchronous work on the loop "
+                + "stalls every request of this worker; make it async or run it with Runtime.offload "
+                + "(\(blockedCount) time(s) in this worker)")
+    }
+}
+
+/// Work moved across threads; the loop is its only consumer.
+struct UnsafeWork: @unchecked Sendable {
+    let work: Loop.Work
+}

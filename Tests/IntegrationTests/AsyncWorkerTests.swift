@@ -1,0 +1,135 @@
+import Glibc
+import Platform
+import Testing
+import TestSupport
+
+extension Integration {
+    @Suite struct AsyncWorker {
+        /// The 10-user scenario, ten times over: 100 one-second sleeps at once on one worker.
+        @Test func oneWorkerServesAHundredSleepsAtOnce() throws {
+            try withServer(["hello:application", "-k", "async", "-w", "1"]) { server in
+                let port = server.port
+                let results = ResultsBox(100)
+                let done = Countdown(100)
+                for i in 0..<100 {
+                    TestSupport.Thread.start {
+                        results.set(i, Result { try httpGet(port: port, "/sleep?seconds=1") })
+                        done.arrive()
+                    }
+                }
+                // Served one at a time this would take 100 s; concurrently, about one.
+                done.wait(timeout: 2)
+                let responses = results.all
+                #expect(responses.filter { $0.response?.status == 200 }.count == 100)
+            }
+        }
+
+        @Test func aBlockingHandlerIsReported() throws {
+            try withServer(["hello:application", "-k", "async", "--block-threshold", "0.1"]) { server in
+                #expect(try httpGet(port: server.port, "/block?seconds=0.3").status == 200)
+                let log = try server.waitForLog("Event loop blocked for")
+                #expect(log.contains("by GET /block?seconds=0.3"))
+                #expect(log.contains("(1 time(s) in this worker)"))
+                #expect(try httpGet(port: server.port, "/block?seconds=0").status == 200)
+                #expect(server.log.occurrences(of: "Event loop blocked") == 1)
+            }
+        }
+
+        @Test func aDisconnectingClientCancelsItsHandler() throws {
+            try withServer(["hello:application", "-k", "async", "--log-level", "debug"]) { server in
+                let c = try HTTPConnection(port: server.port)
+                try c.send("GET /sleep?seconds=30 HTTP/1.1\r\nHost: a\r\n\r\n")
+                try server.waitForLog("Request started: GET /sleep")
+                c.close()
+                try server.waitForLog("GET /sleep cancelled: the client disconnected", timeout: 10)
+                #expect(try httpGet(port: server.port, "/").status == 200)
+            }
+        }
+
+        @Test func aSlowReaderDoesNotMakeTheWorkerBufferTheBody() throws {
+            try withServer(["hello:application", "-k", "async"]) { server in
+                let worker = server.workerPids[0]
+                let before = residentKiB(worker)
+                // 256 MiB in 64 KiB chunks; the client reads 1 MiB and then stops reading.
+                let c = try HTTPConnection(port: server.port)
+                try c.send("GET /stream?chunks=4096&size=65536 HTTP/1.1\r\nHost: a\r\n\r\n")
+                var received = 0
+                var chunk = [UInt8](repeating: 0, count: 65_536)
+                while received < 1 << 20 {
+                    let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                    guard n > 0 else { break }
+                    received += n
+                }
+                // Give the worker every chance to pile up output if it would.
+                for _ in 0..<50 { usleep(10_000) }
+                let during = residentKiB(worker)
+                #expect(received >= 1 << 20)
+                #expect(during - before < 32 * 1024, "worker RSS grew from \(before) KiB to \(during) KiB")
+            }
+        }
+
+        @Test func synchronousCodeIsAnnouncedAtBoot() throws {
+            try withServer(["hellosync:application", "-k", "async", "--threads", "3"]) { server in
+                #expect(server.log.contains("Synchronous application HelloSync in an async worker: each request holds one of 3 pool thread(s), so this worker serves at most 3 request(s) at a time"))
+                let response = try httpGet(port: server.port, "/")
+                #expect(response.text == "Hello, World!")
+            }
+            try withServer(["fixtures:adapted", "-k", "async", "--threads", "2"]) { server in
+                #expect(server.log.contains("Synchronous code adapted in Counter (middleware: AsyncTag): application Counter. It runs on a pool of 2 thread(s) (--threads), so requests through it are limited to 2 at a time"))
+                let response = try httpGet(port: server.port, "/")
+                #expect(response.text == "ok")
+                #expect(response.header("X-Async-Middleware") == "tag")
+            }
+        }
+
+        @Test func loadSpreadsOverTwoWorkers() throws {
+            try withServer(["hello:application", "-k", "async", "-w", "2", "--access-logfile", "-", "--access-logformat", "by %(p)s"]) { server in
+                let port = server.port
+                let results = concurrently(64) { _ in
+                    let c = try HTTPConnection(port: port)
+                    var last = HTTPResponse(status: 0, headers: [], body: [])
+                    for _ in 0..<20 { last = try c.request("GET", "/") }
+                    return last
+                }
+                #expect(results.allSatisfy { $0.response?.status == 200 })
+                let log = try server.waitForLog("by <", count: 1280)
+                var counts: [Substring: Int] = [:]
+                for line in log.split(separator: "\n") where line.hasPrefix("by <") { counts[line.dropFirst(3), default: 0] += 1 }
+                #expect(counts.count == 2)
+                for (pid, n) in counts {
+                    #expect(n >= 448 && n <= 832, "worker \(pid) served \(n) of 1280 requests (\(counts))")
+                }
+            }
+        }
+
+        @Test func termFinishesInFlightRequestsAndClosesIdleOnes() throws {
+            let server = try ServerProcess(["hello:application", "-k", "async", "--log-level", "debug"])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let idle = try HTTPConnection(port: server.port)
+            #expect(try idle.request("GET", "/").status == 200)
+            let port = server.port
+            let results = ResultsBox(1)
+            let done = Countdown(1)
+            TestSupport.Thread.start {
+                results.set(0, Result { try httpGet(port: port, "/sleep?seconds=1") })
+                done.arrive()
+            }
+            try server.waitForLog("Request started: GET /sleep")
+            server.signal(SIGTERM)
+            #expect(idle.readUntilClosed().closed)
+            done.wait(timeout: 30)
+            #expect(results.all[0].response?.text == "slept 1.0s")
+            #expect(server.waitForExit(timeout: 30) == 0)
+        }
+    }
+}
+
+/// Resident memory of a process, in KiB.
+func residentKiB(_ pid: Int32) -> Int {
+    guard let status = try? Files.readString("/proc/\(pid)/status") else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    return 0
+}
