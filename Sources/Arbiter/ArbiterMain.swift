@@ -7,6 +7,10 @@ import Platform
 public enum ArbiterMain {
     public static let version = "0.1.0"
 
+    /// The binary this master was started from (resolved at start: a USR2 upgrade runs what is at
+    /// that path now).
+    nonisolated(unsafe) static var executablePath: String?
+
     public static func run(arguments: [String], environment: [String: String]) -> Int32 {
         let invocation: Invocation
         do {
@@ -51,6 +55,16 @@ public enum ArbiterMain {
         }
         // Workers resolve relative paths against the directory the master ran in.
         settings.appPath = settings.appPath.map { Files.absolute($0) }
+        if let text = settings.umask {
+            guard let mask = mode_t(text.hasPrefix("0o") ? String(text.dropFirst(2)) : text, radix: 8), mask <= 0o777 else {
+                return fail("umask = '\(text)': not an octal file mode mask (e.g. 027)")
+            }
+            umask(mask)
+        }
+        for entry in settings.rawEnv {
+            let equals = entry.firstIndex(of: "=")!
+            setenv(String(entry[..<equals]), String(entry[entry.index(after: equals)...]), 1)
+        }
         let logger: Logger
         do {
             logger = Logger(sink: try LogSink(path: settings.errorLog), level: Logger.Level(name: settings.logLevel) ?? .info)
@@ -70,10 +84,24 @@ public enum ArbiterMain {
                 return 4
             }
         }
-        return serve(settings: settings, binds: binds, logger: logger)
+        executablePath = ProcessControl.executablePath()
+        if settings.daemon {
+            if let error = Daemon.detach() { return fail("daemon: \(error)") }
+        }
+        var pidfile: PidFile?
+        if let path = settings.pidfile {
+            do { pidfile = try PidFile(path: path) } catch { return fail("\(error)") }
+        }
+        let code = serve(settings: settings, binds: binds, logger: logger, pidfile: pidfile,
+                         invocation: (arguments, environment))
+        pidfile?.remove()
+        return code
     }
 
-    private static func serve(settings: Settings, binds: [BindAddress], logger: Logger) -> Int32 {
+    private static func serve(
+        settings: Settings, binds: [BindAddress], logger: Logger, pidfile: PidFile?,
+        invocation: (arguments: [String], environment: [String: String])
+    ) -> Int32 {
         SignalPipe.ignore(SIGPIPE)
         let signals: SignalPipe
         do {
@@ -84,9 +112,11 @@ public enum ArbiterMain {
         }
         logger.info("Starting arbiter \(version)")
         var listeners: [Listener] = []
+        let inherited = inheritedListeners(invocation.environment[WorkerLaunch.inheritedListenersVariable])
         for address in binds {
             do {
-                let listener = try Listener.bind(address, backlog: Int32(settings.backlog))
+                let listener = try inherited[address.description].map { try Listener.adopt(fd: $0, as: address) }
+                    ?? Listener.bind(address, backlog: Int32(settings.backlog))
                 listeners.append(listener)
                 logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
             } catch {
@@ -95,14 +125,55 @@ public enum ArbiterMain {
                 return 1
             }
         }
+        for (address, fd) in inherited where !binds.contains(where: { $0.description == address }) {
+            Descriptor.close(fd)  // a listener the previous master had and this configuration drops
+        }
+        unsetenv(WorkerLaunch.inheritedListenersVariable)
         logger.info("Using worker: \(settings.workerClass.rawValue)")
         ProcessControl.setTitle("arbiter: master [\(settings.displayName)]")
-        return Master(settings: settings, logger: logger, listeners: listeners, signals: signals).run()
+        let master = Master(
+            settings: settings, logger: logger, listeners: listeners, signals: signals, invocation: invocation, pidfile: pidfile)
+        return master.run()
+    }
+
+    /// `BIND=FD;…` from an upgrading master.
+    static func inheritedListeners(_ text: String?) -> [String: Int32] {
+        var out: [String: Int32] = [:]
+        for entry in (text ?? "").split(separator: ";") {
+            guard let equals = entry.lastIndex(of: "="), let fd = Int32(entry[entry.index(after: equals)...]) else { continue }
+            out[String(entry[..<equals])] = fd
+        }
+        return out
     }
 
     private static func fail(_ message: String) -> Int32 {
         Descriptor.writeAllIgnoring(STDERR_FILENO, "arbiter: error: \(message)\n")
         return 1
+    }
+}
+
+/// `--daemon`: detach from the terminal (the master has no threads yet, so fork is safe here).
+enum Daemon {
+    static func detach() -> String? {
+        switch fork() {
+        case -1: return "fork: \(SystemError("fork"))"
+        case 0: break
+        default: _exit(0)
+        }
+        if setsid() < 0 { return "setsid: \(SystemError("setsid"))" }
+        switch fork() {
+        case -1: return "fork: \(SystemError("fork"))"
+        case 0: break
+        default: _exit(0)
+        }
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 {
+            dup2(null, STDIN_FILENO)
+            dup2(null, STDOUT_FILENO)
+            dup2(null, STDERR_FILENO)
+            if null > 2 { close(null) }
+        }
+        return nil
     }
 }
 

@@ -6,23 +6,48 @@ import Platform
 
 /// The master process: binds, spawns workers by re-executing its own binary, and runs the state
 /// machine's actions. Single-threaded and Glibc-only (no Dispatch, no tasks): see DESIGN.md §1.
-public final class Master {
-    private let settings: Settings
-    private let logger: Logger
-    private var listeners: [Listener]
-    private var machine: MasterStateMachine
-    private let signals: SignalPipe
-    private var controls: [Int32: (fd: Int32, buffer: [UInt8])] = [:]
-    private let baseEnvironment: [String]
+final class Master {
+    struct Worker {
+        let fd: Int32
+        var buffer: [UInt8] = []
+        let heartbeat: Heartbeat
+        let kind: Settings.WorkerClass
+    }
 
-    init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe) {
+    /// How the master was started, to re-read the configuration (HUP) or re-execute (USR2).
+    let invocation: (arguments: [String], environment: [String: String])
+    var settings: Settings
+    let logger: Logger
+    var listeners: [Listener]
+    var machine: MasterStateMachine
+    let signals: SignalPipe
+    var workers: [Int32: Worker] = [:]
+    var baseEnvironment: [String]
+    /// The configuration and listeners to return to if a reload fails.
+    var previous: (settings: Settings, listeners: [Listener])?
+    /// A new master started by USR2, while it boots or runs.
+    var successor: Int32?
+    var pidfile: PidFile?
+    private var nextMemoryCheck = 0.0
+    private var nextHeartbeatCheck = 0.0
+
+    init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe,
+         invocation: (arguments: [String], environment: [String: String]), pidfile: PidFile?) {
         self.settings = settings
         self.logger = logger
         self.listeners = listeners
         self.signals = signals
+        self.invocation = invocation
+        self.pidfile = pidfile
         machine = MasterStateMachine(config: .init(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout))
-        baseEnvironment = Environment.all().filter { entry in
-            !entry.hasPrefix("ARBITER_WORKER") && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=")
+        baseEnvironment = Master.workerEnvironment()
+    }
+
+    /// The environment workers inherit: the master's, minus what belongs to the master alone.
+    static func workerEnvironment() -> [String] {
+        Environment.all().filter { entry in
+            !entry.hasPrefix("ARBITER_WORKER") && !entry.hasPrefix("\(WorkerLaunch.inheritedListenersVariable)=")
+                && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=")
         }
     }
 
@@ -32,28 +57,36 @@ public final class Master {
         while true {
             fds.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0))
-            let pids = Array(controls.keys)
-            for pid in pids { fds.append(pollfd(fd: controls[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
-            let timeout: Int32
-            if let deadline = machine.nextDeadline {
-                timeout = Int32(max(0, min(deadline - Clock.monotonic(), 3600)) * 1000) + 1
-            } else {
-                timeout = -1
-            }
+            let pids = Array(workers.keys)
+            for pid in pids { fds.append(pollfd(fd: workers[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
+            let now = Clock.monotonic()
+            var deadlines = [machine.nextDeadline].compactMap { $0 }
+            if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
+            if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
+            let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
                 logger.critical("poll failed: \(SystemError("poll"))")
                 return 1
             }
             if fds[0].revents != 0 {
-                for signo in signals.drain() {
-                    if signo == SIGCHLD { reap() } else { perform(machine.handle(.signal(signo), now: Clock.monotonic())) }
-                }
+                for signo in signals.drain() { handle(signal: signo) }
             }
             for (index, pid) in pids.enumerated() where fds[index + 1].revents != 0 {
                 readControl(pid)
             }
+            checkHeartbeats()
+            checkMemory()
             perform(machine.handle(.tick, now: Clock.monotonic()))
+        }
+    }
+
+    private func handle(signal signo: Int32) {
+        switch signo {
+        case SIGCHLD: reap()
+        case SIGHUP: reload()
+        case SIGUSR2: upgrade()
+        default: perform(machine.handle(.signal(signo), now: Clock.monotonic()))
         }
     }
 
@@ -62,34 +95,90 @@ public final class Master {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
-            if let control = controls.removeValue(forKey: pid) { Descriptor.close(control.fd) }
+            if pid == successor {
+                successorExited(status: status)
+                continue
+            }
+            if let worker = workers.removeValue(forKey: pid) {
+                Descriptor.close(worker.fd)
+                worker.heartbeat.unmap()
+            }
             let exit: MasterStateMachine.ExitStatus =
                 arbiter_wifexited(status) != 0 ? .code(arbiter_wexitstatus(status)) : .signal(arbiter_wtermsig(status))
             perform(machine.handle(.exited(pid: pid, status: exit), now: Clock.monotonic()))
         }
     }
 
-    /// Lines from a worker: `ready`.
+    /// Lines from a worker: `ready`, `retire REASON`.
     private func readControl(_ pid: Int32) {
-        guard var control = controls[pid] else { return }
+        guard var worker = workers[pid] else { return }
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let n = chunk.withUnsafeMutableBytes { read(control.fd, $0.baseAddress, $0.count) }
-        if n <= 0 {
-            // The worker closed its end; its exit is reported through SIGCHLD.
-            Descriptor.close(control.fd)
-            controls[pid] = nil
-            return
+        let n = chunk.withUnsafeMutableBytes { read(worker.fd, $0.baseAddress, $0.count) }
+        if n <= 0 { return }  // closed: its exit is reported through SIGCHLD
+        worker.buffer.append(contentsOf: chunk[0..<n])
+        var lines: [String] = []
+        while let newline = worker.buffer.firstIndex(of: 10) {
+            lines.append(String(decoding: worker.buffer[..<newline], as: UTF8.self))
+            worker.buffer.removeSubrange(...newline)
         }
-        control.buffer.append(contentsOf: chunk[0..<n])
-        while let newline = control.buffer.firstIndex(of: 10) {
-            let line = String(decoding: control.buffer[..<newline], as: UTF8.self)
-            control.buffer.removeSubrange(...newline)
-            if line == "ready" { perform(machine.handle(.ready(pid: pid), now: Clock.monotonic())) }
+        workers[pid] = worker
+        for line in lines {
+            if line == "ready" {
+                perform(machine.handle(.ready(pid: pid), now: Clock.monotonic()))
+            } else if line.hasPrefix("retire ") {
+                perform(machine.handle(.retire(pid: pid, reason: String(line.dropFirst(7))), now: Clock.monotonic()))
+            }
         }
-        controls[pid] = control
     }
 
-    private func perform(_ actions: [MasterStateMachine.Action]) {
+    /// Finds stuck workers from their heartbeat pages (at most four times per `timeout`).
+    private func checkHeartbeats() {
+        let now = Clock.monotonic()
+        guard settings.timeout > 0, now >= nextHeartbeatCheck else { return }
+        nextHeartbeatCheck = now + min(1, settings.timeout / 4)
+        let limit = UInt64(settings.timeout * 1_000_000)
+        let micros = Heartbeat.now
+        for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) {
+            if let stuck = Self.stuckDescription(worker.heartbeat, now: micros, limit: limit) {
+                perform(machine.handle(.stuck(pid: pid, description: stuck), now: now))
+            }
+        }
+    }
+
+    static func stuckDescription(_ heartbeat: Heartbeat, now: UInt64, limit: UInt64) -> String? {
+        let beat = heartbeat.lastBeat
+        guard beat > 0 else { return nil }  // still booting
+        func seconds(_ micros: UInt64) -> String { String(Double(micros / 100_000) / 10) }
+        if now > beat, now - beat > limit {
+            var text = "event loop silent for \(seconds(now - beat)) s"
+            if let job = heartbeat.read(slot: 0), heartbeat.kind == .eventLoop {
+                text += ", blocked in \(job.label) for \(seconds(now - job.progress)) s"
+            }
+            return text
+        }
+        guard heartbeat.kind == .requestThreads else { return nil }
+        for slot in 0..<heartbeat.slots {
+            if let state = heartbeat.read(slot: slot), now > state.progress, now - state.progress > limit {
+                return "\(state.label) made no progress for \(seconds(now - state.progress)) s "
+                    + "(running \(seconds(now - state.busySince)) s, request thread \(slot))"
+            }
+        }
+        return nil
+    }
+
+    /// Recycles workers whose proportional memory is over `max_worker_memory` (every 5 s).
+    private func checkMemory() {
+        let now = Clock.monotonic()
+        guard settings.maxWorkerMemory > 0, now >= nextMemoryCheck else { return }
+        nextMemoryCheck = now + 5
+        for pid in workers.keys.sorted() {
+            guard let pss = Memory.proportionalKiB(pid), pss > settings.maxWorkerMemory * 1024 else { continue }
+            let reason = "memory: PSS \(pss / 1024) MiB is over max_worker_memory \(settings.maxWorkerMemory) MiB"
+            perform(machine.handle(.retire(pid: pid, reason: reason), now: now))
+        }
+    }
+
+    func perform(_ actions: [MasterStateMachine.Action]) {
         for action in actions {
             switch action {
             case .spawn(let slot):
@@ -105,21 +194,29 @@ public final class Master {
                 closeListeners()
             case .reopenLogs:
                 try? logger.sink.reopen()
+            case .reloadSucceeded:
+                reloadSucceeded()
+            case .reloadFailed:
+                reloadFailed()
             case .log(let level, let message):
                 logger.log(level, message)
             case .exit(let code):
                 closeListeners()
+                pidfile?.remove()
                 exit(code)
             }
         }
     }
 
-    private func closeListeners() {
-        for listener in listeners {
-            Descriptor.close(listener.fd)
-            if case .unix(let path) = listener.address { unlink(path) }
-        }
+    func closeListeners() {
+        for listener in listeners { close(listener) }
         listeners.removeAll()
+    }
+
+    /// Closes a listener; a unix socket file is removed unless a successor master serves it now.
+    func close(_ listener: Listener) {
+        Descriptor.close(listener.fd)
+        if case .unix(let path) = listener.address, successor == nil, listener.ownsPath { unlink(path) }
     }
 
     private func spawnWorker(slot: Int) throws -> Int32 {
@@ -128,13 +225,17 @@ public final class Master {
             socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair)
         }
         defer { Descriptor.close(pair[1]) }
-        var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD)]
+        let slots = settings.workerClass == .sync ? settings.threads : 1
+        let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
+        defer { Descriptor.close(heartbeatFD) }
+        var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]
         for (index, listener) in listeners.enumerated() {
             descriptors.append((listener.fd, WorkerLaunch.firstListenerFD + Int32(index)))
         }
         let environment = baseEnvironment + [
             "\(WorkerLaunch.slotVariable)=\(slot)",
             "\(WorkerLaunch.listenerCountVariable)=\(listeners.count)",
+            "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
         ]
         do {
@@ -142,11 +243,24 @@ public final class Master {
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            controls[pid] = (pair[0], [])
+            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, kind: settings.workerClass)
             return pid
         } catch {
             Descriptor.close(pair[0])
+            heartbeat.unmap()
             throw error
         }
+    }
+}
+
+/// Memory of a process as the kernel accounts it.
+enum Memory {
+    /// Proportional set size (shared pages divided among their users), from /proc/PID/smaps_rollup.
+    static func proportionalKiB(_ pid: Int32) -> Int? {
+        guard let text = try? Files.readString("/proc/\(pid)/smaps_rollup") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Pss:") {
+            return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
+        }
+        return nil
     }
 }

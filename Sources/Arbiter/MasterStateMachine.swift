@@ -9,6 +9,8 @@ public struct MasterStateMachine: Sendable {
         public var gracefulTimeout: Double
         /// How long a quick stop (INT/QUIT) waits before KILL.
         public var quickTimeout: Double = 2
+        /// How long a worker sent SIGABRT for a timeout gets before SIGKILL.
+        public var abortTimeout: Double = 2
 
         public init(workers: Int, gracefulTimeout: Double) {
             self.workers = workers
@@ -27,6 +29,12 @@ public struct MasterStateMachine: Sendable {
         case spawnFailed(slot: Int, reason: String)
         case exited(pid: Int32, status: ExitStatus)
         case ready(pid: Int32)
+        /// HUP, after the loop re-read the configuration: start a new generation of `workers`.
+        case reload(Config)
+        /// A worker asks to be replaced (max requests, memory): after its replacement is ready.
+        case retire(pid: Int32, reason: String)
+        /// A worker's heartbeat says it is stuck (loop silent, or a request without progress).
+        case stuck(pid: Int32, description: String)
         case tick
     }
 
@@ -35,15 +43,23 @@ public struct MasterStateMachine: Sendable {
         case kill(pid: Int32, signal: Int32)
         case closeListeners
         case reopenLogs
+        /// Every worker of the new generation is ready: the reload is done.
+        case reloadSucceeded(generation: Int)
+        /// The new generation failed: spawn with the previous configuration again.
+        case reloadFailed(generation: Int)
         case log(Logger.Level, String)
         case exit(Int32)
     }
 
     struct WorkerState: Sendable, Equatable {
         let slot: Int
+        let generation: Int
         let spawnedAt: Double
         var ready = false
-        var signalled: Int32?
+        /// Sent TERM to leave (retired, reloaded away, stopping): not replaced when it exits.
+        var retiring = false
+        /// Sent ABRT for a timeout; KILL follows at this time.
+        var killAt: Double?
     }
 
     enum Phase: Sendable, Equatable {
@@ -51,14 +67,33 @@ public struct MasterStateMachine: Sendable {
         case stopping(deadline: Double, exitCode: Int32, killed: Bool)
     }
 
-    public private(set) var config: Config
-    private(set) var phase = Phase.running
-    private(set) var workers: [Int32: WorkerState] = [:]
+    /// A HUP in progress.
+    struct Reload: Sendable, Equatable {
+        let generation: Int
+        let previous: Config
+    }
+
+    /// A max-requests/memory recycling in progress: one worker at a time.
+    struct Recycling: Sendable, Equatable {
+        let old: Int32
+        var replacement: Int32?
+    }
+
+    public internal(set) var config: Config
+    var phase = Phase.running
+    var workers: [Int32: WorkerState] = [:]
+    /// The generation new workers belong to (incremented by each reload).
+    public internal(set) var generation = 0
+    var reload: Reload?
+    var recycling: Recycling?
+    var recycleQueue: [(pid: Int32, reason: String)] = []
     /// Slots waiting to be (re)spawned at a time (backoff after quick deaths).
-    private(set) var pendingSpawns: [Int: Double] = [:]
+    var pendingSpawns: [Int: Double] = [:]
     /// Consecutive deaths of each slot's worker soon after it started.
-    private var quickDeaths: [Int: Int] = [:]
-    private var announcedReady = false
+    var quickDeaths: [Int: Int] = [:]
+    var announcedReady = false
+    /// The slot the next `spawned` event belongs to when several spawns share a slot.
+    var spawningGeneration: [Int: Int] = [:]
 
     public init(config: Config) {
         self.config = config
@@ -69,6 +104,7 @@ public struct MasterStateMachine: Sendable {
 
     public var workerCount: Int { workers.count }
     public var isStopping: Bool { if case .stopping = phase { true } else { false } }
+    public var isReloading: Bool { reload != nil }
 
     public mutating func start() -> [Action] {
         (0..<config.workers).map { .spawn(slot: $0) }
@@ -77,26 +113,48 @@ public struct MasterStateMachine: Sendable {
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
         switch event {
         case .spawned(let slot, let pid):
-            workers[pid] = WorkerState(slot: slot, spawnedAt: now)
-            return [.log(.info, "Booting worker with pid: \(pid) (slot \(slot))")]
+            workers[pid] = WorkerState(slot: slot, generation: generation, spawnedAt: now)
+            if let recycling, recycling.replacement == nil, workers[recycling.old]?.slot == slot {
+                self.recycling?.replacement = pid
+            }
+            return [.log(.info, "Booting worker with pid: \(pid) (slot \(slot), generation \(generation))")]
         case .spawnFailed(let slot, let reason):
             return [.log(.error, "Cannot start a worker for slot \(slot): \(reason)")] + stop(graceful: true, exitCode: 1, now: now)
         case .ready(let pid):
-            guard workers[pid] != nil else { return [] }
-            workers[pid]!.ready = true
-            quickDeaths[workers[pid]!.slot] = nil
-            if !announcedReady, case .running = phase, workers.values.filter(\.ready).count >= config.workers {
-                announcedReady = true
-                return [.log(.info, "Ready: \(config.workers) worker(s) serving")]
-            }
-            return []
+            return ready(pid: pid, now: now)
         case .exited(let pid, let status):
             return exited(pid: pid, status: status, now: now)
         case .signal(let signo):
             return signal(signo, now: now)
+        case .reload(let config):
+            return startReload(config, now: now)
+        case .retire(let pid, let reason):
+            return requestRecycling(pid: pid, reason: reason, now: now)
+        case .stuck(let pid, let description):
+            return stuck(pid: pid, description: description, now: now)
         case .tick:
             return tick(now: now)
         }
+    }
+
+    private mutating func ready(pid: Int32, now: Double) -> [Action] {
+        guard let worker = workers[pid] else { return [] }
+        workers[pid]!.ready = true
+        quickDeaths[worker.slot] = nil
+        var actions: [Action] = []
+        if let reload, worker.generation == reload.generation {
+            actions += reloadProgress(readySlot: worker.slot)
+        }
+        if let recycling, recycling.replacement == pid {
+            actions += retire(recycling.old, because: "its replacement (pid: \(pid)) is ready")
+        }
+        if !announcedReady, case .running = phase, reload == nil,
+           workers.values.filter({ $0.ready && !$0.retiring }).count >= config.workers
+        {
+            announcedReady = true
+            actions.append(.log(.info, "Ready: \(config.workers) worker(s) serving"))
+        }
+        return actions
     }
 
     private mutating func signal(_ signo: Int32, now: Double) -> [Action] {
@@ -108,12 +166,18 @@ public struct MasterStateMachine: Sendable {
         case SIGTTIN:
             guard case .running = phase else { return [] }
             config.workers += 1
-            return [.log(.info, "Handling signal: ttin; workers: \(config.workers)")] + fillSlots(now: now)
+            return [.log(.info, "Handling signal: ttin; workers: \(config.workers)")] + fillSlots()
         case SIGTTOU:
             guard case .running = phase else { return [] }
             guard config.workers > 1 else { return [.log(.info, "Handling signal: ttou; already at 1 worker")] }
             config.workers -= 1
             return [.log(.info, "Handling signal: ttou; workers: \(config.workers)")] + retireExtraSlots()
+        case SIGWINCH:
+            guard case .running = phase else { return [] }
+            config.workers = 0
+            pendingSpawns.removeAll()
+            return [.log(.info, "Handling signal: winch; stopping all workers gracefully (HUP starts them again)")]
+                + workers.keys.sorted().flatMap { retire($0, because: "SIGWINCH") }
         case SIGUSR1:
             return [.log(.info, "Handling signal: usr1; reopening log files"), .reopenLogs]
                 + workers.keys.sorted().map { .kill(pid: $0, signal: SIGUSR1) }
@@ -124,19 +188,26 @@ public struct MasterStateMachine: Sendable {
 
     private mutating func exited(pid: Int32, status: ExitStatus, now: Double) -> [Action] {
         guard let worker = workers.removeValue(forKey: pid) else { return [] }
-        var actions: [Action] = []
         let how: String
         switch status {
         case .code(let code): how = "exited with code \(code)"
         case .signal(let signo): how = "was killed by \(Signal.name(signo))"
         }
         if case .stopping = phase {
-            actions.append(.log(.info, "Worker exiting (pid: \(pid))"))
-            if workers.isEmpty { actions += finishStopping() }
-            return actions
+            return [.log(.info, "Worker exiting (pid: \(pid))")] + (workers.isEmpty ? finishStopping() : [])
         }
-        if worker.signalled != nil {
-            return [.log(.info, "Worker retired (pid: \(pid), slot \(worker.slot))")]
+        var actions: [Action] = []
+        if recycling?.old == pid { actions += recyclingDone() }
+        if recycling?.replacement == pid, !worker.ready {
+            // The replacement died before it was ready: the old worker stays; the next recycling may try again.
+            recycling = nil
+            actions += nextRecycling()
+        }
+        if worker.retiring {
+            return actions + [.log(.info, "Worker retired (pid: \(pid), slot \(worker.slot))")]
+        }
+        if let reload, worker.generation == reload.generation, !worker.ready {
+            return actions + rollback(reason: "new worker (pid: \(pid)) \(how) before it was ready")
         }
         if case .code(let code) = status, code == 3 || code == 4 {
             let why = code == 3 ? "Worker failed to boot" : "App failed to load"
@@ -145,20 +216,27 @@ public struct MasterStateMachine: Sendable {
         }
         let level: Logger.Level = status == .code(0) ? .info : .error
         actions.append(.log(level, "Worker (pid: \(pid), slot \(worker.slot)) \(how)"))
-        if worker.slot < config.workers {
-            if now - worker.spawnedAt < Self.quickDeath && !worker.ready {
-                let deaths = (quickDeaths[worker.slot] ?? 0) + 1
-                quickDeaths[worker.slot] = deaths
+        guard worker.slot < config.workers, worker.generation == generation else { return actions }
+        if now - worker.spawnedAt < Self.quickDeath && !worker.ready {
+            let deaths = (quickDeaths[worker.slot] ?? 0) + 1
+            quickDeaths[worker.slot] = deaths
+            if deaths > 1 {
                 let delay = min(0.1 * pow(2, Double(deaths - 1)), 10)
-                if deaths > 1 {
-                    actions.append(.log(.warning, "Worker in slot \(worker.slot) keeps dying right after boot (\(deaths) times); restarting in \(formatted(delay)) s"))
-                    pendingSpawns[worker.slot] = now + delay
-                    return actions
-                }
+                actions.append(.log(.warning, "Worker in slot \(worker.slot) keeps dying right after boot (\(deaths) times); restarting in \(formatted(delay)) s"))
+                pendingSpawns[worker.slot] = now + delay
+                return actions
             }
-            actions.append(.spawn(slot: worker.slot))
         }
-        return actions
+        return actions + [.spawn(slot: worker.slot)]
+    }
+
+    private mutating func stuck(pid: Int32, description: String, now: Double) -> [Action] {
+        guard let worker = workers[pid], worker.killAt == nil else { return [] }
+        workers[pid]!.killAt = now + config.abortTimeout
+        return [
+            .log(.critical, "WORKER TIMEOUT (pid: \(pid), slot \(worker.slot)): \(description); sending SIGABRT"),
+            .kill(pid: pid, signal: SIGABRT),
+        ]
     }
 
     private mutating func tick(now: Double) -> [Action] {
@@ -167,6 +245,12 @@ public struct MasterStateMachine: Sendable {
             for (slot, at) in pendingSpawns.sorted(by: { $0.key < $1.key }) where at <= now {
                 pendingSpawns[slot] = nil
                 actions.append(.spawn(slot: slot))
+            }
+        }
+        for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) {
+            if let killAt = worker.killAt, killAt <= now {
+                workers[pid]!.killAt = .infinity
+                actions.append(.kill(pid: pid, signal: SIGKILL))
             }
         }
         if case .stopping(let deadline, let code, let killed) = phase, !killed, now >= deadline {
@@ -182,52 +266,19 @@ public struct MasterStateMachine: Sendable {
     /// When the loop must wake for `tick`, if ever.
     public var nextDeadline: Double? {
         var deadlines = Array(pendingSpawns.values)
+        deadlines += workers.values.compactMap(\.killAt).filter { $0.isFinite }
         if case .stopping(let deadline, _, let killed) = phase, !killed { deadlines.append(deadline) }
         return deadlines.min()
     }
 
-    private mutating func stop(graceful: Bool, exitCode: Int32, now: Double) -> [Action] {
-        if case .stopping(let deadline, let code, let killed) = phase {
-            // A quick stop overrides a graceful one in progress; the first exit code stands.
-            guard !graceful else { return [] }
-            phase = .stopping(deadline: min(deadline, now + config.quickTimeout), exitCode: code, killed: killed)
-            return workers.keys.sorted().map { .kill(pid: $0, signal: SIGQUIT) }
-        }
-        let timeout = graceful ? config.gracefulTimeout : config.quickTimeout
-        phase = .stopping(deadline: now + timeout, exitCode: exitCode, killed: false)
-        pendingSpawns.removeAll()
-        var actions: [Action] = [.closeListeners]
-        let signo = graceful ? SIGTERM : SIGQUIT
-        for pid in workers.keys.sorted() {
-            workers[pid]!.signalled = signo
-            actions.append(.kill(pid: pid, signal: signo))
-        }
-        if workers.isEmpty { actions += finishStopping() }
-        return actions
+    /// TERMs a worker that should leave; it is not replaced when it exits.
+    mutating func retire(_ pid: Int32, because reason: String) -> [Action] {
+        guard let worker = workers[pid], !worker.retiring else { return [] }
+        workers[pid]!.retiring = true
+        return [.log(.info, "Retiring worker (pid: \(pid), slot \(worker.slot)): \(reason)"), .kill(pid: pid, signal: SIGTERM)]
     }
 
-    private func finishStopping() -> [Action] {
-        guard case .stopping(_, let code, _) = phase else { return [] }
-        return [.log(.info, "Shutting down: Master"), .exit(code)]
-    }
-
-    private mutating func fillSlots(now: Double) -> [Action] {
-        let used = Set(workers.values.filter { $0.signalled == nil }.map(\.slot)).union(pendingSpawns.keys)
-        return (0..<config.workers).filter { !used.contains($0) }.map { .spawn(slot: $0) }
-    }
-
-    /// TTOU: the worker in the highest slot leaves gracefully.
-    private mutating func retireExtraSlots() -> [Action] {
-        var actions: [Action] = []
-        for slot in pendingSpawns.keys where slot >= config.workers { pendingSpawns[slot] = nil }
-        for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.slot >= config.workers && worker.signalled == nil {
-            workers[pid]!.signalled = SIGTERM
-            actions.append(.kill(pid: pid, signal: SIGTERM))
-        }
-        return actions
-    }
-
-    private func formatted(_ seconds: Double) -> String {
+    func formatted(_ seconds: Double) -> String {
         String(Double(Int(seconds * 10)) / 10)
     }
 }

@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -158,3 +159,5 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
 static _Thread_local int on_loop_thread = 0;
 void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
 int arbiter_is_loop_thread(void) { return on_loop_thread; }
+
+int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

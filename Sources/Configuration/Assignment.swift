@@ -13,25 +13,11 @@ func apply(_ layers: [[Assignment]], to base: Settings) throws(ConfigError) -> S
         var touchedLists: Set<String> = []
         for assignment in layer {
             let setting = assignment.setting
-            if setting.kind == .list, touchedLists.insert(setting.name).inserted {
-                var cleared = Settings()
-                try setting.clear(&cleared, from: settings)
-                settings = cleared
+            if let reset = setting.reset, touchedLists.insert(setting.name).inserted {
+                reset(&settings)
             }
             try setting.apply(assignment.value, to: &settings, origin: assignment.origin)
         }
     }
     return settings
-}
-
-extension Setting {
-    /// Copies `source` into `target` with this (list) setting emptied.
-    fileprivate func clear(_ target: inout Settings, from source: Settings) throws(ConfigError) {
-        target = source
-        switch name {
-        case "bind": target.bind = []
-        case "app_path": target.appPath = []
-        default: break
-        }
-    }
 }

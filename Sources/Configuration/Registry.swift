@@ -3,9 +3,9 @@ import Platform
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + workers + limits + logging
+    public static let all: [Setting] = application + socket + workers + recycling + limits + mechanics + logging
 
-    public static let sections = ["Application", "Server socket", "Workers", "Request limits", "Logging"]
+    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Server mechanics", "Logging"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes
@@ -72,11 +72,45 @@ extension Registry {
                  help: "In an `async` worker, a job that holds the event loop longer than this many seconds is reported with the request it belongs to (every other request of the worker waited meanwhile).",
                  \.blockThreshold),
         .seconds("timeout", ["-t", "--timeout"], section: "Workers",
-                 help: "Seconds a worker may fail to report in before the master kills it (0 disables).",
+                 help: "Seconds a worker may be stuck before the master kills it (SIGABRT, then SIGKILL) and replaces it, naming the request it was stuck in. Stuck means: an `async` worker's event loop silent (a job blocking it), or a `sync` request thread making no progress (no body read or response write) on one request. Long streaming responses that keep writing are not stuck. 0 disables.",
                  \.timeout),
         .seconds("graceful_timeout", ["--graceful-timeout"], section: "Workers",
                  help: "On a graceful stop (TERM), seconds workers get to finish in-flight requests before they are killed.",
                  \.gracefulTimeout),
+    ]
+
+    static let recycling: [Setting] = [
+        .integer("max_requests", ["--max-requests"], section: "Recycling",
+                 help: "Recycle a worker after it served this many requests (0: never): it stops taking new ones and a replacement starts; it leaves once the replacement is ready, never two workers at once. Limits the damage of leaks.",
+                 \.maxRequests),
+        .integer("max_requests_jitter", ["--max-requests-jitter"], section: "Recycling",
+                 help: "Adds a random 0…N to each worker's `max_requests`, so workers do not all recycle together.",
+                 \.maxRequestsJitter),
+        .integer("max_worker_memory", ["--max-worker-memory"], section: "Recycling",
+                 help: "Recycle a worker whose proportional memory (PSS, from /proc: shared pages counted once) exceeds this many MiB, after its current requests (0: never). Checked every 5 seconds.",
+                 \.maxWorkerMemory),
+    ]
+
+    static let mechanics: [Setting] = [
+        .string("pidfile", ["-p", "--pid"], section: "Server mechanics",
+                help: "Write the master's pid to this file (atomically). Refuses to start when the file names a live process; removed on exit if it is still ours. During a USR2 upgrade the old master's file becomes `FILE.oldbin`.",
+                \.pidfile),
+        .boolean("daemon", ["-D", "--daemon"], section: "Server mechanics",
+                 help: "Detach from the terminal and run in the background (not under systemd, which wants the foreground).",
+                 \.daemon),
+        .string("user", ["-u", "--user"], section: "Server mechanics",
+                help: "Run workers as this user (name or uid); the master keeps its user to bind privileged ports.",
+                \.user),
+        .string("group", ["-g", "--group"], section: "Server mechanics",
+                help: "Run workers as this group (name or gid).",
+                \.group),
+        .string("umask", ["-m", "--umask"], section: "Server mechanics",
+                help: "The file mode creation mask of the master and workers, in octal (e.g. `027`).",
+                \.umask),
+        .list("raw_env", ["-e", "--env"], section: "Server mechanics",
+              help: "Set an environment variable for the master and workers, `KEY=VALUE` (repeatable).",
+              validate: { text in text.contains("=") && !text.hasPrefix("=") ? nil : "expected KEY=VALUE" },
+              \.rawEnv),
     ]
 
     static let limits: [Setting] = [
@@ -123,6 +157,6 @@ extension Setting {
                 if let problem = check(text.trimmingSpaces) { throw Invalid(reason: problem) }
                 try assign(&settings, text.trimmingSpaces)
             },
-            read: read)
+            read: read, reset: reset)
     }
 }

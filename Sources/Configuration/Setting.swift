@@ -29,6 +29,8 @@ public struct Setting: Sendable {
     public let environment: [String]
     let assign: @Sendable (inout Settings, String) throws(Invalid) -> Void
     let read: @Sendable (Settings) -> [String]
+    /// Empties a list setting (a layer that names it replaces the lower layers' values).
+    var reset: (@Sendable (inout Settings) -> Void)?
 
     struct Invalid: Error {
         let reason: String
@@ -127,7 +129,8 @@ extension Setting {
                 if let problem = validate(text) { throw Invalid(reason: problem) }
                 settings[keyPath: keyPath].append(text)
             },
-            read: { $0[keyPath: keyPath] })
+            read: { $0[keyPath: keyPath] },
+            reset: { $0[keyPath: keyPath] = [] })
     }
 
     static func choice<T: RawRepresentable & CaseIterable & Sendable>(

@@ -20,6 +20,9 @@ public struct Settings: Sendable, Equatable {
     public var keepalive = 5.0
     public var blockThreshold = 0.1
     public var timeout = 30.0
+    public var maxRequests = 0
+    public var maxRequestsJitter = 0
+    public var maxWorkerMemory = 0
     public var gracefulTimeout = 30.0
     public var limitRequestLine = 4094
     public var limitRequestFields = 100
@@ -30,6 +33,12 @@ public struct Settings: Sendable, Equatable {
     public var appPath: [String] = []
     public var preloadApp = false
     public var procName: String?
+    public var pidfile: String?
+    public var daemon = false
+    public var user: String?
+    public var group: String?
+    public var umask: String?
+    public var rawEnv: [String] = []
     public var logLevel = "info"
     public var errorLog: String?
     public var accessLog: String?

@@ -9,6 +9,12 @@ public enum WorkerLaunch {
     public static let listenerCountVariable = "ARBITER_WORKER_LISTENERS"
     /// The worker's end of its control socket with the master.
     public static let controlFD: Int32 = 3
+    /// The heartbeat page shared with the master (a memfd).
+    public static let heartbeatFD: Int32 = 4
+    /// Its size in bytes.
+    public static let heartbeatSizeVariable = "ARBITER_WORKER_HEARTBEAT"
     /// Listeners follow, in bind order.
-    public static let firstListenerFD: Int32 = 4
+    public static let firstListenerFD: Int32 = 5
+    /// Set by an upgrading master for its successor: `BIND=FD;…`, listeners to adopt, not bind.
+    public static let inheritedListenersVariable = "ARBITER_INHERIT_FDS"
 }

@@ -7,11 +7,14 @@ public struct Listener: Sendable, Equatable {
     public let address: BindAddress
     /// How it is shown in logs: `http://127.0.0.1:8000` or `unix:/run/app.sock`.
     public let name: String
+    /// The master created this unix socket file (and may remove it); false for inherited sockets.
+    public let ownsPath: Bool
 
-    public init(fd: Int32, address: BindAddress, name: String) {
+    public init(fd: Int32, address: BindAddress, name: String, ownsPath: Bool = false) {
         self.fd = fd
         self.address = address
         self.name = name
+        self.ownsPath = ownsPath
     }
 
     /// Binds and listens. Descriptors are close-on-exec; the spawner maps them into workers.
@@ -40,7 +43,7 @@ public struct Listener: Sendable, Equatable {
                     }
                 }
                 try syscall("listen(unix:\(path))") { listen(fd, backlog) }
-                return Listener(fd: fd, address: address, name: "unix:\(path)")
+                return Listener(fd: fd, address: address, name: "unix:\(path)", ownsPath: true)
             } catch {
                 Descriptor.close(fd)
                 throw error

@@ -21,6 +21,9 @@ final class AsyncWorker: @unchecked Sendable {
     private var accepting = false
     private var listenersOpen = true
     private var stopping = false
+    /// Set once `max_requests` is reached: no new connections, no keep-alive; the master replaces it.
+    private var recycling = false
+    private var served = 0
     private var lastSweep = 0.0
     private let app: arbiter_app
 
@@ -30,7 +33,8 @@ final class AsyncWorker: @unchecked Sendable {
         self.context = context
         do {
             epoll = try Epoll()
-            loop = Loop(wake: try WakeUp(), logger: context.logger, blockThreshold: context.settings.blockThreshold)
+            loop = Loop(wake: try WakeUp(), logger: context.logger, blockThreshold: context.settings.blockThreshold,
+                        heartbeat: context.heartbeat)
             signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
         } catch {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
@@ -60,6 +64,7 @@ final class AsyncWorker: @unchecked Sendable {
             return WorkerMain.bootFailed
         }
         announceSynchronousCode()
+        context.heartbeat.setKind(.eventLoop)
         startAccepting()
         context.control.send("ready")
         while !(stopping && active == 0) { turn() }
@@ -121,6 +126,7 @@ final class AsyncWorker: @unchecked Sendable {
 
     /// One turn of the loop: I/O events, then queued jobs, then timeouts.
     private func turn() {
+        context.heartbeat.beat()
         let n = epoll.wait(into: &events, &tokens, timeout: loop.hasPending ? 0 : 0.25)
         for i in 0..<n {
             let token = tokens[i]
@@ -138,7 +144,7 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     private func startAccepting() {
-        guard !accepting, listenersOpen, !stopping else { return }
+        guard !accepting, listenersOpen, !stopping, !recycling else { return }
         for listener in context.listeners {
             try? epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
         }
@@ -254,7 +260,7 @@ final class AsyncWorker: @unchecked Sendable {
     private func start(_ head: RequestHead, on connection: AsyncConnection) {
         let exchange = LoopExchange(
             connection: connection, head: head, loop: loop, bodyLimit: context.limits.body, logger: context.logger,
-            keepAlive: { [unowned self] in context.settings.keepalive > 0 && head.keepAlive && !stopping })
+            keepAlive: { [unowned self] in context.settings.keepalive > 0 && head.keepAlive && !stopping && !recycling })
         connection.exchange = exchange
         active += 1
         if context.logger.level == .debug {
@@ -312,6 +318,13 @@ final class AsyncWorker: @unchecked Sendable {
         active -= 1
         loop.forget(exchange)
         if exchange.tokenKnown { app.release(app.ctx, exchange.token) }
+        served += 1
+        if let limit = context.requestLimit, served >= limit, !recycling {
+            recycling = true
+            stopAccepting()
+            context.logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
+            context.control.send("retire max_requests reached (\(limit) requests)")
+        }
         if let accessLog = context.accessLog, exchange.status != 0 {
             accessLog.log(AccessRecord(exchange: exchange, remote: connection.io.remote?.host ?? ""))
         }

@@ -27,7 +27,12 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
     private(set) var reusable = false
     private let done = DispatchSemaphore(value: 0)
 
-    init(connection: Connection, head: RequestHead, bodyLimit: Int64, ioTimeout: Double, keepAlive: Bool, logger: Logger) {
+    /// The request thread's heartbeat slot, stamped on every read and write (progress).
+    private let heartbeat: (page: Heartbeat, slot: Int)
+
+    init(connection: Connection, head: RequestHead, bodyLimit: Int64, ioTimeout: Double, keepAlive: Bool, logger: Logger,
+         heartbeat: (page: Heartbeat, slot: Int)) {
+        self.heartbeat = heartbeat
         self.connection = connection
         self.head = head
         self.ioTimeout = ioTimeout
@@ -64,6 +69,7 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
                     return callback(context, nil, 0, Status.badBody)
                 }
                 if let data = step.data, !data.isEmpty {
+                    heartbeat.page.progress(slot: heartbeat.slot)
                     let base = connection.start + data.lowerBound
                     connection.buffer.withUnsafeBufferPointer { all in
                         callback(context, all.baseAddress! + base, data.count, Status.ok)
@@ -112,6 +118,7 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
         if plan.chunked { output.append(contentsOf: ResponseEncoder.chunkTrailer) }
         written += Int64(count)
         bodyBytesSent += count
+        heartbeat.page.progress(slot: heartbeat.slot)
         if output.count >= 65_536, !flush() { return callback(context, Status.disconnected) }
         callback(context, Status.ok)
     }

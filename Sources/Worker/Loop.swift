@@ -30,7 +30,12 @@ final class Loop: @unchecked Sendable {
     /// How many times a job blocked the loop past the threshold (for metrics).
     private(set) var blockedCount = 0
 
-    init(wake: WakeUp, logger: Logger, blockThreshold: Double) {
+    private let heartbeat: Heartbeat
+    /// The request whose label slot 0 of the heartbeat shows.
+    private var shown: LoopExchange?
+
+    init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
+        self.heartbeat = heartbeat
         self.wake = wake
         self.logger = logger
         self.blockThreshold = blockThreshold
@@ -81,6 +86,15 @@ final class Loop: @unchecked Sendable {
                 // Looked up first: the job may end its request (and forget it) before it returns.
                 let owner = job.job.flatMap { owners[$0] }
                 let start = Clock.monotonic()
+                // Tell the master what the loop runs, so a timeout can name it.
+                let micros = UInt64(start * 1_000_000)
+                if owner !== shown || shown == nil {
+                    shown = owner
+                    let label = owner?.label ?? Self.unknownLabel
+                    label.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
+                } else {
+                    heartbeat.progress(slot: 0, at: micros)
+                }
                 job.run(job.context, job.job)
                 let elapsed = Clock.monotonic() - start
                 if elapsed > blockThreshold { reportBlock(owner, elapsed) }
@@ -88,10 +102,13 @@ final class Loop: @unchecked Sendable {
         }
     }
 
+    static let unknownLabel = Array("a task that is not a request's own".utf8)
+
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: LoopExchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
+        if shown === exchange { shown = nil }
     }
 
     private func reportBlock(_ owner: LoopExchange?, _ elapsed: Double) {

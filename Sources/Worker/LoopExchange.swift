@@ -10,6 +10,8 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     let head: RequestHead
     let loop: Loop
     let started = Clock.monotonic()
+    /// `GET /path`, for heartbeat and log messages.
+    private(set) lazy var label: [UInt8] = Array("\(head.method) \(head.target)".utf8)
     private var decoder: BodyDecoder
     private var continueSent = false
     private(set) var bodyError: HTTPError?

@@ -17,6 +17,9 @@ final class SyncWorker: @unchecked Sendable {
     private let requests = BlockingQueue<Job>()
     private let returned = Mutex<[(Connection, Bool)]>([])
     private let stopping = Atomic<Bool>(false)
+    /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
+    private let recycling = Atomic<Bool>(false)
+    private let served = Atomic<Int>(0)
     private var connections: [Int32: Connection] = [:]
     private var inFlight = 0
     private var accepting = false
@@ -63,9 +66,10 @@ final class SyncWorker: @unchecked Sendable {
             logger.critical("Worker cannot watch its sockets: \(error)")
             return WorkerMain.bootFailed
         }
+        context.heartbeat.setKind(.requestThreads)
         for index in 0..<context.settings.threads {
             startThread(name: "request-\(index)") { [self] in
-                while true { serve(requests.take()) }
+                while true { serve(requests.take(), slot: index) }
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
@@ -83,6 +87,7 @@ final class SyncWorker: @unchecked Sendable {
         var tokens = [UInt64](repeating: 0, count: 128)
         while true {
             if stopping.load(ordering: .relaxed) && inFlight == 0 { return }
+            context.heartbeat.beat()
             let n = epoll.wait(into: &events, &tokens, timeout: 0.5)
             for i in 0..<n {
                 let token = tokens[i]
@@ -126,7 +131,7 @@ final class SyncWorker: @unchecked Sendable {
     }
 
     private func updateAccepting() {
-        if stopping.load(ordering: .relaxed) { return }
+        if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) { return }
         if hasCapacity { try? startAccepting() } else { stopAccepting() }
     }
 
@@ -229,6 +234,13 @@ final class SyncWorker: @unchecked Sendable {
             defer { list.removeAll() }
             return list
         }
+        if let limit = context.requestLimit, served.load(ordering: .relaxed) >= limit,
+           !recycling.exchange(true, ordering: .relaxed)
+        {
+            stopAccepting()
+            context.logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
+            context.control.send("retire max_requests reached (\(limit) requests)")
+        }
         for (connection, reusable) in back {
             inFlight -= 1
             if reusable && !stopping.load(ordering: .relaxed) {
@@ -296,12 +308,16 @@ final class SyncWorker: @unchecked Sendable {
     }
 
     /// On a request thread: runs one request to its end, then gives the connection back to the loop.
-    private func serve(_ job: Job) {
+    private func serve(_ job: Job, slot: Int) {
         let connection = job.connection
         let keepAlive = context.settings.keepalive > 0 && job.head.keepAlive && !stopping.load(ordering: .relaxed)
+            && !recycling.load(ordering: .relaxed)
         let exchange = BlockingExchange(
             connection: connection, head: job.head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
-            keepAlive: keepAlive, logger: context.logger)
+            keepAlive: keepAlive, logger: context.logger, heartbeat: (context.heartbeat, slot))
+        let label = Array("\(job.head.method) \(job.head.target)".utf8)
+        label.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: $0) }
+        defer { context.heartbeat.end(slot: slot) }
         let started = Clock.monotonic()
         let app = context.app.table.pointee
         let token = RequestView.with(head: job.head, connection: connection) { view in
@@ -310,6 +326,7 @@ final class SyncWorker: @unchecked Sendable {
         exchange.waitUntilEnded()
         app.release(app.ctx, token)
         connection.requestsServed += 1
+        served.add(1, ordering: .relaxed)
         if let accessLog = context.accessLog {
             accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
         }

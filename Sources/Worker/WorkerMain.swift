@@ -15,6 +15,9 @@ struct WorkerContext {
     let listeners: [(fd: Int32, name: SocketName?)]
     let control: ControlChannel
     let limits: Limits
+    let heartbeat: Heartbeat
+    /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
+    let requestLimit: Int?
 }
 
 /// The worker process's entry point.
@@ -33,6 +36,10 @@ public enum WorkerMain {
             return bootFailed
         }
         ProcessControl.setTitle("arbiter: worker [\(settings.displayName)]")
+        if let problem = Credentials.switchTo(user: settings.user, group: settings.group) {
+            Descriptor.writeAllIgnoringErrors(STDERR_FILENO, "arbiter worker: \(problem)\n")
+            return bootFailed
+        }
         let logger: Logger
         var accessLog: AccessLog?
         do {
@@ -66,9 +73,21 @@ public enum WorkerMain {
                 case .dangerous: .allow
                 }
             }())
+        let heartbeat: Heartbeat
+        do {
+            let size = environment[WorkerLaunch.heartbeatSizeVariable].flatMap { Int($0) } ?? Heartbeat.size(slots: 1)
+            heartbeat = try Heartbeat.map(fd: WorkerLaunch.heartbeatFD, size: size)
+        } catch {
+            logger.critical("Worker cannot map its heartbeat page: \(error)")
+            return bootFailed
+        }
+        let requestLimit = settings.maxRequests > 0
+            ? settings.maxRequests + (settings.maxRequestsJitter > 0 ? Int.random(in: 0...settings.maxRequestsJitter) : 0)
+            : nil
         let context = WorkerContext(
             settings: settings, logger: logger, accessLog: accessLog, app: app, listeners: listeners,
-            control: ControlChannel(fd: WorkerLaunch.controlFD), limits: limits)
+            control: ControlChannel(fd: WorkerLaunch.controlFD), limits: limits, heartbeat: heartbeat,
+            requestLimit: requestLimit)
         switch settings.workerClass {
         case .sync:
             return SyncWorker(context: context).run()
@@ -90,5 +109,22 @@ struct ControlChannel {
 
     func send(_ line: String) {
         Descriptor.writeAllIgnoringErrors(fd, line + "\n")
+    }
+}
+
+/// `--user` / `--group`: the worker drops to them before it loads the application.
+enum Credentials {
+    static func switchTo(user: String?, group: String?) -> String? {
+        if let group {
+            guard let gid = gid_t(group) ?? getgrnam(group)?.pointee.gr_gid else { return "no such group '\(group)'" }
+            if setgroups(0, nil) != 0 && getuid() == 0 { return "setgroups: \(SystemError("setgroups"))" }
+            if setgid(gid) != 0 { return "setgid(\(gid)): \(SystemError("setgid"))" }
+        }
+        if let user {
+            guard let entry = uid_t(user).flatMap({ getpwuid($0) }) ?? getpwnam(user) else { return "no such user '\(user)'" }
+            if group == nil && setgid(entry.pointee.pw_gid) != 0 { return "setgid: \(SystemError("setgid"))" }
+            if setuid(entry.pointee.pw_uid) != 0 { return "setuid(\(entry.pointee.pw_uid)): \(SystemError("setuid"))" }
+        }
+        return nil
     }
 }

@@ -123,3 +123,85 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(spawns(m.handle(.tick, now: 0.41)) == [0])
     }
 }
+
+@Suite struct ReloadAndRecyclingTests {
+    @Test func hupReplacesEachWorkerOnlyAfterItsSuccessorIsReady() {
+        var m = running(2)
+        let start = m.handle(.reload(.init(workers: 2, gracefulTimeout: 30)), now: 10)
+        #expect(spawns(start) == [0, 1])
+        #expect(m.generation == 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 10)
+        _ = m.handle(.spawned(slot: 1, pid: 201), now: 10)
+        // Nobody is retired before a replacement is ready.
+        #expect(kills(m.handle(.tick, now: 11)).isEmpty)
+        let first = m.handle(.ready(pid: 200), now: 12)
+        #expect(kills(first).map(\.0) == [100])
+        #expect(!first.contains(.reloadSucceeded(generation: 1)))
+        let second = m.handle(.ready(pid: 201), now: 12)
+        #expect(kills(second).map(\.0) == [101])
+        #expect(second.contains(.reloadSucceeded(generation: 1)))
+        // The old workers leave without being replaced.
+        #expect(spawns(m.handle(.exited(pid: 100, status: .code(0)), now: 13)).isEmpty)
+        #expect(spawns(m.handle(.exited(pid: 101, status: .code(0)), now: 13)).isEmpty)
+        #expect(m.workerCount == 2)
+    }
+
+    @Test func aReloadThatFailsToBootRollsBack() {
+        var m = running(2)
+        _ = m.handle(.reload(.init(workers: 3, gracefulTimeout: 30)), now: 10)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 10)
+        _ = m.handle(.spawned(slot: 1, pid: 201), now: 10)
+        _ = m.handle(.spawned(slot: 2, pid: 202), now: 10)
+        _ = m.handle(.ready(pid: 200), now: 11)  // slot 0's old worker (100) retires
+        let failed = m.handle(.exited(pid: 201, status: .code(4)), now: 11)
+        #expect(failed.contains(.reloadFailed(generation: 1)))
+        #expect(exitCode(failed) == nil, "a failed reload does not stop the master")
+        #expect(Set(kills(failed).map(\.0)) == [200, 202])
+        #expect(logs(failed).first?.contains("Reload failed: new worker (pid: 201) exited with code 4") == true)
+        // Slot 0 lost its old worker to the reload: it is refilled with the previous configuration.
+        #expect(spawns(failed) == [0])
+        #expect(m.config.workers == 2)
+        #expect(m.generation == 0)
+    }
+
+    @Test func changedWorkerCountOnReload() {
+        var m = running(3)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 300), now: 1)
+        let done = m.handle(.ready(pid: 300), now: 2)
+        #expect(Set(kills(done).map(\.0)) == [100, 101, 102])
+        #expect(done.contains(.reloadSucceeded(generation: 1)))
+    }
+
+    @Test func recyclingStartsTheReplacementFirstAndOneAtATime() {
+        var m = running(2)
+        let first = m.handle(.retire(pid: 100, reason: "max_requests"), now: 1)
+        #expect(spawns(first) == [0])
+        #expect(spawns(m.handle(.retire(pid: 101, reason: "max_requests"), now: 1)).isEmpty, "one at a time")
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        #expect(kills(m.handle(.tick, now: 2)).isEmpty)
+        #expect(kills(m.handle(.ready(pid: 200), now: 2)).map(\.0) == [100])
+        // When the old worker is gone, the next one's replacement starts.
+        let next = m.handle(.exited(pid: 100, status: .code(0)), now: 3)
+        #expect(spawns(next) == [1])
+    }
+
+    @Test func aStuckWorkerGetsAbortThenKill() {
+        var m = running(1)
+        let stuck = m.handle(.stuck(pid: 100, description: "GET /slow made no progress for 31.0 s"), now: 50)
+        #expect(kills(stuck).map(\.1) == [SIGABRT])
+        #expect(logs(stuck).first == "WORKER TIMEOUT (pid: 100, slot 0): GET /slow made no progress for 31.0 s; sending SIGABRT")
+        #expect(m.handle(.stuck(pid: 100, description: "again"), now: 51).isEmpty)
+        #expect(kills(m.handle(.tick, now: 52)).map(\.1) == [SIGKILL])
+        #expect(spawns(m.handle(.exited(pid: 100, status: .signal(SIGKILL)), now: 52.1)) == [0])
+    }
+
+    @Test func winchStopsWorkersAndHupStartsThemAgain() {
+        var m = running(2)
+        let winch = m.handle(.signal(SIGWINCH), now: 1)
+        #expect(kills(winch).map(\.1) == [SIGTERM, SIGTERM])
+        #expect(spawns(m.handle(.exited(pid: 100, status: .code(0)), now: 2)).isEmpty)
+        #expect(spawns(m.handle(.exited(pid: 101, status: .code(0)), now: 2)).isEmpty)
+        #expect(spawns(m.handle(.reload(.init(workers: 2, gracefulTimeout: 30)), now: 3)) == [0, 1])
+    }
+}

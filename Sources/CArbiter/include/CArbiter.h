@@ -64,6 +64,15 @@ int arbiter_set_parent_death_signal(int signo);
 int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                   const int *from, const int *to, int count);
 
+/// Atomic access to memory shared with another process (the heartbeat page).
+static inline void arbiter_store_u64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint64_t arbiter_load_u64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+static inline void arbiter_store_u32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint32_t arbiter_load_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+
+/// An anonymous memory file (no path on disk), close-on-exec. Returns a descriptor or -1.
+int arbiter_memfd(const char *name);
+
 /// Marks the calling thread as (not) the event loop's. A C thread-local, because Glibc's
 /// `pthread_self` is declared const and release builds may reuse a stale value across `await`.
 void arbiter_set_loop_thread(int on);

@@ -1,0 +1,162 @@
+import Configuration
+import Glibc
+import Platform
+
+extension Master {
+    /// HUP: re-read the configuration, bind what is new, and start a new generation with it. The
+    /// state machine retires old workers as their replacements become ready, or rolls back.
+    func reload() {
+        logger.info("Handling signal: hup")
+        guard !machine.isStopping else { return }
+        guard !machine.isReloading else {
+            logger.warning("Reload ignored: the previous reload is still starting")
+            return
+        }
+        var new: Settings
+        do {
+            new = try Invocation.resolve(arguments: invocation.arguments, environment: invocation.environment).settings
+            new.chdir = settings.chdir
+            new.appPath = new.appPath.map { Files.absolute($0) }
+        } catch {
+            logger.error("Reload failed: \(error); keeping the current configuration")
+            return
+        }
+        var newListeners: [Listener] = []
+        for text in new.bind {
+            guard let address = try? BindAddress.parse(text) else { continue }
+            if let existing = listeners.first(where: { $0.address == address }) {
+                newListeners.append(existing)
+                continue
+            }
+            do {
+                let listener = try Listener.bind(address, backlog: Int32(new.backlog))
+                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
+                newListeners.append(listener)
+            } catch {
+                logger.error("Reload failed: cannot listen at \(address): \(error); keeping the current configuration")
+                for listener in newListeners where !listeners.contains(listener) { close(listener) }
+                return
+            }
+        }
+        previous = (settings, listeners)
+        settings = new
+        listeners = newListeners
+        baseEnvironment = Master.workerEnvironment()
+        var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
+        config.quickTimeout = machine.config.quickTimeout
+        perform(machine.handle(.reload(config), now: Clock.monotonic()))
+    }
+
+    /// The new generation serves: listeners it no longer uses are closed.
+    func reloadSucceeded() {
+        guard let previous else { return }
+        for listener in previous.listeners where !listeners.contains(listener) {
+            logger.info("No longer listening at: \(listener.name)")
+            close(listener)
+        }
+        self.previous = nil
+    }
+
+    /// The new generation failed: back to the previous configuration and listeners.
+    func reloadFailed() {
+        guard let previous else { return }
+        for listener in listeners where !previous.listeners.contains(listener) { close(listener) }
+        settings = previous.settings
+        listeners = previous.listeners
+        self.previous = nil
+    }
+
+    /// USR2: start a new master from the binary on disk, handing it the listening sockets. This
+    /// master serves on until told to stop (WINCH stops its workers, then QUIT or TERM).
+    func upgrade() {
+        logger.info("Handling signal: usr2")
+        guard successor == nil else {
+            logger.warning("Upgrade ignored: a new master (pid: \(successor!)) is already running")
+            return
+        }
+        guard let path = ArbiterMain.executablePath else {
+            logger.error("Upgrade failed: the path of the arbiter binary is unknown")
+            return
+        }
+        pidfile?.moveToOldBin()
+        var descriptors: [(from: Int32, to: Int32)] = []
+        var inherited: [String] = []
+        for (index, listener) in listeners.enumerated() {
+            let fd = Int32(3 + index)
+            descriptors.append((listener.fd, fd))
+            inherited.append("\(listener.address)=\(fd)")
+        }
+        let environment = Master.workerEnvironment() + ["\(WorkerLaunch.inheritedListenersVariable)=\(inherited.joined(separator: ";"))"]
+        do {
+            let pid = try ProcessControl.spawn(
+                path: path, arguments: ["arbiter"] + invocation.arguments, environment: environment, descriptors: descriptors)
+            successor = pid
+            logger.info("Upgrading: started a new master (pid: \(pid)) from \(path); send WINCH then QUIT to this master (pid: \(ProcessControl.pid)) once it serves")
+        } catch {
+            logger.error("Upgrade failed: cannot start \(path): \(error)")
+            pidfile?.restoreFromOldBin()
+        }
+    }
+
+    /// The new master exited: this one goes on serving (and restores its pidfile).
+    func successorExited(status: Int32) {
+        logger.error("New master (pid: \(successor ?? 0)) \(ProcessControl.describe(status: status)); this master (pid: \(ProcessControl.pid)) keeps serving")
+        successor = nil
+        pidfile?.restoreFromOldBin()
+        if machine.config.workers == 0 {
+            logger.info("Its workers were stopped (WINCH): send HUP to start them again")
+        }
+    }
+}
+
+/// The pidfile: written atomically, refused when it names a live process, removed only if ours.
+final class PidFile {
+    let path: String
+    private var current: String
+
+    struct Taken: Error, CustomStringConvertible {
+        let path: String
+        let pid: Int32
+        var description: String { "pidfile \(path) names a running process (pid \(pid)); is arbiter already running?" }
+    }
+
+    init(path: String) throws {
+        self.path = Files.absolute(path)
+        current = self.path
+        if let text = try? Files.readString(self.path),
+           let pid = Int32(text.split(separator: "\n").first.map(String.init) ?? ""), pid > 0, pid != getpid(),
+           kill(pid, 0) == 0 || errno == EPERM
+        {
+            throw Taken(path: self.path, pid: pid)
+        }
+        try write()
+    }
+
+    private func write() throws {
+        let temporary = "\(path).\(getpid()).tmp"
+        let fd = try syscall("open(\(temporary))") { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        defer { Descriptor.close(fd) }
+        try Descriptor.writeAll(fd, "\(getpid())\n")
+        try syscall("rename(\(temporary))") { rename(temporary, path) }
+    }
+
+    /// True if the file at `where` still names this process.
+    private func isOurs(_ location: String) -> Bool {
+        guard let text = try? Files.readString(location) else { return false }
+        return Int32(text.split(separator: "\n").first.map(String.init) ?? "") == getpid()
+    }
+
+    func moveToOldBin() {
+        guard current == path, isOurs(path) else { return }
+        if rename(path, path + ".oldbin") == 0 { current = path + ".oldbin" }
+    }
+
+    func restoreFromOldBin() {
+        guard current != path, isOurs(current) else { return }
+        if rename(current, path) == 0 { current = path }
+    }
+
+    func remove() {
+        if isOurs(current) { unlink(current) }
+    }
+}

@@ -1,0 +1,197 @@
+"""Runs arbiter and its peers with the same worker counts and equivalent apps, one at a time, and
+prints a table with ratios. Every number comes from this run on this machine (wrk shares the CPU)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, "bench", ".venv", "bin")
+ARBITER = os.path.join(ROOT, ".build", "release", "arbiter")
+QUICK = "--quick" in sys.argv
+DURATION = 5 if QUICK else 10
+PORT = 18700
+
+
+def arbiter(app, worker, workers, *extra):
+    return [ARBITER, app, "-k", worker, "-w", str(workers), "--chdir", os.path.join(ROOT, ".build", "release"),
+            "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", *extra]
+
+
+def gunicorn(worker, workers, threads=1, *extra):
+    return [os.path.join(VENV, "gunicorn"), "wsgi_app:application", "-k", worker, "-w", str(workers),
+            "--threads", str(threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning",
+            "--chdir", os.path.join(ROOT, "bench", "peers"), *extra]
+
+
+def uvicorn(workers, *extra):
+    return [os.path.join(VENV, "uvicorn"), "asgi_app:app", "--workers", str(workers), "--port", str(PORT),
+            "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log",
+            "--app-dir", os.path.join(ROOT, "bench", "peers"), *extra]
+
+
+def children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def memory_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Server:
+    def __init__(self, command, workers):
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.expected = workers
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited: {self.process.stderr.read().decode()}")
+            if self.ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{command} did not become ready")
+
+    def ready(self):
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                return s.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def workers(self):
+        kids = children(self.process.pid)
+        # uvicorn with one worker serves from its main process.
+        return kids if kids else [self.process.pid]
+
+    def stop(self):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        time.sleep(0.5)
+
+
+def wrk(connections, path, duration=DURATION, timeout="10s"):
+    threads = 2
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", timeout, "--latency",
+                          f"http://127.0.0.1:{PORT}{path}"], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else 0
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failed = (sum(int(x) for x in errors.groups()) if errors else 0) + (int(non2xx.group(1)) if non2xx else 0)
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale if p99 else 0, "errors": failed}
+
+
+def measure(name, command, workers, connections, path, ideal=None):
+    server = Server(command, workers)
+    try:
+        wrk(min(connections, 64), path, duration=2)  # warm-up
+        for pid in server.workers():  # peak RSS of this run only
+            try:
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                pass
+        result = wrk(connections, path)
+        result["peak_rss_mib"] = max(memory_kib(pid, "VmHWM") for pid in server.workers()) / 1024
+        result["name"] = name
+        if ideal:
+            result["ideal_pct"] = 100 * result["rps"] / ideal
+        print(f"  {name:40} {result['rps']:>10.0f} req/s  p99 {result['p99_ms']:>8.2f} ms  "
+              f"errors {result['errors']:>5}  peak RSS {result['peak_rss_mib']:.1f} MiB", flush=True)
+        return result
+    finally:
+        server.stop()
+
+
+def idle_rss(name, command):
+    server = Server(command, 1)
+    try:
+        time.sleep(1)
+        rss = sum(memory_kib(pid, "VmRSS") for pid in server.workers()) / 1024
+        print(f"  {name:40} idle worker RSS {rss:.1f} MiB", flush=True)
+        return rss
+    finally:
+        server.stop()
+
+
+def main():
+    results = {}
+    print(f"hello world, 2 workers, 64 connections, {DURATION} s each")
+    results["async"] = measure("arbiter -k async -w 2", arbiter("hello:application", "async", 2), 2, 64, "/")
+    results["uvicorn"] = measure("uvicorn --workers 2", uvicorn(2), 2, 64, "/")
+    results["sync8"] = measure("arbiter -k sync -w 2 --threads 8", arbiter("hellosync:application", "sync", 2, "--threads", "8"), 2, 64, "/")
+    results["gthread8"] = measure("gunicorn -k gthread -w 2 --threads 8", gunicorn("gthread", 2, 8), 2, 64, "/")
+    results["gsync"] = measure("gunicorn -k sync -w 2", gunicorn("sync", 2), 2, 64, "/")
+
+    sleeps = {}
+    for n in (1000, 10000):
+        print(f"one worker, {n} concurrent GET /sleep?seconds=1")
+        extra = ["--worker-connections", str(2 * n), "--backlog", "16384"]
+        # Ideal: every connection completes one request per second. A connection's k-th response
+        # arrives just after k seconds, so a run of d seconds can count at most floor(d) - 1… d of
+        # them; the ideal is n × (d - 1) / d requests per second (n for an infinitely long run).
+        ideal = n * (DURATION - 1) / DURATION
+        sleeps[("arbiter", n)] = measure(f"arbiter -k async -w 1", arbiter("hello:application", "async", 1, *extra), 1, n, "/sleep?seconds=1", ideal=ideal)
+        sleeps[("uvicorn", n)] = measure(f"uvicorn --workers 1", uvicorn(1, "--backlog", "16384"), 1, n, "/sleep?seconds=1", ideal=ideal)
+
+    print("idle memory, one worker")
+    idle = {
+        "arbiter async": idle_rss("arbiter -k async", arbiter("hello:application", "async", 1)),
+        "arbiter sync": idle_rss("arbiter -k sync", arbiter("hellosync:application", "sync", 1)),
+        "uvicorn": idle_rss("uvicorn", uvicorn(1)),
+        "gunicorn sync": idle_rss("gunicorn sync", gunicorn("sync", 1)),
+    }
+
+    r = results
+    print("\n| measure | arbiter | peer | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| hello req/s, async -w 2 vs uvicorn --workers 2 | {r['async']['rps']:.0f} | {r['uvicorn']['rps']:.0f} | "
+          f"{r['async']['rps'] / r['uvicorn']['rps']:.2f}× | ≥ 2× |")
+    print(f"| hello p99 ms, async vs uvicorn | {r['async']['p99_ms']:.2f} | {r['uvicorn']['p99_ms']:.2f} | "
+          f"{r['async']['p99_ms'] / max(r['uvicorn']['p99_ms'], 1e-9):.2f}× | |")
+    print(f"| hello req/s, sync --threads 8 vs gunicorn gthread --threads 8 | {r['sync8']['rps']:.0f} | {r['gthread8']['rps']:.0f} | "
+          f"{r['sync8']['rps'] / r['gthread8']['rps']:.2f}× | ≥ 4× |")
+    print(f"| hello req/s, sync --threads 8 vs gunicorn sync | {r['sync8']['rps']:.0f} | {r['gsync']['rps']:.0f} | "
+          f"{r['sync8']['rps'] / r['gsync']['rps']:.2f}× | |")
+    for n in (1000, 10000):
+        a, u = sleeps[("arbiter", n)], sleeps[("uvicorn", n)]
+        print(f"| {n} sleeps: % of ideal req/s | {a['ideal_pct']:.1f} % | {u['ideal_pct']:.1f} % | "
+              f"{a['rps'] / u['rps']:.2f}× | {'≥ 90 %' if n == 10000 else ''} |")
+        print(f"| {n} sleeps: p99 | {a['p99_ms'] / 1000:.3f} s | {u['p99_ms'] / 1000:.3f} s | | {'≤ 1.1 s' if n == 10000 else ''} |")
+        print(f"| {n} sleeps: peak worker RSS | {a['peak_rss_mib']:.1f} MiB | {u['peak_rss_mib']:.1f} MiB | "
+              f"{a['peak_rss_mib'] / max(u['peak_rss_mib'], 1e-9):.2f}× | {'≤ 60 MB' if n == 10000 else ''} |")
+        print(f"| {n} sleeps: errors | {a['errors']} | {u['errors']} | | |")
+    print(f"| idle worker RSS, async vs uvicorn | {idle['arbiter async']:.1f} MiB | {idle['uvicorn']:.1f} MiB | "
+          f"{idle['arbiter async'] / idle['uvicorn']:.2f}× | ≤ 8 MB |")
+    print(f"| idle worker RSS, sync vs gunicorn sync | {idle['arbiter sync']:.1f} MiB | {idle['gunicorn sync']:.1f} MiB | "
+          f"{idle['arbiter sync'] / idle['gunicorn sync']:.2f}× | |")
+
+
+if __name__ == "__main__":
+    main()
