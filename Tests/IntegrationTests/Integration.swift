@@ -13,7 +13,13 @@ func withServer<T>(
     let server = try ServerProcess(arguments, environment: environment)
     defer { server.stop() }
     try server.waitUntilReady()
-    return try body(server)
+    do {
+        return try body(server)
+    } catch let failure as TestFailure {
+        throw failure
+    } catch {
+        throw TestFailure("\(error)\nserver log:\n\(server.log)")
+    }
 }
 
 /// Runs requests on threads at once and returns their responses in order.

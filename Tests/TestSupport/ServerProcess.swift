@@ -224,3 +224,53 @@ public enum Thread {
         pthread_detach(thread)
     }
 }
+
+/// A temporary directory for one test, removed with its files by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+
+    public init() throws {
+        var template = Array("/tmp/arbiter-test-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SystemError("mkdtemp")
+        }
+        path = String(cString: made)
+    }
+
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    public func write(_ name: String, _ text: String) throws {
+        try write(name, Array(text.utf8))
+    }
+
+    public func write(_ name: String, _ bytes: [UInt8]) throws {
+        // Written beside and renamed into place, as a deploy does: readers never see half a file.
+        let temporary = file(".\(name).tmp")
+        let fd = try syscall("open") { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755) }
+        try bytes.withUnsafeBytes { try Descriptor.writeAll(fd, $0) }
+        Descriptor.close(fd)
+        try syscall("rename") { rename(temporary, file(name)) }
+    }
+
+    public func copy(_ source: String, to name: String) throws {
+        try write(name, try Files.read(source))
+    }
+
+    public func remove() {
+        if let dir = opendir(path) {
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { unlink(file(name)) }
+            }
+            closedir(dir)
+        }
+        rmdir(path)
+    }
+}
+
+/// Kills a process and everything below it (for processes a test did not start itself).
+public func killTree(_ pid: Int32) {
+    let all = ProcessTree.descendants(of: pid)
+    kill(pid, SIGKILL)
+    for child in all { kill(child, SIGKILL) }
+}
