@@ -25,6 +25,8 @@ final class AsyncWorker: @unchecked Sendable {
     private var recycling = false
     private var served = 0
     private var lastSweep = 0.0
+    /// While stopping: when idle connections are closed.
+    private var drainDeadline: Double?
     private let app: arbiter_app
 
     private var headTimeout: Double { max(context.settings.keepalive, 10) }
@@ -67,7 +69,7 @@ final class AsyncWorker: @unchecked Sendable {
         context.heartbeat.setKind(.eventLoop)
         startAccepting()
         context.control.send("ready")
-        while !(stopping && active == 0) { turn() }
+        while !(stopping && active == 0 && connections.isEmpty) { turn() }
         if let error = runUntilDone({ done, callback in app.shutdown(app.ctx, done, callback) }) {
             logger.error("Application shutdown failed: \(error)")
         }
@@ -301,7 +303,8 @@ final class AsyncWorker: @unchecked Sendable {
     private func finishIfFlushed(_ connection: AsyncConnection) {
         guard let exchange = connection.exchange, exchange.ended, connection.buffered == 0 else { return }
         complete(exchange, on: connection)
-        if connection.closeAfterFlush || !exchange.reusable || stopping {
+        // While stopping, a response that promised keep-alive keeps its connection for the drain.
+        if connection.closeAfterFlush || !exchange.reusable {
             return close(connection)
         }
         guard let remaining = exchange.remainingBody() else { return close(connection) }
@@ -397,7 +400,8 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting and closes idle connections; requests in flight finish.
+    /// Stops accepting and lets requests in flight finish; idle connections get a short drain time
+    /// for one more request (answered with `Connection: close`), then are closed.
     private func beginGracefulStop(reason: String) {
         guard !stopping else { return }
         stopping = true
@@ -405,7 +409,7 @@ final class AsyncWorker: @unchecked Sendable {
         stopAccepting()
         listenersOpen = false
         for listener in context.listeners { Descriptor.close(listener.fd) }
-        for connection in Array(connections.values) where connection.exchange == nil { close(connection) }
+        drainDeadline = Clock.monotonic() + min(SyncWorker.drainTime, context.settings.keepalive)
     }
 
     /// Closes idle keep-alive connections and stalled heads (at most four times a second).
@@ -413,6 +417,10 @@ final class AsyncWorker: @unchecked Sendable {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
+        if let drainDeadline, now >= drainDeadline {
+            for connection in Array(connections.values) where connection.exchange == nil { close(connection) }
+            return
+        }
         for connection in Array(connections.values) where connection.exchange == nil {
             let idle = now - connection.io.lastActivity
             if connection.io.pending == 0 {

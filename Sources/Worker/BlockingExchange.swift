@@ -10,7 +10,8 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
     let connection: Connection
     let head: RequestHead
     let ioTimeout: Double
-    let serverKeepAlive: Bool
+    /// Whether the server would keep the connection (asked when the response starts).
+    let serverKeepAlive: () -> Bool
     let logger: Logger
     private var decoder: BodyDecoder
     private var continueSent = false
@@ -30,7 +31,7 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
     /// The request thread's heartbeat slot, stamped on every read and write (progress).
     private let heartbeat: (page: Heartbeat, slot: Int)
 
-    init(connection: Connection, head: RequestHead, bodyLimit: Int64, ioTimeout: Double, keepAlive: Bool, logger: Logger,
+    init(connection: Connection, head: RequestHead, bodyLimit: Int64, ioTimeout: Double, keepAlive: @escaping () -> Bool, logger: Logger,
          heartbeat: (page: Heartbeat, slot: Int)) {
         self.heartbeat = heartbeat
         self.connection = connection
@@ -92,7 +93,7 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
         guard !ended, plan == nil else { return Status.invalidState }
         do {
             plan = try ResponsePlan.make(
-                status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: serverKeepAlive)
+                status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: serverKeepAlive())
         } catch {
             logger.error("Invalid response header '\(error.name)' from the application for \(head.method) \(head.target)")
             return Status.invalidState

@@ -25,6 +25,10 @@ final class SyncWorker: @unchecked Sendable {
     private var accepting = false
     private var listenersOpen = true
     private var lastSweep = 0.0
+    /// While stopping: when idle connections are closed.
+    private var drainDeadline: Double?
+    /// How long idle keep-alive connections may still send one request after a graceful stop began.
+    static let drainTime = 1.0
     private let host: Host
 
     struct Job: @unchecked Sendable {
@@ -86,7 +90,7 @@ final class SyncWorker: @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: 128)
         var tokens = [UInt64](repeating: 0, count: 128)
         while true {
-            if stopping.load(ordering: .relaxed) && inFlight == 0 { return }
+            if stopping.load(ordering: .relaxed) && inFlight == 0 && connections.isEmpty { return }
             context.heartbeat.beat()
             let n = epoll.wait(into: &events, &tokens, timeout: 0.5)
             for i in 0..<n {
@@ -243,7 +247,9 @@ final class SyncWorker: @unchecked Sendable {
         }
         for (connection, reusable) in back {
             inFlight -= 1
-            if reusable && !stopping.load(ordering: .relaxed) {
+            // A response that promised keep-alive keeps the connection even while stopping: the
+            // drain answers its next request with `Connection: close` or closes it when idle.
+            if reusable {
                 connection.parser.reset()
                 watch(connection)
                 parseHead(connection)
@@ -281,14 +287,16 @@ final class SyncWorker: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting, closes idle connections, lets in-flight requests finish.
+    /// Stops accepting and lets in-flight requests finish. Idle keep-alive connections get a short
+    /// drain time in which their next request is still served (answered with `Connection: close`),
+    /// so a client never races a close; then they are closed.
     private func beginGracefulStop(reason: String) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight) request(s) in flight")
         stopAccepting()
         listenersOpen = false
         for listener in context.listeners { Descriptor.close(listener.fd) }
-        for connection in Array(connections.values) { close(connection) }
+        drainDeadline = Clock.monotonic() + min(Self.drainTime, context.settings.keepalive)
     }
 
     /// Closes idle keep-alive connections and heads that stalled (at most twice a second).
@@ -296,6 +304,10 @@ final class SyncWorker: @unchecked Sendable {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
+        if let drainDeadline, now >= drainDeadline {
+            for connection in Array(connections.values) { close(connection) }
+            return
+        }
         for connection in Array(connections.values) {
             let idle = now - connection.lastActivity
             if connection.pending == 0 {
@@ -310,8 +322,10 @@ final class SyncWorker: @unchecked Sendable {
     /// On a request thread: runs one request to its end, then gives the connection back to the loop.
     private func serve(_ job: Job, slot: Int) {
         let connection = job.connection
-        let keepAlive = context.settings.keepalive > 0 && job.head.keepAlive && !stopping.load(ordering: .relaxed)
-            && !recycling.load(ordering: .relaxed)
+        let keepAlive = { [self] in
+            context.settings.keepalive > 0 && job.head.keepAlive && !stopping.load(ordering: .relaxed)
+                && !recycling.load(ordering: .relaxed)
+        }
         let exchange = BlockingExchange(
             connection: connection, head: job.head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
             keepAlive: keepAlive, logger: context.logger, heartbeat: (context.heartbeat, slot))
@@ -330,7 +344,7 @@ final class SyncWorker: @unchecked Sendable {
         if let accessLog = context.accessLog {
             accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
         }
-        let reusable = exchange.reusable && !stopping.load(ordering: .relaxed)
+        let reusable = exchange.reusable
         if reusable { connection.lastActivity = Clock.monotonic() }
         returned.withLock { $0.append((connection, reusable)) }
         wake.signal()
