@@ -113,7 +113,24 @@ public enum ArbiterMain {
         logger.info("Starting arbiter \(version)")
         var listeners: [Listener] = []
         let inherited = inheritedListeners(invocation.environment[WorkerLaunch.inheritedListenersVariable])
-        for address in binds {
+        // Sockets from systemd (activation, or passed on by an upgrading master) replace `bind`.
+        var activated = SystemdSockets.fromEnvironment(invocation.environment)
+        SystemdSockets.clearEnvironment()
+        for (key, fd) in inherited where key.hasPrefix("systemd:") { activated.append((fd, String(key.dropFirst(8)))) }
+        for (fd, name) in activated.sorted(by: { $0.fd < $1.fd }) {
+            do {
+                let listener = try Listener.adopt(fd: fd, as: .fd(fd), fromSystemd: true)
+                listeners.append(Listener(fd: fd, address: .fd(fd), name: name, fromSystemd: true))
+                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid)), socket '\(name)' from systemd")
+            } catch {
+                logger.error("Cannot use the socket systemd passed as descriptor \(fd): \(error)")
+                return 1
+            }
+        }
+        if !activated.isEmpty, !settings.bind.isEmpty {
+            logger.info("Socket activation: using systemd's socket(s); bind is ignored")
+        }
+        for address in binds where activated.isEmpty {
             do {
                 let listener = try inherited[address.description].map { try Listener.adopt(fd: $0, as: address) }
                     ?? Listener.bind(address, backlog: Int32(settings.backlog))
@@ -125,7 +142,7 @@ public enum ArbiterMain {
                 return 1
             }
         }
-        for (address, fd) in inherited where !binds.contains(where: { $0.description == address }) {
+        for (address, fd) in inherited where !address.hasPrefix("systemd:") && !binds.contains(where: { $0.description == address }) {
             Descriptor.close(fd)  // a listener the previous master had and this configuration drops
         }
         unsetenv(WorkerLaunch.inheritedListenersVariable)

@@ -21,23 +21,9 @@ extension Master {
             logger.error("Reload failed: \(error); keeping the current configuration")
             return
         }
-        var newListeners: [Listener] = []
-        for text in new.bind {
-            guard let address = try? BindAddress.parse(text) else { continue }
-            if let existing = listeners.first(where: { $0.address == address }) {
-                newListeners.append(existing)
-                continue
-            }
-            do {
-                let listener = try Listener.bind(address, backlog: Int32(new.backlog))
-                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
-                newListeners.append(listener)
-            } catch {
-                logger.error("Reload failed: cannot listen at \(address): \(error); keeping the current configuration")
-                for listener in newListeners where !listeners.contains(listener) { close(listener) }
-                return
-            }
-        }
+        // Socket activation: systemd owns the sockets and `bind` does not apply.
+        let systemd = listeners.contains(where: \.fromSystemd)
+        guard let newListeners = systemd ? listeners : bindForReload(new) else { return }
         previous = (settings, listeners)
         settings = new
         listeners = newListeners
@@ -45,6 +31,29 @@ extension Master {
         var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
         config.quickTimeout = machine.config.quickTimeout
         perform(machine.handle(.reload(config), now: Clock.monotonic()))
+    }
+
+    /// The listeners `new.bind` names: kept where already open, bound where new; nil (and a log
+    /// line) when one cannot be bound.
+    private func bindForReload(_ new: Settings) -> [Listener]? {
+        var result: [Listener] = []
+        for text in new.bind {
+            guard let address = try? BindAddress.parse(text) else { continue }
+            if let existing = listeners.first(where: { $0.address == address }) {
+                result.append(existing)
+                continue
+            }
+            do {
+                let listener = try Listener.bind(address, backlog: Int32(new.backlog))
+                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
+                result.append(listener)
+            } catch {
+                logger.error("Reload failed: cannot listen at \(address): \(error); keeping the current configuration")
+                for listener in result where !listeners.contains(listener) { close(listener) }
+                return nil
+            }
+        }
+        return result
     }
 
     /// The new generation serves: listeners it no longer uses are closed.
@@ -84,9 +93,12 @@ extension Master {
         for (index, listener) in listeners.enumerated() {
             let fd = Int32(3 + index)
             descriptors.append((listener.fd, fd))
-            inherited.append("\(listener.address)=\(fd)")
+            inherited.append("\(listener.fromSystemd ? "systemd:" + listener.name : listener.address.description)=\(fd)")
         }
-        let environment = Master.workerEnvironment() + ["\(WorkerLaunch.inheritedListenersVariable)=\(inherited.joined(separator: ";"))"]
+        // The successor keeps talking to systemd (NOTIFY_SOCKET, watchdog); listeners come by name.
+        let keep = Environment.all().filter { $0.hasPrefix("NOTIFY_SOCKET=") || $0.hasPrefix("WATCHDOG_USEC=") }
+        let environment = Master.workerEnvironment() + keep
+            + ["\(WorkerLaunch.inheritedListenersVariable)=\(inherited.joined(separator: ";"))"]
         do {
             let pid = try ProcessControl.spawn(
                 path: path, arguments: ["arbiter"] + invocation.arguments, environment: environment, descriptors: descriptors)

@@ -28,6 +28,12 @@ final class Master {
     /// A new master started by USR2, while it boots or runs.
     var successor: Int32?
     var pidfile: PidFile?
+    let notifier: SystemdNotifier?
+    /// Ping systemd's watchdog this often (seconds), while the workers are healthy.
+    let watchdogInterval: Double?
+    private var nextWatchdog = 0.0
+    /// This master was started by a USR2 upgrade: it tells systemd it is the main process now.
+    let isSuccessor: Bool
     private var nextMemoryCheck = 0.0
     private var nextHeartbeatCheck = 0.0
 
@@ -39,6 +45,9 @@ final class Master {
         self.signals = signals
         self.invocation = invocation
         self.pidfile = pidfile
+        notifier = SystemdNotifier.fromEnvironment(invocation.environment)
+        watchdogInterval = SystemdWatchdog.interval(invocation.environment)
+        isSuccessor = invocation.environment[WorkerLaunch.inheritedListenersVariable] != nil
         machine = MasterStateMachine(config: .init(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout))
         baseEnvironment = Master.workerEnvironment()
     }
@@ -47,7 +56,7 @@ final class Master {
     static func workerEnvironment() -> [String] {
         Environment.all().filter { entry in
             !entry.hasPrefix("ARBITER_WORKER") && !entry.hasPrefix("\(WorkerLaunch.inheritedListenersVariable)=")
-                && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=")
+                && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=") && !entry.hasPrefix("WATCHDOG_")
         }
     }
 
@@ -63,6 +72,7 @@ final class Master {
             var deadlines = [machine.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
+            if watchdogInterval != nil { deadlines.append(nextWatchdog) }
             let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
@@ -77,6 +87,7 @@ final class Master {
             }
             checkHeartbeats()
             checkMemory()
+            pingWatchdog()
             perform(machine.handle(.tick, now: Clock.monotonic()))
         }
     }
@@ -166,6 +177,33 @@ final class Master {
         return nil
     }
 
+    /// `WATCHDOG=1` every half watchdog period, only while every worker serves.
+    private func pingWatchdog() {
+        guard let interval = watchdogInterval, let notifier else { return }
+        let now = Clock.monotonic()
+        guard now >= nextWatchdog else { return }
+        nextWatchdog = now + interval
+        if machine.isHealthy { notifier.send("WATCHDOG=1") }
+    }
+
+    /// Tells systemd (when it started us) what state the service is in.
+    private func notify(_ notification: MasterStateMachine.Notification) {
+        guard let notifier else { return }
+        switch notification {
+        case .ready(let count, let generation):
+            var message = "READY=1\nSTATUS=Serving: \(count) worker(s), generation \(generation)"
+            if isSuccessor { message = "MAINPID=\(ProcessControl.pid)\n" + message }
+            notifier.send(message)
+        case .reloading(let generation):
+            notifier.send("RELOADING=1\nMONOTONIC_USEC=\(Clock.monotonicMicroseconds())\nSTATUS=Reloading: starting generation \(generation)")
+        case .stopping:
+            // After an upgrade the new master is the service: this one leaves quietly.
+            if successor == nil { notifier.send("STOPPING=1\nSTATUS=Stopping") }
+        case .status(let text):
+            notifier.send("STATUS=\(text)")
+        }
+    }
+
     /// Recycles workers whose proportional memory is over `max_worker_memory` (every 5 s).
     private func checkMemory() {
         let now = Clock.monotonic()
@@ -198,6 +236,8 @@ final class Master {
                 reloadSucceeded()
             case .reloadFailed:
                 reloadFailed()
+            case .notify(let notification):
+                notify(notification)
             case .log(let level, let message):
                 logger.log(level, message)
             case .exit(let code):

@@ -15,7 +15,7 @@ extension MasterStateMachine {
         reload = nil
         recycling = nil
         recycleQueue.removeAll()
-        var actions: [Action] = [.closeListeners]
+        var actions: [Action] = [.notify(.stopping), .closeListeners]
         let signo = graceful ? SIGTERM : SIGQUIT
         for pid in workers.keys.sorted() {
             workers[pid]!.retiring = true
@@ -62,7 +62,8 @@ extension MasterStateMachine {
         config = new
         pendingSpawns.removeAll()
         announcedReady = true
-        return [.log(.info, "Reloading: starting generation \(generation) with \(config.workers) worker(s)")]
+        return [.log(.info, "Reloading: starting generation \(generation) with \(config.workers) worker(s)"),
+                .notify(.reloading(generation: generation))]
             + (0..<config.workers).map { .spawn(slot: $0) }
     }
 
@@ -83,6 +84,7 @@ extension MasterStateMachine {
             self.reload = nil
             actions.append(.reloadSucceeded(generation: reload.generation))
             actions.append(.log(.info, "Reload complete: generation \(reload.generation) serving with \(config.workers) worker(s)"))
+            actions.append(.notify(.ready(workers: config.workers, generation: reload.generation)))
         }
         return actions
     }
@@ -102,6 +104,9 @@ extension MasterStateMachine {
         config = reload.previous
         generation = reload.generation - 1
         self.reload = nil
+        // systemd ends its reload state at READY=1; the status says the reload failed.
+        actions.append(.notify(.ready(workers: config.workers, generation: generation)))
+        actions.append(.notify(.status("Reload failed; serving generation \(generation)")))
         // Old workers that were already retired cannot be called back: refill their slots.
         return actions + fillSlots()
     }

@@ -47,8 +47,18 @@ public struct MasterStateMachine: Sendable {
         case reloadSucceeded(generation: Int)
         /// The new generation failed: spawn with the previous configuration again.
         case reloadFailed(generation: Int)
+        /// Tell the service manager (systemd) about the state.
+        case notify(Notification)
         case log(Logger.Level, String)
         case exit(Int32)
+    }
+
+    public enum Notification: Sendable, Equatable {
+        /// Every worker of the current generation serves.
+        case ready(workers: Int, generation: Int)
+        case reloading(generation: Int)
+        case stopping
+        case status(String)
     }
 
     struct WorkerState: Sendable, Equatable {
@@ -153,6 +163,7 @@ public struct MasterStateMachine: Sendable {
         {
             announcedReady = true
             actions.append(.log(.info, "Ready: \(config.workers) worker(s) serving"))
+            actions.append(.notify(.ready(workers: config.workers, generation: generation)))
         }
         return actions
     }
@@ -166,17 +177,18 @@ public struct MasterStateMachine: Sendable {
         case SIGTTIN:
             guard case .running = phase else { return [] }
             config.workers += 1
-            return [.log(.info, "Handling signal: ttin; workers: \(config.workers)")] + fillSlots()
+            return [.log(.info, "Handling signal: ttin; workers: \(config.workers)"), .notify(.status(serving))] + fillSlots()
         case SIGTTOU:
             guard case .running = phase else { return [] }
             guard config.workers > 1 else { return [.log(.info, "Handling signal: ttou; already at 1 worker")] }
             config.workers -= 1
-            return [.log(.info, "Handling signal: ttou; workers: \(config.workers)")] + retireExtraSlots()
+            return [.log(.info, "Handling signal: ttou; workers: \(config.workers)"), .notify(.status(serving))] + retireExtraSlots()
         case SIGWINCH:
             guard case .running = phase else { return [] }
             config.workers = 0
             pendingSpawns.removeAll()
-            return [.log(.info, "Handling signal: winch; stopping all workers gracefully (HUP starts them again)")]
+            return [.log(.info, "Handling signal: winch; stopping all workers gracefully (HUP starts them again)"),
+                    .notify(.status("Workers stopped (WINCH); HUP starts them again"))]
                 + workers.keys.sorted().flatMap { retire($0, because: "SIGWINCH") }
         case SIGUSR1:
             return [.log(.info, "Handling signal: usr1; reopening log files"), .reopenLogs]
@@ -261,6 +273,15 @@ public struct MasterStateMachine: Sendable {
             }
         }
         return actions
+    }
+
+    /// `Serving: 4 workers, generation 2`.
+    var serving: String { "Serving: \(config.workers) worker(s), generation \(generation)" }
+
+    /// Every slot has a ready worker and none is being killed for a timeout (for the watchdog).
+    public var isHealthy: Bool {
+        guard case .running = phase, workers.values.allSatisfy({ $0.killAt == nil }) else { return false }
+        return workers.values.filter { $0.ready && !$0.retiring }.count >= config.workers
     }
 
     /// When the loop must wake for `tick`, if ever.

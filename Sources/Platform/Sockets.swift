@@ -9,12 +9,15 @@ public struct Listener: Sendable, Equatable {
     public let name: String
     /// The master created this unix socket file (and may remove it); false for inherited sockets.
     public let ownsPath: Bool
+    /// Passed by systemd socket activation: kept across reloads and upgrades whatever `bind` says.
+    public let fromSystemd: Bool
 
-    public init(fd: Int32, address: BindAddress, name: String, ownsPath: Bool = false) {
+    public init(fd: Int32, address: BindAddress, name: String, ownsPath: Bool = false, fromSystemd: Bool = false) {
         self.fd = fd
         self.address = address
         self.name = name
         self.ownsPath = ownsPath
+        self.fromSystemd = fromSystemd
     }
 
     /// Binds and listens. Descriptors are close-on-exec; the spawner maps them into workers.
@@ -90,14 +93,14 @@ public struct Listener: Sendable, Equatable {
     }
 
     /// Takes over an inherited listening socket (`fd://N`, systemd, an upgrading master).
-    public static func adopt(fd: Int32, as address: BindAddress) throws -> Listener {
+    public static func adopt(fd: Int32, as address: BindAddress, fromSystemd: Bool = false) throws -> Listener {
         var accepting: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
         try syscall("getsockopt(fd \(fd))") { getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) }
         guard accepting != 0 else { throw SystemError("fd://\(fd) is not a listening socket", errno: EINVAL) }
         try Descriptor.setCloseOnExec(fd)
         let name = SocketName.local(fd).map { $0.isUnix ? "unix:\($0.host)" : "http://\($0.display)" } ?? "fd://\(fd)"
-        return Listener(fd: fd, address: address, name: name)
+        return Listener(fd: fd, address: address, name: name, fromSystemd: fromSystemd)
     }
 
     private static func isStaleUnixSocket(_ path: String) -> Bool {

@@ -25,6 +25,27 @@ public final class HTTPConnection {
     public let fd: Int32
     private var buffer: [UInt8] = []
 
+    /// Connects to a unix socket.
+    public init(unixPath: String, timeout: Double = 30) throws {
+        fd = try syscall("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(unixPath.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        do {
+            _ = try withUnsafePointer(to: &addr) { p in
+                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    try syscall("connect") { connect(fd, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+            }
+        } catch {
+            Descriptor.close(fd)
+            throw error
+        }
+    }
+
     public init(port: UInt16, timeout: Double = 30) throws {
         fd = try syscall("socket") { socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))

@@ -63,7 +63,9 @@ public final class ServerProcess: @unchecked Sendable {
     /// Starts `arbiter ARGS… -b fd://3` with a fresh listener as descriptor 3, in the directory of the
     /// products under test (so `hello:application` is this build's `libhello.so`, whatever other
     /// builds lie around).
-    public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true) throws {
+    /// - Parameter launcher: a command that runs arbiter (e.g. `systemd-socket-activate -l PATH`);
+    ///   then the test's listener is not passed, and `pid` is the launcher's (which execs arbiter).
+    public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true, launcher: [String] = []) throws {
         let listener = try TestListener.make()
         listenerFD = listener.fd
         port = listener.port
@@ -72,10 +74,12 @@ public final class ServerProcess: @unchecked Sendable {
         readFD = pipeFDs[0]
         var env = Environment.all().filter { !$0.hasPrefix("ARBITER_") && !$0.hasPrefix("PORT=") && !$0.hasPrefix("WEB_CONCURRENCY=") }
         for (key, value) in environment { env.append("\(key)=\(value)") }
-        let args = ["arbiter", "--chdir", Products.directory] + arguments + (bindListener ? ["-b", "fd://3"] : [])
+        let bind = bindListener && launcher.isEmpty
+        let args = launcher + [launcher.isEmpty ? "arbiter" : Products.arbiter, "--chdir", Products.directory] + arguments
+            + (bind ? ["-b", "fd://3"] : [])
         pid = try ProcessControl.spawn(
-            path: Products.arbiter, arguments: args, environment: env,
-            descriptors: [(pipeFDs[1], 1), (pipeFDs[1], 2), (listener.fd, 3)])
+            path: launcher.first ?? Products.arbiter, arguments: args, environment: env,
+            descriptors: [(pipeFDs[1], Int32(1)), (pipeFDs[1], Int32(2))] + (bind ? [(listener.fd, Int32(3))] : []))
         Descriptor.close(pipeFDs[1])
         let fd = readFD
         let output = self.output
@@ -86,6 +90,7 @@ public final class ServerProcess: @unchecked Sendable {
                 if n <= 0 { break }
                 output.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
             }
+            output.ended.store(true, ordering: .releasing)
         }
     }
 
@@ -128,6 +133,9 @@ public final class ServerProcess: @unchecked Sendable {
         let deadline = Clock.monotonic() + timeout
         while Clock.monotonic() < deadline {
             if hasExited, let status = exitStatus.withLock({ $0 }) {
+                // Let the reader take in the last lines (workers may hold the pipe a moment longer).
+                let outputDeadline = Clock.monotonic() + 5
+                while !output.ended.load(ordering: .acquiring) && Clock.monotonic() < outputDeadline { usleep(5_000) }
                 return arbiter_wifexited(status) != 0 ? arbiter_wexitstatus(status) : 128 + arbiter_wtermsig(status)
             }
             usleep(10_000)
@@ -157,6 +165,8 @@ public final class ServerProcess: @unchecked Sendable {
 /// Output captured from a child process by a reader thread.
 final class Captured: Sendable {
     let bytes = Mutex<[UInt8]>([])
+    /// Every writer closed the pipe: the output is complete.
+    let ended = Atomic<Bool>(false)
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
@@ -273,4 +283,51 @@ public func killTree(_ pid: Int32) {
     let all = ProcessTree.descendants(of: pid)
     kill(pid, SIGKILL)
     for child in all { kill(child, SIGKILL) }
+}
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`.
+public final class NotifySocket {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = try syscall("socket") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        _ = try withUnsafePointer(to: &addr) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                try syscall("bind") { bind(fd, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+    }
+
+    deinit {
+        Descriptor.close(fd)
+        unlink(path)
+    }
+
+    /// The next message, waiting at most `timeout` seconds.
+    public func receive(timeout: Double = 30) throws -> String {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, Int32(timeout * 1000)) == 1 else { throw TestFailure("no notification within \(timeout) s") }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n >= 0 else { throw SystemError("recv") }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+
+    /// Receives until a message containing `text` arrives; returns every message seen.
+    public func receive(until text: String, timeout: Double = 30) throws -> [String] {
+        let deadline = Clock.monotonic() + timeout
+        var seen: [String] = []
+        while Clock.monotonic() < deadline {
+            let message = try receive(timeout: max(0.01, deadline - Clock.monotonic()))
+            seen.append(message)
+            if message.contains(text) { return seen }
+        }
+        throw TestFailure("no notification with '\(text)' within \(timeout) s; got \(seen)")
+    }
 }
