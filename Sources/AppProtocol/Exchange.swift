@@ -43,7 +43,7 @@ final class Exchange: @unchecked Sendable {
 
     /// The next body chunk, or nil at the end.
     func read(max: Int) async throws -> [UInt8]? {
-        try await withCheckedThrowingContinuation { continuation in
+        try await withUnsafeThrowingContinuation { continuation in
             startRead(max: max) { continuation.resume(with: $0) }
         }
     }
@@ -72,7 +72,7 @@ final class Exchange: @unchecked Sendable {
     }
 
     func write(_ bytes: [UInt8]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, Error>) in
             startWrite(bytes) { continuation.resume(with: $0) }
         }
     }

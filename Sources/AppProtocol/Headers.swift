@@ -26,20 +26,17 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
     /// The first value for `name`, or nil.
     public subscript(name: String) -> String? {
-        let key = Array(name.utf8)
-        guard let entry = entries.first(where: { matches($0, key) }) else { return nil }
+        guard let entry = entries.first(where: { matches($0, name) }) else { return nil }
         return string(entry.value)
     }
 
     /// Every value for `name`, in order.
     public func values(for name: String) -> [String] {
-        let key = Array(name.utf8)
-        return entries.filter { matches($0, key) }.map { string($0.value) }
+        entries.filter { matches($0, name) }.map { string($0.value) }
     }
 
     public func contains(_ name: String) -> Bool {
-        let key = Array(name.utf8)
-        return entries.contains { matches($0, key) }
+        entries.contains { matches($0, name) }
     }
 
     /// Appends a field (keeping any existing ones of that name).
@@ -58,9 +55,8 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     }
 
     public mutating func remove(_ name: String) {
-        let key = Array(name.utf8)
         let storage = self.storage
-        entries.removeAll { Self.matches($0, key, in: storage) }
+        entries.removeAll { Self.matches($0, name, in: storage) }
     }
 
     public func makeIterator() -> AnyIterator<(name: String, value: String)> {
@@ -78,14 +74,16 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
     func string(_ range: Range<Int>) -> String { String(decoding: storage[range], as: UTF8.self) }
 
-    private func matches(_ entry: Entry, _ key: [UInt8]) -> Bool {
+    private func matches(_ entry: Entry, _ key: String) -> Bool {
         Self.matches(entry, key, in: storage)
     }
 
-    private static func matches(_ entry: Entry, _ key: [UInt8], in storage: [UInt8]) -> Bool {
-        guard entry.name.count == key.count else { return false }
+    /// Case-insensitive name comparison in place (no temporary arrays).
+    private static func matches(_ entry: Entry, _ key: String, in storage: [UInt8]) -> Bool {
+        let utf8 = key.utf8
+        guard entry.name.count == utf8.count else { return false }
         var i = entry.name.lowerBound
-        for k in key {
+        for k in utf8 {
             if lower(storage[i]) != lower(k) { return false }
             i += 1
         }

@@ -73,10 +73,14 @@ public struct Request: Sendable {
     }
 
     /// The path, percent-decoded (`/a%20b` → `/a b`); for an absolute-form target, its path part.
-    public var path: String { Percent.decode(rawPath, plusAsSpace: false) }
+    public var path: String {
+        let raw = rawPath
+        return raw.utf8.contains(UInt8(ascii: "%")) ? Percent.decode(raw, plusAsSpace: false) : raw
+    }
 
     /// The path as sent, before the query.
     public var rawPath: String {
+        if target.utf8.first == UInt8(ascii: "/") && !target.utf8.contains(UInt8(ascii: "?")) { return target }
         var t = Substring(target)
         if t.hasPrefix("http://") || t.hasPrefix("https://") {
             let afterScheme = t[t.index(t.firstIndex(of: ":")!, offsetBy: 3)...]

@@ -4,9 +4,13 @@ import Glibc
 enum Responder {
     static func prepare(_ response: Response) -> (headers: Headers, length: Int?) {
         var headers = response.headers
-        let declared = headers["Content-Length"].flatMap { Int($0) }
-        headers.remove("Content-Length")
-        headers.remove("Transfer-Encoding")
+        // Framing is the server's: a declared length is passed on as such, never as a field.
+        var declared: Int?
+        if headers.contains("Content-Length") || headers.contains("Transfer-Encoding") {
+            declared = headers["Content-Length"].flatMap { Int($0) }
+            headers.remove("Content-Length")
+            headers.remove("Transfer-Encoding")
+        }
         switch response.body {
         case .empty: return (headers, 0)
         case .bytes(let bytes): return (headers, bytes.count)

@@ -12,13 +12,16 @@ public struct Response: Sendable {
 
     /// A `text/plain; charset=utf-8` response.
     public static func text(_ text: String, status: Int = 200) -> Response {
-        Response(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], body: .bytes(Array(text.utf8)))
+        Response(status: status, headers: textHeaders, body: .bytes(Array(text.utf8)))
     }
 
     /// An `application/json` response from already encoded JSON.
     public static func json(_ json: String, status: Int = 200) -> Response {
-        Response(status: status, headers: ["Content-Type": "application/json"], body: .bytes(Array(json.utf8)))
+        Response(status: status, headers: jsonHeaders, body: .bytes(Array(json.utf8)))
     }
+
+    private static let textHeaders: Headers = ["Content-Type": "text/plain; charset=utf-8"]
+    private static let jsonHeaders: Headers = ["Content-Type": "application/json"]
 }
 
 /// A response body.

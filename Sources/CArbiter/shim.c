@@ -161,3 +161,9 @@ void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
 int arbiter_is_loop_thread(void) { return on_loop_thread; }
 
 int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+static _Thread_local unsigned char *scratch = NULL;
+unsigned char *arbiter_thread_scratch(void) {
+    if (scratch == NULL) scratch = malloc(ARBITER_SCRATCH_SIZE);
+    return scratch;
+}

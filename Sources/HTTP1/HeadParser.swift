@@ -91,6 +91,7 @@ public struct HeadParser: Sendable {
             let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
             var fields: [RequestHead.Field] = []
+            fields.reserveCapacity(16)
             var semantics = FieldSemantics()
             var lineStart = lineEnd + 2
             while lineStart < b.count {
@@ -146,8 +147,9 @@ public struct HeadParser: Sendable {
         }
         i += 1
         let v = i..<line.upperBound
-        let http = Array("HTTP/".utf8)
-        guard v.count == 8, Array(b[v.lowerBound..<v.lowerBound + 5]) == http,
+        guard v.count == 8, b[v.lowerBound] == UInt8(ascii: "H"), b[v.lowerBound + 1] == UInt8(ascii: "T"),
+            b[v.lowerBound + 2] == UInt8(ascii: "T"), b[v.lowerBound + 3] == UInt8(ascii: "P"),
+            b[v.lowerBound + 4] == UInt8(ascii: "/"),
             b[v.lowerBound + 6] == UInt8(ascii: "."),
             let major = digit(b[v.lowerBound + 5]), let minor = digit(b[v.lowerBound + 7])
         else {
@@ -187,12 +189,17 @@ public struct HeadParser: Sendable {
     /// Request-target forms per method (RFC 9112 §3.2).
     static func checkTargetForm(method: Slice<UnsafeBufferPointer<UInt8>>, target: Slice<UnsafeBufferPointer<UInt8>>) throws {
         let first = target.first!
-        if Array(method) == Array("CONNECT".utf8) {
+        if first == UInt8(ascii: "/") {
+            if method.count == 7 && method.elementsEqual("CONNECT".utf8) {
+                throw HTTPError.notImplemented("CONNECT is not supported")
+            }
+            return
+        }
+        if method.count == 7 && method.elementsEqual("CONNECT".utf8) {
             throw HTTPError.notImplemented("CONNECT is not supported")
         }
-        if first == UInt8(ascii: "/") { return }
         if target.count == 1 && first == UInt8(ascii: "*") {
-            if Array(method) == Array("OPTIONS".utf8) { return }
+            if method.elementsEqual("OPTIONS".utf8) { return }
             throw HTTPError.badRequest("asterisk-form target is only for OPTIONS")
         }
         let lowered = target.prefix(8).map(ASCII.lower)

@@ -1,3 +1,4 @@
+import CArbiter
 import Glibc
 
 /// The systemd notification protocol (sd_notify), spoken directly: datagrams to `NOTIFY_SOCKET`.

@@ -105,6 +105,10 @@ struct AccessLog: Sendable {
         }
     }
 
+    var namesResponseHeaders: Bool {
+        parts.contains { if case .responseHeader = $0 { true } else { false } }
+    }
+
     func log(_ record: AccessRecord) {
         sink.write(render(record))
     }

@@ -205,7 +205,9 @@ final class AsyncWorker: @unchecked Sendable {
         let window = 65_536 + context.limits.maxHead
         while connection.io.pending < window || connection.exchange?.wantsBody == true {
             switch connection.io.readAvailable() {
-            case .data:
+            case .data(let n):
+                // A short read drained the socket: level-triggered epoll reports what comes next.
+                if n < 65_536 { break }
                 continue
             case .wouldBlock:
                 break
@@ -259,10 +261,14 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
+    /// Whether a response to this request may keep its connection (asked when the response starts).
+    func allowsKeepAlive(_ head: RequestHead) -> Bool {
+        context.settings.keepalive > 0 && head.keepAlive && !stopping && !recycling
+    }
+
     private func start(_ head: RequestHead, on connection: AsyncConnection) {
         let exchange = LoopExchange(
-            connection: connection, head: head, loop: loop, bodyLimit: context.limits.body, logger: context.logger,
-            keepAlive: { [unowned self] in context.settings.keepalive > 0 && head.keepAlive && !stopping && !recycling })
+            connection: connection, head: head, loop: loop, bodyLimit: context.limits.body, logger: context.logger)
         connection.exchange = exchange
         active += 1
         if context.logger.level == .debug {

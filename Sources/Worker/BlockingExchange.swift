@@ -28,6 +28,8 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
     private(set) var reusable = false
     private let done = DispatchSemaphore(value: 0)
 
+    /// Copy response fields for the access log.
+    var keepHeaders = false
     /// The request thread's heartbeat slot, stamped on every read and write (progress).
     private let heartbeat: (page: Heartbeat, slot: Int)
 
@@ -93,7 +95,7 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
         guard !ended, plan == nil else { return Status.invalidState }
         do {
             plan = try ResponsePlan.make(
-                status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: serverKeepAlive())
+                status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: serverKeepAlive(), keepHeaders: keepHeaders)
         } catch {
             logger.error("Invalid response header '\(error.name)' from the application for \(head.method) \(head.target)")
             return Status.invalidState

@@ -18,12 +18,19 @@ final class Connection: @unchecked Sendable {
     var requestsServed = 0
     /// Accepted, first request not dispatched yet (counts against the worker's capacity).
     var fresh = false
+    let acceptedAt = Clock.monotonic()
     var closed = false
+
+    /// The addresses as bytes, made once per connection for every request's C view.
+    let remoteHostBytes: [UInt8]
+    let localHostBytes: [UInt8]
 
     init(fd: Int32, remote: SocketName?, local: SocketName?, limits: Limits) {
         self.fd = fd
         self.remote = remote
         self.local = local
+        remoteHostBytes = Array((remote?.host ?? "").utf8)
+        localHostBytes = Array((local?.host ?? "").utf8)
         parser = HeadParser(limits: limits)
         lastActivity = Clock.monotonic()
     }
@@ -49,14 +56,12 @@ final class Connection: @unchecked Sendable {
     enum ReadResult { case data(Int), wouldBlock, eof, error(Int32) }
 
     /// One non-blocking read appended to the buffer.
-    func readAvailable(max: Int = 16_384) -> ReadResult {
+    func readAvailable(max: Int = 65_536) -> ReadResult {
         compact()
-        let n = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max) { scratch in
-            let n = Glibc.read(fd, scratch.baseAddress, max)
-            if n > 0 { buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<n])) }
-            return n
-        }
+        let scratch = arbiter_thread_scratch()!
+        let n = Glibc.read(fd, scratch, min(max, Int(ARBITER_SCRATCH_SIZE)))
         if n > 0 {
+            buffer.append(contentsOf: UnsafeBufferPointer(start: scratch, count: n))
             lastActivity = Clock.monotonic()
             return .data(n)
         }

@@ -33,6 +33,7 @@ final class Loop: @unchecked Sendable {
     private let heartbeat: Heartbeat
     /// The request whose label slot 0 of the heartbeat shows.
     private var shown: LoopExchange?
+    private var showingUnknown = false
 
     init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
         self.heartbeat = heartbeat
@@ -88,10 +89,15 @@ final class Loop: @unchecked Sendable {
                 let start = Clock.monotonic()
                 // Tell the master what the loop runs, so a timeout can name it.
                 let micros = UInt64(start * 1_000_000)
-                if owner !== shown || shown == nil {
+                if owner !== shown || (owner == nil && !showingUnknown) {
                     shown = owner
-                    let label = owner?.label ?? Self.unknownLabel
-                    label.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
+                    showingUnknown = owner == nil
+                    if let owner {
+                        let range = owner.labelRange
+                        owner.head.bytes.withUnsafeBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(rebasing: $0[range]), at: micros) }
+                    } else {
+                        Self.unknownLabel.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
+                    }
                 } else {
                     heartbeat.progress(slot: 0, at: micros)
                 }

@@ -10,8 +10,8 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     let head: RequestHead
     let loop: Loop
     let started = Clock.monotonic()
-    /// `GET /path`, for heartbeat and log messages.
-    private(set) lazy var label: [UInt8] = Array("\(head.method) \(head.target)".utf8)
+    /// `GET /path` (the request line up to the target), for the heartbeat.
+    var labelRange: Range<Int> { head.methodRange.lowerBound..<head.targetRange.upperBound }
     private var decoder: BodyDecoder
     private var continueSent = false
     private(set) var bodyError: HTTPError?
@@ -31,18 +31,16 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     var tokenKnown = false
     /// Task jobs of this request (for naming a request that blocks the loop).
     var jobs: [UnsafeMutableRawPointer] = []
-    let keepAlive: () -> Bool
     let logger: Logger
 
     /// Bytes buffered for the client above which a write waits (response backpressure).
     static let highWater = 65_536
 
-    init(connection: AsyncConnection, head: RequestHead, loop: Loop, bodyLimit: Int64, logger: Logger, keepAlive: @escaping () -> Bool) {
+    init(connection: AsyncConnection, head: RequestHead, loop: Loop, bodyLimit: Int64, logger: Logger) {
         self.connection = connection
         self.head = head
         self.loop = loop
         self.logger = logger
-        self.keepAlive = keepAlive
         decoder = BodyDecoder(framing: head.framing, limit: bodyLimit)
         super.init()
     }
@@ -115,7 +113,9 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     override func sendHead(status: Int, headers: UnsafeBufferPointer<arbiter_header>, contentLength: Int64) -> Int32 {
         let plan: ResponsePlan
         do {
-            plan = try ResponsePlan.make(status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: keepAlive())
+            plan = try ResponsePlan.make(
+                status: status, headers: headers, contentLength: contentLength, request: head,
+                keepAlive: connection.worker.allowsKeepAlive(head), keepHeaders: connection.worker.context.keepResponseHeaders)
         } catch {
             logger.error("Invalid response header '\(error.name)' from the application for \(head.method) \(head.target)")
             return Status.invalidState

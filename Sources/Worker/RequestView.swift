@@ -3,10 +3,12 @@ import HTTP1
 
 /// Builds the borrowed C view of a request head for `handle`.
 enum RequestView {
+    static let http = Array("http".utf8)
+
     static func with<R>(head: RequestHead, connection: Connection, scheme: String = "http", _ body: (UnsafePointer<arbiter_request>) -> R) -> R {
-        let remoteHost = Array((connection.remote?.host ?? "").utf8)
-        let localHost = Array((connection.local?.host ?? "").utf8)
-        let schemeBytes = Array(scheme.utf8)
+        let remoteHost = connection.remoteHostBytes
+        let localHost = connection.localHostBytes
+        let schemeBytes = scheme == "http" ? Self.http : Array(scheme.utf8)
         return head.bytes.withUnsafeBufferPointer { bytes in
             let base = bytes.baseAddress!
             func view(_ range: Range<Int>) -> arbiter_bytes { arbiter_bytes(base: base + range.lowerBound, length: range.count) }

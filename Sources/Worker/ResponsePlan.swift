@@ -3,7 +3,8 @@ import HTTP1
 import Platform
 import Synchronization
 
-/// How a response is framed, decided when the application sends its head.
+/// How a response is framed, decided when the application sends its head; the head bytes are
+/// written straight from the application's borrowed fields.
 struct ResponsePlan {
     var head: [UInt8]
     var chunked: Bool
@@ -11,7 +12,7 @@ struct ResponsePlan {
     var suppressBody: Bool
     var contentLength: Int64?
     var keepAlive: Bool
-    /// The application's header fields, kept for `%({name}o)s` in the access log.
+    /// The application's header fields, copied only for an access log that names response headers.
     var headers: [(name: [UInt8], value: [UInt8])]
 
     struct InvalidHeader: Error {
@@ -20,25 +21,40 @@ struct ResponsePlan {
 
     /// - Parameters:
     ///   - keepAlive: whether the server would keep the connection open (request, settings, stopping).
+    ///   - keepHeaders: copy the fields for `%({name}o)s` in the access log.
     static func make(
         status: Int, headers views: UnsafeBufferPointer<arbiter_header>, contentLength: Int64,
-        request: RequestHead, keepAlive requested: Bool
+        request: RequestHead, keepAlive requested: Bool, keepHeaders: Bool = false
     ) throws(InvalidHeader) -> ResponsePlan {
         var keepAlive = requested
-        var headers: [(name: [UInt8], value: [UInt8])] = []
-        headers.reserveCapacity(views.count)
+        var copies: [(name: [UInt8], value: [UInt8])] = []
+        var head: [UInt8] = []
+        var size = 200
+        for view in views { size += view.name.length + view.value.length + 4 }
+        head.reserveCapacity(size)
+        ResponseEncoder.appendStatusLine(&head, status: status, version: request.version)
+        var hasDate = false
+        var hasServer = false
         for view in views {
-            let name = view.name.base.map { Array(UnsafeBufferPointer(start: $0, count: view.name.length)) } ?? []
-            let value = view.value.base.map { Array(UnsafeBufferPointer(start: $0, count: view.value.length)) } ?? []
-            if name.count == 10, String(decoding: name, as: UTF8.self).lowercased() == "connection" {
+            let name = UnsafeBufferPointer(start: view.name.base, count: view.name.base == nil ? 0 : view.name.length)
+            let value = UnsafeBufferPointer(start: view.value.base, count: view.value.base == nil ? 0 : view.value.length)
+            switch ResponseEncoder.classify(name: name, value: value) {
+            case .invalid:
+                throw InvalidHeader(name: String(decoding: name, as: UTF8.self))
+            case .framing:
+                continue
+            case .connection:
                 if String(decoding: value, as: UTF8.self).lowercased().contains("close") { keepAlive = false }
                 continue
+            case .date: hasDate = true
+            case .server: hasServer = true
+            case .other: break
             }
-            guard ResponseEncoder.isAcceptableResponseHeader(name: name, value: value) else {
-                throw InvalidHeader(name: String(decoding: name, as: UTF8.self))
-            }
-            headers.append((name, value))
+            ResponseEncoder.appendField(&head, name: name, value: value)
+            if keepHeaders { copies.append((Array(name), Array(value))) }
         }
+        if !hasServer { head.append(contentsOf: Self.serverLine) }
+        if !hasDate { DateCache.shared.appendLine(to: &head) }
         let method = request.method
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
         let suppress = bodyless || method == .head
@@ -55,25 +71,40 @@ struct ResponsePlan {
                 keepAlive = false  // HTTP/1.0 without a length: the end of the body is the close.
             }
         }
-        let head = ResponseEncoder.head(
-            status: status, version: request.version, headers: headers, contentLength: length,
-            chunked: chunked, keepAlive: keepAlive, date: DateCache.shared.current(), server: "arbiter")
+        ResponseEncoder.appendFraming(&head, contentLength: length, chunked: chunked, keepAlive: keepAlive, version: request.version)
         return ResponsePlan(
             head: head, chunked: chunked, suppressBody: suppress, contentLength: length, keepAlive: keepAlive,
-            headers: headers)
+            headers: copies)
     }
+
+    static let serverLine = Array("Server: arbiter\r\n".utf8)
 }
 
-/// The `Date` header value, formatted once per second.
+/// The `Date` header, formatted once per second.
 final class DateCache: Sendable {
     static let shared = DateCache()
-    private let cached = Mutex<(Int, String)>((0, ""))
+    private let cached = Mutex<(second: Int, value: String, line: [UInt8])>((0, "", []))
+
+    private func refresh(_ cache: inout (second: Int, value: String, line: [UInt8])) {
+        let now = Int(Clock.wall())
+        if cache.second != now {
+            let value = HTTPDate.format(epochSeconds: now)
+            cache = (now, value, Array("Date: \(value)\r\n".utf8))
+        }
+    }
 
     func current() -> String {
-        let now = Int(Clock.wall())
-        return cached.withLock { cache in
-            if cache.0 != now { cache = (now, HTTPDate.format(epochSeconds: now)) }
-            return cache.1
+        cached.withLock { cache in
+            refresh(&cache)
+            return cache.value
+        }
+    }
+
+    /// Appends `Date: …\r\n`.
+    func appendLine(to out: inout [UInt8]) {
+        cached.withLock { cache in
+            refresh(&cache)
+            out.append(contentsOf: cache.line)
         }
     }
 }

@@ -92,7 +92,7 @@ final class SyncWorker: @unchecked Sendable {
         while true {
             if stopping.load(ordering: .relaxed) && inFlight == 0 && connections.isEmpty { return }
             context.heartbeat.beat()
-            let n = epoll.wait(into: &events, &tokens, timeout: 0.5)
+            let n = epoll.wait(into: &events, &tokens, timeout: freshQueue.isEmpty ? 0.5 : Self.freshWindow)
             for i in 0..<n {
                 let token = tokens[i]
                 let fd = Token.fd(token)
@@ -103,6 +103,10 @@ final class SyncWorker: @unchecked Sendable {
                 case Token.control: controlEvent()
                 default: connectionEvent(fd, events[i])
                 }
+            }
+            if !freshQueue.isEmpty {
+                expireFresh(now: Clock.monotonic())
+                updateAccepting()
             }
             sweep()
         }
@@ -124,8 +128,23 @@ final class SyncWorker: @unchecked Sendable {
     }
 
     private var openConnections: Int { connections.count + inFlight }
-    /// Accepted connections whose first request has not been dispatched yet.
+    /// Connections accepted less than `freshWindow` ago whose first request is not dispatched yet:
+    /// they count against capacity, so a burst of new connections spreads over the workers. The
+    /// window is short, so that clients that connect and send nothing (or trickle) cannot stop a
+    /// worker from accepting.
     private var fresh = 0
+    private var freshQueue: [Connection] = []
+    static let freshWindow = 0.05
+
+    private func expireFresh(now: Double) {
+        while let first = freshQueue.first, !first.fresh || now - first.acceptedAt >= Self.freshWindow {
+            freshQueue.removeFirst()
+            if first.fresh {
+                first.fresh = false
+                fresh -= 1
+            }
+        }
+    }
 
     /// Accept only while a request thread would be free for the new connection, so that a busy
     /// worker leaves connections to idle ones (load spreads by capacity), and never past
@@ -158,6 +177,7 @@ final class SyncWorker: @unchecked Sendable {
             let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
             connection.fresh = true
             fresh += 1
+            freshQueue.append(connection)
             watch(connection)
         }
     }
@@ -329,8 +349,9 @@ final class SyncWorker: @unchecked Sendable {
         let exchange = BlockingExchange(
             connection: connection, head: job.head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
             keepAlive: keepAlive, logger: context.logger, heartbeat: (context.heartbeat, slot))
-        let label = Array("\(job.head.method) \(job.head.target)".utf8)
-        label.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: $0) }
+        exchange.keepHeaders = context.keepResponseHeaders
+        let label = job.head.methodRange.lowerBound..<job.head.targetRange.upperBound
+        job.head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
         defer { context.heartbeat.end(slot: slot) }
         let started = Clock.monotonic()
         let app = context.app.table.pointee

@@ -16,6 +16,8 @@ struct WorkerContext {
     let control: ControlChannel
     let limits: Limits
     let heartbeat: Heartbeat
+    /// The access log names response headers: keep copies of them.
+    var keepResponseHeaders: Bool { accessLog?.namesResponseHeaders ?? false }
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
 }

@@ -73,6 +73,11 @@ static inline uint32_t arbiter_load_u32(const void *p) { return __atomic_load_n(
 /// An anonymous memory file (no path on disk), close-on-exec. Returns a descriptor or -1.
 int arbiter_memfd(const char *name);
 
+/// A 64 KiB read buffer private to the calling thread (reads land here before they are copied
+/// into a connection's buffer, so no per-read allocation is needed).
+unsigned char *arbiter_thread_scratch(void);
+enum { ARBITER_SCRATCH_SIZE = 65536 };
+
 /// Marks the calling thread as (not) the event loop's. A C thread-local, because Glibc's
 /// `pthread_self` is declared const and release builds may reuse a stale value across `await`.
 void arbiter_set_loop_thread(int on);
