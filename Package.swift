@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "AppProtocol", dependencies: ["ArbiterABI"]),
         .target(name: "HTTP1"),
         .target(name: "Platform", dependencies: ["CArbiter"]),
-        .target(name: "Configuration", dependencies: ["Platform"]),
+        .target(name: "Configuration", dependencies: ["Platform", "HTTP1"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
         .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1"]),
         .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader"]),

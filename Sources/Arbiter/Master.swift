@@ -12,6 +12,7 @@ final class Master {
         var buffer: [UInt8] = []
         let heartbeat: Heartbeat
         let kind: Settings.WorkerClass
+        let scoreIndex: Int
     }
 
     /// How the master was started, to re-read the configuration (HUP) or re-execute (USR2).
@@ -28,6 +29,8 @@ final class Master {
     /// A new master started by USR2, while it boots or runs.
     var successor: Int32?
     var pidfile: PidFile?
+    /// Shared by all workers: their connection counts, for taking turns at accepting.
+    let scoreboard: (page: Scoreboard, fd: Int32)?
     let notifier: SystemdNotifier?
     /// Ping systemd's watchdog this often (seconds), while the workers are healthy.
     let watchdogInterval: Double?
@@ -45,6 +48,7 @@ final class Master {
         self.signals = signals
         self.invocation = invocation
         self.pidfile = pidfile
+        scoreboard = try? Scoreboard.create()
         notifier = SystemdNotifier.fromEnvironment(invocation.environment)
         watchdogInterval = SystemdWatchdog.interval(invocation.environment)
         isSuccessor = invocation.environment[WorkerLaunch.inheritedListenersVariable] != nil
@@ -113,6 +117,7 @@ final class Master {
             if let worker = workers.removeValue(forKey: pid) {
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
+                scoreboard?.page.clear(worker.scoreIndex)
             }
             let exit: MasterStateMachine.ExitStatus =
                 arbiter_wifexited(status) != 0 ? .code(arbiter_wexitstatus(status)) : .signal(arbiter_wtermsig(status))
@@ -269,6 +274,14 @@ final class Master {
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]
+        // The lowest free scoreboard slot (a worker's slot number is shared during a reload).
+        let used = Set(workers.values.map(\.scoreIndex))
+        let scoreIndex = (0..<Scoreboard.slots).first { !used.contains($0) } ?? 0
+        if let scoreboard {
+            descriptors.append((scoreboard.fd, WorkerLaunch.scoreboardFD))
+            scoreboard.page.clear(scoreIndex)
+            scoreboard.page.setHighWater(max(scoreboard.page.highWater, scoreIndex + 1))
+        }
         for (index, listener) in listeners.enumerated() {
             descriptors.append((listener.fd, WorkerLaunch.firstListenerFD + Int32(index)))
         }
@@ -276,6 +289,7 @@ final class Master {
             "\(WorkerLaunch.slotVariable)=\(slot)",
             "\(WorkerLaunch.listenerCountVariable)=\(listeners.count)",
             "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
+            "\(WorkerLaunch.scoreboardIndexVariable)=\(scoreboard == nil ? -1 : scoreIndex)",
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
         ]
         do {
@@ -283,7 +297,7 @@ final class Master {
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, kind: settings.workerClass)
+            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, kind: settings.workerClass, scoreIndex: scoreIndex)
             return pid
         } catch {
             Descriptor.close(pair[0])

@@ -1,11 +1,12 @@
+import HTTP1
 import Platform
 
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + workers + recycling + limits + mechanics + logging
+    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging
 
-    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Server mechanics", "Logging"]
+    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes
@@ -91,6 +92,18 @@ extension Registry {
                  \.maxWorkerMemory),
     ]
 
+    static let proxies: [Setting] = [
+        .text("forwarded_allow_ips", ["--forwarded-allow-ips"], section: "Proxies",
+              help: "Peers whose `X-Forwarded-For`, `X-Forwarded-Proto` and RFC 7239 `Forwarded` headers set the request's client address and scheme: comma-separated IPs and CIDR networks, or `*` for any peer (only behind a proxy that overwrites these headers). From anyone else they are ignored. The client is the first untrusted address from the right.",
+              \.forwardedAllowIPs).validated(trustListProblem),
+        .choice("proxy_protocol", ["--proxy-protocol"], section: "Proxies",
+                help: "Expect a PROXY protocol header (`v1`, `v2`, or `auto` for either) at the start of each connection from `proxy_allow_ips`, as TCP load balancers send; the client address comes from it. `off` by default.",
+                \.proxyProtocol),
+        .text("proxy_allow_ips", ["--proxy-allow-from"], section: "Proxies",
+              help: "Peers that must send the PROXY protocol header when `proxy_protocol` is on (IPs, CIDR networks, `*`). Others connect as plain HTTP clients.",
+              \.proxyAllowIPs).validated(trustListProblem),
+    ]
+
     static let mechanics: [Setting] = [
         .string("pidfile", ["-p", "--pid"], section: "Server mechanics",
                 help: "Write the master's pid to this file (atomically). Refuses to start when the file names a live process; removed on exit if it is still ours. During a USR2 upgrade the old master's file becomes `FILE.oldbin`.",
@@ -126,6 +139,12 @@ extension Registry {
         .integer("limit_request_body", ["--limit-request-body"], section: "Request limits",
                  help: "Maximum bytes of a request body, declared or chunked; more gets 413. 0 means no limit.",
                  \.limitRequestBody),
+        .seconds("header_timeout", ["--header-timeout"], section: "Request limits",
+                 help: "Seconds a client has to send a complete request head, counted from the connection or from its first byte after an idle keep-alive; a slow or silent client gets 408 and is closed, so trickling headers ties up nothing for long.",
+                 \.headerTimeout),
+        .seconds("body_timeout", ["--body-timeout"], section: "Request limits",
+                 help: "Seconds a request body may make no progress while the application waits for it (answered 408), and a response may wait for a client that reads nothing (closed).",
+                 \.bodyTimeout),
         .choice("header_map", ["--header-map"], section: "Request limits",
                 help: "Header names containing `_`: `drop` them (default, so they cannot impersonate dashed names), `refuse` the request with 400, or keep them (`dangerous`).",
                 \.headerMap),
@@ -145,6 +164,16 @@ extension Registry {
               help: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
               \.accessLogFormat),
     ]
+}
+
+/// The problem with a trust list (IPs, CIDRs, `*`), or nil.
+@Sendable func trustListProblem(_ text: String) -> String? {
+    do {
+        _ = try TrustList(parsing: text)
+        return nil
+    } catch {
+        return error.description
+    }
 }
 
 extension Setting {

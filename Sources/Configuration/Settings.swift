@@ -9,6 +9,10 @@ public struct Settings: Sendable, Equatable {
         case drop, refuse, dangerous
     }
 
+    public enum ProxyProtocolMode: String, Sendable, CaseIterable {
+        case off, v1, v2, auto
+    }
+
     /// `MODULE:SYMBOL` (or a path to a library before the colon).
     public var app: String?
     public var bind: [String] = ["127.0.0.1:8000"]
@@ -29,6 +33,11 @@ public struct Settings: Sendable, Equatable {
     public var limitRequestFieldSize = 8190
     public var limitRequestBody = 0
     public var headerMap = HeaderMap.drop
+    public var headerTimeout = 10.0
+    public var bodyTimeout = 30.0
+    public var forwardedAllowIPs = "127.0.0.1,::1"
+    public var proxyProtocol = ProxyProtocolMode.off
+    public var proxyAllowIPs = "127.0.0.1,::1"
     public var chdir: String?
     public var appPath: [String] = []
     public var preloadApp = false

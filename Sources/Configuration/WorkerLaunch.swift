@@ -13,8 +13,12 @@ public enum WorkerLaunch {
     public static let heartbeatFD: Int32 = 4
     /// Its size in bytes.
     public static let heartbeatSizeVariable = "ARBITER_WORKER_HEARTBEAT"
+    /// The scoreboard page shared by all workers (a memfd).
+    public static let scoreboardFD: Int32 = 5
+    /// This worker's slot on the scoreboard.
+    public static let scoreboardIndexVariable = "ARBITER_WORKER_SCORE"
     /// Listeners follow, in bind order.
-    public static let firstListenerFD: Int32 = 5
+    public static let firstListenerFD: Int32 = 6
     /// Set by an upgrading master for its successor: `BIND=FD;…`, listeners to adopt, not bind.
     public static let inheritedListenersVariable = "ARBITER_INHERIT_FDS"
 }

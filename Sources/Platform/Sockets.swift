@@ -115,6 +115,12 @@ public struct SocketName: Sendable, Equatable {
     public let port: UInt16
     public let isUnix: Bool
 
+    public init(host: String, port: UInt16, isUnix: Bool) {
+        self.host = host
+        self.port = port
+        self.isUnix = isUnix
+    }
+
     public var display: String {
         isUnix ? host : (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
     }

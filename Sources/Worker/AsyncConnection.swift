@@ -43,6 +43,7 @@ final class AsyncConnection {
             }
             if n > 0 {
                 outputStart += n
+                exchange?.madeProgress()
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }

@@ -29,7 +29,6 @@ final class AsyncWorker: @unchecked Sendable {
     private var drainDeadline: Double?
     private let app: arbiter_app
 
-    private var headTimeout: Double { max(context.settings.keepalive, 10) }
 
     init(context: WorkerContext) {
         self.context = context
@@ -67,7 +66,7 @@ final class AsyncWorker: @unchecked Sendable {
         }
         announceSynchronousCode()
         context.heartbeat.setKind(.eventLoop)
-        startAccepting()
+        updateAccepting()
         context.control.send("ready")
         while !(stopping && active == 0 && connections.isEmpty) { turn() }
         if let error = runUntilDone({ done, callback in app.shutdown(app.ctx, done, callback) }) {
@@ -143,12 +142,33 @@ final class AsyncWorker: @unchecked Sendable {
         }
         loop.runPending()
         sweep()
+        updateAccepting()
+    }
+
+    /// How many connections more than the least loaded worker this one may hold and still accept.
+    static let acceptSlack = 1
+
+    /// Whether this worker should be on the listeners now: open, under `worker_connections`, and not
+    /// ahead of the least loaded worker (by the scoreboard) by more than the slack. Several workers
+    /// are woken for a new connection; the ones behind take it.
+    private var shouldAccept: Bool {
+        guard eligible, connections.count < context.settings.workerConnections else { return false }
+        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return true }
+        return connections.count <= least + Self.acceptSlack
+    }
+
+    /// Taking connections at all (not stopping or recycling).
+    private var eligible: Bool { listenersOpen && !stopping && !recycling }
+
+    private func updateAccepting() {
+        if shouldAccept { startAccepting() } else { stopAccepting() }
+        context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
     }
 
     private func startAccepting() {
-        guard !accepting, listenersOpen, !stopping, !recycling else { return }
+        guard !accepting else { return }
         for listener in context.listeners {
-            try? epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
+            try? epoll.add(listener.fd, events: Events.readable, token: Token.make(Token.listener, listener.fd))
         }
         accepting = true
     }
@@ -163,8 +183,8 @@ final class AsyncWorker: @unchecked Sendable {
         let local = context.listeners.first { $0.fd == listenerFD }?.name
         // A small batch per wake-up: the other workers get the rest of a burst.
         for _ in 0..<4 {
-            if connections.count >= context.settings.workerConnections {
-                stopAccepting()
+            if !shouldAccept {
+                updateAccepting()
                 return
             }
             var storage = sockaddr_storage()
@@ -176,6 +196,7 @@ final class AsyncWorker: @unchecked Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let io = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
+            context.prepare(io)
             let connection = AsyncConnection(io: io, worker: self)
             connections[fd] = connection
             connection.interest = Events.readable | Events.peerClosed
@@ -206,6 +227,7 @@ final class AsyncWorker: @unchecked Sendable {
         while connection.io.pending < window || connection.exchange?.wantsBody == true {
             switch connection.io.readAvailable() {
             case .data(let n):
+                connection.exchange?.madeProgress()
                 // A short read drained the socket: level-triggered epoll reports what comes next.
                 if n < 65_536 { break }
                 continue
@@ -242,20 +264,14 @@ final class AsyncWorker: @unchecked Sendable {
                 exchange.deliverBody()
                 return
             }
-            guard connection.io.pending > 0 else { return connection.updateInterest() }
-            let io = connection.io
-            let result = io.buffer.withUnsafeBufferPointer { all in io.parser.parse(UnsafeBufferPointer(rebasing: all[io.start...])) }
-            switch result {
-            case .incomplete:
+            switch connection.io.nextHead(context: context) {
+            case .wait:
                 return connection.updateInterest()
-            case .failure(let error):
+            case .drop:
+                return close(connection)
+            case .reject(let error):
                 return reject(connection, error)
-            case .complete(let head, let consumed):
-                io.consume(consumed)
-                io.parser.reset()
-                if case .length(let n) = head.framing, context.limits.body > 0, n > context.limits.body {
-                    return reject(connection, .contentTooLarge("declared body of \(n) bytes exceeds limit_request_body \(context.limits.body)"))
-                }
+            case .head(let head):
                 start(head, on: connection)
             }
         }
@@ -276,10 +292,12 @@ final class AsyncWorker: @unchecked Sendable {
         }
         let app = self.app
         let io = connection.io
+        let client = Client.resolve(head: head, connection: io, trust: context.forwardedTrust)
+        exchange.client = client
         if context.app.isBlocking {
-            let request = UnsafeRequest(exchange: exchange, io: io, app: app)
+            let request = UnsafeRequest(exchange: exchange, io: io, app: app, client: client)
             pool.submit { [loop] in
-                let token = RequestView.with(head: request.exchange.head, connection: request.io) { view in
+                let token = RequestView.with(head: request.exchange.head, connection: request.io, client: request.client) { view in
                     request.app.handle(request.app.ctx, view, request.exchange.raw)
                 }
                 let handle = UnsafeCall(context: token)
@@ -287,7 +305,7 @@ final class AsyncWorker: @unchecked Sendable {
             }
         } else {
             loop.attributing = exchange
-            let token = RequestView.with(head: head, connection: io) { view in app.handle(app.ctx, view, exchange.raw) }
+            let token = RequestView.with(head: head, connection: io, client: client) { view in app.handle(app.ctx, view, exchange.raw) }
             loop.attributing = nil
             tokenArrived(token, for: exchange)
         }
@@ -315,8 +333,7 @@ final class AsyncWorker: @unchecked Sendable {
         }
         guard let remaining = exchange.remainingBody() else { return close(connection) }
         connection.discard = remaining.isComplete ? nil : remaining
-        connection.io.requestsServed += 1
-        connection.io.lastActivity = Clock.monotonic()
+        connection.io.becameIdle()
         processInput(connection)
     }
 
@@ -335,7 +352,7 @@ final class AsyncWorker: @unchecked Sendable {
             context.control.send("retire max_requests reached (\(limit) requests)")
         }
         if let accessLog = context.accessLog, exchange.status != 0 {
-            accessLog.log(AccessRecord(exchange: exchange, remote: connection.io.remote?.host ?? ""))
+            accessLog.log(AccessRecord(exchange: exchange, remote: exchange.client?.host ?? ""))
         }
     }
 
@@ -368,7 +385,7 @@ final class AsyncWorker: @unchecked Sendable {
         epoll.remove(connection.fd)
         connections[connection.fd] = nil
         connection.io.close()
-        if !accepting && connections.count < context.settings.workerConnections { startAccepting() }
+
     }
 
     private func reject(_ connection: AsyncConnection, _ error: HTTPError) {
@@ -427,13 +444,18 @@ final class AsyncWorker: @unchecked Sendable {
             for connection in Array(connections.values) where connection.exchange == nil { close(connection) }
             return
         }
-        for connection in Array(connections.values) where connection.exchange == nil {
-            let idle = now - connection.io.lastActivity
-            if connection.io.pending == 0 {
-                let limit = connection.io.requestsServed == 0 ? headTimeout : context.settings.keepalive
-                if idle > limit { close(connection) }
-            } else if idle > headTimeout {
-                reject(connection, HTTPError(408, "request head not received within \(Int(headTimeout)) s"))
+        for connection in Array(connections.values) {
+            if let exchange = connection.exchange {
+                // A request body that stopped arriving, or a client that stopped reading.
+                if context.settings.bodyTimeout > 0, exchange.stalled(now: now, limit: context.settings.bodyTimeout) {
+                    if exchange.wantsBody { exchange.bodyStalled() } else { peerGone(connection) }
+                }
+                continue
+            }
+            switch connection.io.idleVerdict(now: now, settings: context.settings) {
+            case .keep: break
+            case .close: close(connection)
+            case .headTimeout: reject(connection, headTimeoutError(context.settings))
             }
         }
     }
@@ -444,6 +466,7 @@ struct UnsafeRequest: @unchecked Sendable {
     let exchange: LoopExchange
     let io: Connection
     let app: arbiter_app
+    let client: Client
 }
 
 extension AccessRecord {

@@ -28,6 +28,8 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
     private(set) var reusable = false
     private let done = DispatchSemaphore(value: 0)
 
+    /// The client as resolved through trusted proxies (for the access log).
+    var client: Client?
     /// Copy response fields for the access log.
     var keepHeaders = false
     /// The request thread's heartbeat slot, stamped on every read and write (progress).

@@ -7,7 +7,8 @@ import Platform
 /// request thread while a request is served (never both), so it needs no lock.
 final class Connection: @unchecked Sendable {
     let fd: Int32
-    let remote: SocketName?
+    /// The peer, or the client a PROXY protocol header named.
+    var remote: SocketName?
     let local: SocketName?
     /// Received bytes not yet consumed, from `start`.
     var buffer: [UInt8] = []
@@ -19,10 +20,15 @@ final class Connection: @unchecked Sendable {
     /// Accepted, first request not dispatched yet (counts against the worker's capacity).
     var fresh = false
     let acceptedAt = Clock.monotonic()
+    /// A PROXY protocol header must come first on this connection.
+    var proxyPending = false
+    /// When the request head now being received began (accept, or first byte after idle); nil
+    /// while idle between requests.
+    var headStartedAt: Double?
     var closed = false
 
     /// The addresses as bytes, made once per connection for every request's C view.
-    let remoteHostBytes: [UInt8]
+    var remoteHostBytes: [UInt8]
     let localHostBytes: [UInt8]
 
     init(fd: Int32, remote: SocketName?, local: SocketName?, limits: Limits) {
@@ -32,7 +38,8 @@ final class Connection: @unchecked Sendable {
         remoteHostBytes = Array((remote?.host ?? "").utf8)
         localHostBytes = Array((local?.host ?? "").utf8)
         parser = HeadParser(limits: limits)
-        lastActivity = Clock.monotonic()
+        lastActivity = acceptedAt
+        headStartedAt = acceptedAt
     }
 
     var pending: Int { buffer.count - start }

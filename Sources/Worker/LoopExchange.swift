@@ -29,6 +29,10 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     private var complete = true
     var token: UnsafeMutableRawPointer?
     var tokenKnown = false
+    /// The client as resolved through trusted proxies.
+    var client: Client?
+    /// When the pending read or write began waiting for the client (for `body_timeout`).
+    private var waitingSince: Double?
     /// Task jobs of this request (for naming a request that blocks the loop).
     var jobs: [UnsafeMutableRawPointer] = []
     let logger: Logger
@@ -74,6 +78,7 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
             connection.flush()
         }
         pendingRead = (max, context, callback)
+        waitingSince = Clock.monotonic()
         deliverBody()
     }
 
@@ -165,6 +170,7 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
             callback(context, Status.ok)
         } else {
             pendingWrite = (context, callback)
+            waitingSince = Clock.monotonic()
             connection.updateInterest()
         }
     }
@@ -206,6 +212,25 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
         aborted = true
         ended = true
         connection.exchangeEnded(self)
+    }
+
+    /// A pending read or write has waited for the client longer than `limit`.
+    func stalled(now: Double, limit: Double) -> Bool {
+        guard pendingRead != nil || pendingWrite != nil, let since = waitingSince else { return false }
+        return now - since > limit
+    }
+
+    /// Progress on the connection (bytes arrived for a read, or drained for a write).
+    func madeProgress() {
+        if waitingSince != nil { waitingSince = Clock.monotonic() }
+    }
+
+    /// The request body stopped arriving: the read fails, and the response (if none started) is 408.
+    func bodyStalled() {
+        guard let read = pendingRead else { return }
+        pendingRead = nil
+        bodyError = HTTPError(408, "request body made no progress within body_timeout")
+        read.callback(read.context, nil, 0, Status.badBody)
     }
 
     /// The client went away: fail what waits for it; the owner cancels the task.

@@ -5,10 +5,10 @@ import HTTP1
 enum RequestView {
     static let http = Array("http".utf8)
 
-    static func with<R>(head: RequestHead, connection: Connection, scheme: String = "http", _ body: (UnsafePointer<arbiter_request>) -> R) -> R {
-        let remoteHost = connection.remoteHostBytes
+    static func with<R>(head: RequestHead, connection: Connection, client: Client, _ body: (UnsafePointer<arbiter_request>) -> R) -> R {
+        let remoteHost = client.hostBytes
         let localHost = connection.localHostBytes
-        let schemeBytes = scheme == "http" ? Self.http : Array(scheme.utf8)
+        let schemeBytes = client.scheme == "http" ? Self.http : Array(client.scheme.utf8)
         return head.bytes.withUnsafeBufferPointer { bytes in
             let base = bytes.baseAddress!
             func view(_ range: Range<Int>) -> arbiter_bytes { arbiter_bytes(base: base + range.lowerBound, length: range.count) }
@@ -28,7 +28,7 @@ enum RequestView {
                                 version_major: head.version.major, version_minor: head.version.minor,
                                 headers: headerViews.baseAddress, header_count: headerViews.count,
                                 remote_host: arbiter_bytes(base: remote.baseAddress, length: remote.count),
-                                remote_port: connection.remote?.port ?? 0,
+                                remote_port: client.port,
                                 server_host: arbiter_bytes(base: local.baseAddress, length: local.count),
                                 server_port: connection.local?.port ?? 0,
                                 scheme: arbiter_bytes(base: schemeView.baseAddress, length: schemeView.count),

@@ -36,9 +36,8 @@ final class SyncWorker: @unchecked Sendable {
         let head: RequestHead
     }
 
-    /// How long a client may take to send the rest of a started request head.
-    private var headTimeout: Double { max(context.settings.keepalive, 10) }
-    private var ioTimeout: Double { context.settings.timeout > 0 ? context.settings.timeout : 30 }
+    /// How long a blocking read or write may wait for the client.
+    private var ioTimeout: Double { context.settings.bodyTimeout > 0 ? context.settings.bodyTimeout : 3600 }
 
     init(context: WorkerContext) {
         self.context = context
@@ -175,6 +174,7 @@ final class SyncWorker: @unchecked Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
+            context.prepare(connection)
             connection.fresh = true
             fresh += 1
             freshQueue.append(connection)
@@ -214,20 +214,14 @@ final class SyncWorker: @unchecked Sendable {
 
     /// Dispatches a complete head, answers a malformed one, or waits for more bytes.
     private func parseHead(_ connection: Connection) {
-        guard connection.pending > 0 else { return }
-        let result = connection.buffer.withUnsafeBufferPointer { all in
-            connection.parser.parse(UnsafeBufferPointer(rebasing: all[connection.start...]))
-        }
-        switch result {
-        case .incomplete:
+        switch connection.nextHead(context: context) {
+        case .wait:
             return
-        case .failure(let error):
+        case .drop:
+            close(connection)
+        case .reject(let error):
             reject(connection, error)
-        case .complete(let head, let consumed):
-            connection.consume(consumed)
-            if case .length(let n) = head.framing, context.limits.body > 0, n > context.limits.body {
-                return reject(connection, .contentTooLarge("declared body of \(n) bytes exceeds limit_request_body \(context.limits.body)"))
-            }
+        case .head(let head):
             epoll.remove(connection.fd)
             connections[connection.fd] = nil
             if connection.fresh {
@@ -329,12 +323,10 @@ final class SyncWorker: @unchecked Sendable {
             return
         }
         for connection in Array(connections.values) {
-            let idle = now - connection.lastActivity
-            if connection.pending == 0 {
-                let limit = connection.requestsServed == 0 ? headTimeout : context.settings.keepalive
-                if idle > limit { close(connection) }
-            } else if idle > headTimeout {
-                reject(connection, HTTPError(408, "request head not received within \(Int(headTimeout)) s"))
+            switch connection.idleVerdict(now: now, settings: context.settings) {
+            case .keep: break
+            case .close: close(connection)
+            case .headTimeout: reject(connection, headTimeoutError(context.settings))
             }
         }
     }
@@ -355,18 +347,19 @@ final class SyncWorker: @unchecked Sendable {
         defer { context.heartbeat.end(slot: slot) }
         let started = Clock.monotonic()
         let app = context.app.table.pointee
-        let token = RequestView.with(head: job.head, connection: connection) { view in
+        let client = Client.resolve(head: job.head, connection: connection, trust: context.forwardedTrust)
+        exchange.client = client
+        let token = RequestView.with(head: job.head, connection: connection, client: client) { view in
             app.handle(app.ctx, view, exchange.raw)
         }
         exchange.waitUntilEnded()
         app.release(app.ctx, token)
-        connection.requestsServed += 1
         served.add(1, ordering: .relaxed)
         if let accessLog = context.accessLog {
             accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
         }
         let reusable = exchange.reusable
-        if reusable { connection.lastActivity = Clock.monotonic() }
+        if reusable { connection.becameIdle() }
         returned.withLock { $0.append((connection, reusable)) }
         wake.signal()
     }
@@ -377,7 +370,7 @@ extension AccessRecord {
         let head = exchange.head
         let responseHeaders = exchange.responseHeaders
         self.init(
-            remote: exchange.connection.remote?.host ?? "", method: head.method.name, target: head.target,
+            remote: exchange.client?.host ?? "", method: head.method.name, target: head.target,
             version: head.version.description, status: exchange.status, bytes: exchange.bodyBytesSent, seconds: seconds,
             requestHeader: { head.field($0) },
             responseHeader: { name in

@@ -16,6 +16,13 @@ struct WorkerContext {
     let control: ControlChannel
     let limits: Limits
     let heartbeat: Heartbeat
+    /// Peers whose forwarding headers are believed.
+    let forwardedTrust: TrustList
+    /// Peers that must start with a PROXY protocol header (when `proxyProtocol` is not off).
+    let proxyTrust: TrustList
+    let proxyProtocol: ProxyProtocol.Version
+    /// The shared scoreboard and this worker's slot on it (nil when the master has none).
+    let scoreboard: (page: Scoreboard, index: Int)?
     /// The access log names response headers: keep copies of them.
     var keepResponseHeaders: Bool { accessLog?.namesResponseHeaders ?? false }
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
@@ -89,6 +96,10 @@ public enum WorkerMain {
         let context = WorkerContext(
             settings: settings, logger: logger, accessLog: accessLog, app: app, listeners: listeners,
             control: ControlChannel(fd: WorkerLaunch.controlFD), limits: limits, heartbeat: heartbeat,
+            forwardedTrust: (try? TrustList(parsing: settings.forwardedAllowIPs)) ?? TrustList.none,
+            proxyTrust: (try? TrustList(parsing: settings.proxyAllowIPs)) ?? TrustList.none,
+            proxyProtocol: ProxyProtocol.Version(rawValue: settings.proxyProtocol.rawValue) ?? .off,
+            scoreboard: Self.scoreboard(environment),
             requestLimit: requestLimit)
         switch settings.workerClass {
         case .sync:
@@ -96,6 +107,15 @@ public enum WorkerMain {
         case .async:
             return AsyncWorker(context: context).run()
         }
+    }
+}
+
+extension WorkerMain {
+    static func scoreboard(_ environment: [String: String]) -> (page: Scoreboard, index: Int)? {
+        guard let index = environment[WorkerLaunch.scoreboardIndexVariable].flatMap({ Int($0) }), index >= 0,
+              let page = try? Scoreboard.map(fd: WorkerLaunch.scoreboardFD)
+        else { return nil }
+        return (page, index)
     }
 }
 
@@ -111,6 +131,20 @@ struct ControlChannel {
 
     func send(_ line: String) {
         Descriptor.writeAllIgnoringErrors(fd, line + "\n")
+    }
+}
+
+extension TrustList {
+    /// Trusts nobody (settings are validated before a worker starts, so this is a fallback only).
+    static var none: TrustList { try! TrustList(parsing: "") }
+}
+
+extension WorkerContext {
+    /// Sets up what a new connection owes before its first request (a PROXY protocol header).
+    func prepare(_ connection: Connection) {
+        if proxyProtocol != .off, let peer = connection.remote, peer.isUnix ? proxyTrust.any : proxyTrust.contains(peer.host) {
+            connection.proxyPending = true
+        }
     }
 }
 

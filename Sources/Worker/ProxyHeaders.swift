@@ -1,0 +1,118 @@
+import HTTP1
+import Platform
+
+/// The client as the application sees it: the peer, or what a trusted proxy says.
+struct Client {
+    var host: String
+    var port: UInt16
+    var scheme: String
+    /// The host as bytes for the C request view (the connection's own when nothing changed).
+    var hostBytes: [UInt8]
+
+    /// Applies `Forwarded` (RFC 7239), or else `X-Forwarded-For` / `X-Forwarded-Proto`, when the peer
+    /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
+    static func resolve(head: RequestHead, connection: Connection, trust: TrustList) -> Client {
+        var client = Client(
+            host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0, scheme: "http",
+            hostBytes: connection.remoteHostBytes)
+        guard let peer = connection.remote, peer.isUnix ? trust.any : trust.contains(peer.host) else { return client }
+        var hops: [(host: String, port: UInt16, proto: String?)] = []
+        var sawForwarded = false
+        for field in head.fields where head.matches(field, "forwarded") {
+            sawForwarded = true
+            for element in split(head.string(field.value), ",") {
+                var node: (host: String, port: UInt16)?
+                var proto: String?
+                for pair in split(element, ";") {
+                    guard let eq = pair.firstIndex(of: "=") else { continue }
+                    let key = pair[..<eq].lowercased()
+                    let value = unquote(String(pair[pair.index(after: eq)...]))
+                    if key == "for" { node = splitHostPort(value) }
+                    if key == "proto" { proto = value.lowercased() }
+                }
+                if let node { hops.append((node.host, node.port, proto)) }
+            }
+        }
+        var proto: String?
+        if !sawForwarded {
+            for field in head.fields where head.matches(field, "x-forwarded-for") {
+                for entry in split(head.string(field.value), ",") { hops.append((entry, 0, nil)) }
+            }
+            for field in head.fields where head.matches(field, "x-forwarded-proto") {
+                proto = split(head.string(field.value), ",").last?.lowercased()
+            }
+        }
+        if let chosen = hops.reversed().first(where: { !trust.contains($0.host) }) ?? hops.first,
+           IPAddress.parse(chosen.host) != nil
+        {
+            client.host = chosen.host
+            client.port = chosen.port
+            client.hostBytes = Array(chosen.host.utf8)
+            proto = chosen.proto ?? proto
+        }
+        if let proto, proto == "http" || proto == "https" { client.scheme = proto }
+        return client
+    }
+
+    private static func split(_ text: String, _ separator: Character) -> [String] {
+        text.split(separator: separator).map { String($0).trimmingCharacters(" \t") }.filter { !$0.isEmpty }
+    }
+
+    private static func unquote(_ text: String) -> String {
+        text.count >= 2 && text.hasPrefix("\"") && text.hasSuffix("\"") ? String(text.dropFirst().dropLast()) : text
+    }
+
+    /// `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]:4711`, `2001:db8::1`.
+    private static func splitHostPort(_ text: String) -> (String, UInt16) {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            return (host, rest.hasPrefix(":") ? UInt16(rest.dropFirst()) ?? 0 : 0)
+        }
+        if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            return (String(text[..<colon]), UInt16(text[text.index(after: colon)...]) ?? 0)
+        }
+        return (text, 0)
+    }
+}
+
+extension String {
+    func trimmingCharacters(_ set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s.removeFirst() }
+        while let c = s.last, set.contains(c) { s.removeLast() }
+        return String(s)
+    }
+}
+
+extension RequestHead {
+    /// Whether `field` is named `lowered` (case-insensitive).
+    func matches(_ field: Field, _ lowered: String) -> Bool {
+        let name = bytes[field.name]
+        guard name.count == lowered.utf8.count else { return false }
+        return zip(name, lowered.utf8).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
+    }
+}
+
+extension Connection {
+    /// Consumes a PROXY protocol header if this connection owes one: true when done (or none was
+    /// owed), nil when more bytes are needed, false when the header is malformed.
+    func consumeProxyHeader(_ version: ProxyProtocol.Version) -> Bool? {
+        guard proxyPending else { return true }
+        let result = buffer.withUnsafeBufferPointer { ProxyProtocol.parse(UnsafeBufferPointer(rebasing: $0[start...]), accept: version) }
+        switch result {
+        case .incomplete:
+            return nil
+        case .failure:
+            return false
+        case .header(let host, let port, let consumed):
+            consume(consumed)
+            proxyPending = false
+            if let host {
+                remote = SocketName(host: host, port: port, isUnix: false)
+                remoteHostBytes = Array(host.utf8)
+            }
+            return true
+        }
+    }
+}
