@@ -1,4 +1,5 @@
 import ArbiterABI
+import Glibc
 import Dispatch
 import HTTP1
 import Platform
@@ -87,8 +88,13 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
                 if step.consumed > 0 { continue }
             }
             switch connection.readBlocking(timeout: ioTimeout) {
-            case .data: continue
-            case .eof, .error, .wouldBlock: return callback(context, nil, 0, Status.disconnected)
+            case .data:
+                continue
+            case .error(ETIMEDOUT):
+                bodyError = HTTPError(408, "request body made no progress within body_timeout")
+                return callback(context, nil, 0, Status.badBody)
+            case .eof, .error, .wouldBlock:
+                return callback(context, nil, 0, Status.disconnected)
             }
         }
     }
