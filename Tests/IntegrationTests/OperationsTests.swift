@@ -171,3 +171,63 @@ extension String {
         return String(rest[..<b.lowerBound])
     }
 }
+
+extension Integration {
+    @Suite struct Mechanics {
+        @Test func hupAppliesChangedBinds() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let first = dir.file("first.sock")
+            let second = dir.file("second.sock")
+            try dir.write("app.conf", "bind = unix:\(first)\n")
+            let server = try ServerProcess(["-c", dir.file("app.conf"), "hello:application"], bindListener: false)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            #expect(try HTTPConnection(unixPath: first).request("GET", "/").status == 200)
+            try dir.write("app.conf", "bind = unix:\(second)\n")
+            server.signal(SIGHUP)
+            try server.waitForLog("Reload complete: generation 1")
+            #expect(try HTTPConnection(unixPath: second).request("GET", "/").status == 200)
+            try server.waitForLog("No longer listening at: unix:\(first)")
+            #expect(!Files.exists(first))
+        }
+
+        @Test func workersDropToTheConfiguredUser() throws {
+            guard getuid() == 0 else { return }  // only root can switch users
+            try withServer(["hello:application", "--user", "nobody", "--group", "nogroup"]) { server in
+                let status = try Files.readString("/proc/\(server.workerPids[0])/status")
+                let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
+                #expect(uid?.split(separator: "\t").dropFirst().first == "65534")
+                #expect(try httpGet(port: server.port, "/").status == 200)
+            }
+        }
+
+        @Test func daemonDetachesAndKeepsServing() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let pidfile = dir.file("d.pid")
+            let launcher = try ServerProcess(["hello:application", "-D", "-p", pidfile])
+            defer { launcher.stop() }
+            #expect(launcher.waitForExit() == 0)
+            try waitUntil { Files.exists(pidfile) }
+            let daemon = try #require(Int32((try Files.readString(pidfile)).split(separator: "\n").first ?? ""))
+            defer { killTree(daemon) }
+            #expect(daemon != launcher.pid)
+            try waitUntil { ProcessTree.children(of: daemon).count == 1 }
+            let response = try httpGet(port: launcher.port, "/", timeout: 30)
+            #expect(response.status == 200)
+            kill(daemon, SIGTERM)
+            try waitUntil { kill(daemon, 0) != 0 }
+            #expect(!Files.exists(pidfile))
+        }
+
+        @Test func printConfigShowsTheResolvedSettings() throws {
+            let server = try ServerProcess(["hello:application", "-w", "3", "--print-config"], environment: ["ARBITER_CMD_ARGS": "--threads 7"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 0)
+            #expect(server.log.contains("workers = 3\n"))
+            #expect(server.log.contains("threads = 7\n"))
+            #expect(server.log.contains("app = hello:application\n"))
+        }
+    }
+}
