@@ -135,8 +135,12 @@ final class AsyncWorker: @unchecked Sendable {
             switch Token.kind(token) {
             case Token.listener: acceptConnections(fd)
             case Token.wake: loop.wake.drain()
-            case Token.signal: handleSignals()
-            case Token.control: controlEvent()
+            case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
+            case Token.control:
+                if context.masterIsGone() {
+                    epoll.remove(context.control.fd)
+                    beginGracefulStop(reason: "master exit")
+                }
             default: connectionEvent(fd, events[i])
             }
         }
@@ -180,24 +184,15 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     private func acceptConnections(_ listenerFD: Int32) {
-        let local = context.listeners.first { $0.fd == listenerFD }?.name
         // A small batch per wake-up: the other workers get the rest of a burst.
         for _ in 0..<4 {
             if !shouldAccept {
                 updateAccepting()
                 return
             }
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
-            }
-            if fd < 0 { return }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let io = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
-            context.prepare(io)
+            guard let io = context.accept(from: listenerFD) else { return }
             let connection = AsyncConnection(io: io, worker: self)
+            let fd = io.fd
             connections[fd] = connection
             connection.interest = Events.readable | Events.peerClosed
             do {
@@ -348,8 +343,7 @@ final class AsyncWorker: @unchecked Sendable {
         if let limit = context.requestLimit, served >= limit, !recycling {
             recycling = true
             stopAccepting()
-            context.logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
-            context.control.send("retire max_requests reached (\(limit) requests)")
+            context.reachedRequestLimit(limit)
         }
         if let accessLog = context.accessLog, exchange.status != 0 {
             accessLog.log(AccessRecord(exchange: exchange, remote: exchange.client?.host ?? ""))
@@ -396,33 +390,6 @@ final class AsyncWorker: @unchecked Sendable {
         close(connection)
     }
 
-    private func handleSignals() {
-        for signo in signals.drain() {
-            switch signo {
-            case SIGTERM:
-                beginGracefulStop(reason: "SIGTERM")
-            case SIGINT, SIGQUIT:
-                context.logger.info("Worker exiting now (\(Signal.name(signo)))")
-                exit(0)
-            case SIGUSR1:
-                try? context.logger.sink.reopen()
-                try? context.accessLog?.sink.reopen()
-            default:
-                break
-            }
-        }
-    }
-
-    private func controlEvent() {
-        var byte: UInt8 = 0
-        let n = read(context.control.fd, &byte, 1)
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
-            epoll.remove(context.control.fd)
-            context.logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
-            beginGracefulStop(reason: "master exit")
-        }
-    }
-
     /// Stops accepting and lets requests in flight finish; idle connections get a short drain time
     /// for one more request (answered with `Connection: close`), then are closed.
     private func beginGracefulStop(reason: String) {
@@ -432,7 +399,7 @@ final class AsyncWorker: @unchecked Sendable {
         stopAccepting()
         listenersOpen = false
         for listener in context.listeners { Descriptor.close(listener.fd) }
-        drainDeadline = Clock.monotonic() + min(SyncWorker.drainTime, context.settings.keepalive)
+        drainDeadline = context.drainDeadline
     }
 
     /// Closes idle keep-alive connections and stalled heads (at most four times a second).

@@ -2,6 +2,7 @@ import CArbiter
 import Glibc
 import HTTP1
 import Platform
+import Synchronization
 
 /// One client connection. Owned by the event loop while it waits for a request head, and by one
 /// request thread while a request is served (never both), so it needs no lock.
@@ -17,6 +18,8 @@ final class Connection: @unchecked Sendable {
     /// When the connection last made progress (monotonic seconds), for idle and head timeouts.
     var lastActivity: Double
     var requestsServed = 0
+    /// A request thread serves it (sync worker): the loop leaves it alone.
+    let busy = Atomic<Bool>(false)
     /// Accepted, first request not dispatched yet (counts against the worker's capacity).
     var fresh = false
     let acceptedAt = Clock.monotonic()

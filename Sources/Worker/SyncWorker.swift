@@ -7,29 +7,47 @@ import Platform
 import Synchronization
 
 /// The `sync` worker: an epoll loop thread accepts connections and reads request heads; complete
-/// requests go to `--threads` request threads that serve them with blocking I/O and hand the
-/// connection back. Idle keep-alive connections and slow heads never hold a request thread.
+/// requests go to `--threads` request threads that serve them with blocking I/O. Idle keep-alive
+/// connections and slow heads never hold a request thread.
+///
+/// A connection is registered one-shot: while a request thread serves it, epoll reports nothing for
+/// it; the thread re-arms it when the response is done (or serves a pipelined request right away),
+/// so a keep-alive request costs no hand-back through the loop. Only closing goes back to the loop,
+/// which owns the connection table.
 final class SyncWorker: @unchecked Sendable {
     private let context: WorkerContext
     private let epoll: Epoll
     private let wake: WakeUp
     private let signals: SignalPipe
     private let requests = BlockingQueue<Job>()
-    private let returned = Mutex<[(Connection, Bool)]>([])
+    /// Connections request threads are done with and that must be closed (by the loop).
+    private let finished = Mutex<[Connection]>([])
     private let stopping = Atomic<Bool>(false)
     /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
     private let recycling = Atomic<Bool>(false)
     private let served = Atomic<Int>(0)
+    private let inFlight = Atomic<Int>(0)
+    /// The loop stopped accepting for lack of a free request thread: wake it when one frees up.
+    private let waitingForCapacity = Atomic<Bool>(false)
+    /// Every open connection, busy or not (loop thread only).
     private var connections: [Int32: Connection] = [:]
-    private var inFlight = 0
     private var accepting = false
     private var listenersOpen = true
+    private var announcedRecycling = false
     private var lastSweep = 0.0
     /// While stopping: when idle connections are closed.
     private var drainDeadline: Double?
     /// How long idle keep-alive connections may still send one request after a graceful stop began.
     static let drainTime = 1.0
     private let host: Host
+
+    /// Connections accepted less than `freshWindow` ago whose first request is not dispatched yet:
+    /// they count against capacity, so a burst of new connections spreads over the workers. The
+    /// window is short, so that clients that connect and send nothing (or trickle) cannot stop a
+    /// worker from accepting.
+    private var fresh = 0
+    private var freshQueue: [Connection] = []
+    static let freshWindow = 0.05
 
     struct Job: @unchecked Sendable {
         let connection: Connection
@@ -38,6 +56,7 @@ final class SyncWorker: @unchecked Sendable {
 
     /// How long a blocking read or write may wait for the client.
     private var ioTimeout: Double { context.settings.bodyTimeout > 0 ? context.settings.bodyTimeout : 3600 }
+    private static let connectionEvents = Events.readable | Events.peerClosed | UInt32(ARBITER_EPOLLONESHOT)
 
     init(context: WorkerContext) {
         self.context = context
@@ -64,11 +83,11 @@ final class SyncWorker: @unchecked Sendable {
             try epoll.add(signals.readFD, events: Events.readable, token: Token.make(Token.signal, signals.readFD))
             try epoll.add(context.control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, context.control.fd))
             for listener in context.listeners { try Descriptor.setNonBlocking(listener.fd) }
-            try startAccepting()
         } catch {
             logger.critical("Worker cannot watch its sockets: \(error)")
             return WorkerMain.bootFailed
         }
+        updateAccepting()
         context.heartbeat.setKind(.requestThreads)
         for index in 0..<context.settings.threads {
             startThread(name: "request-\(index)") { [self] in
@@ -89,7 +108,7 @@ final class SyncWorker: @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: 128)
         var tokens = [UInt64](repeating: 0, count: 128)
         while true {
-            if stopping.load(ordering: .relaxed) && inFlight == 0 && connections.isEmpty { return }
+            if stopping.load(ordering: .relaxed) && inFlight.load(ordering: .acquiring) == 0 && connections.isEmpty { return }
             context.heartbeat.beat()
             let n = epoll.wait(into: &events, &tokens, timeout: freshQueue.isEmpty ? 0.5 : Self.freshWindow)
             for i in 0..<n {
@@ -97,10 +116,14 @@ final class SyncWorker: @unchecked Sendable {
                 let fd = Token.fd(token)
                 switch Token.kind(token) {
                 case Token.listener: acceptConnections(fd)
-                case Token.wake: takeBackConnections()
-                case Token.signal: handleSignals()
-                case Token.control: controlEvent()
-                default: connectionEvent(fd, events[i])
+                case Token.wake: wokenUp()
+                case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
+                case Token.control:
+                    if context.masterIsGone() {
+                        epoll.remove(context.control.fd)
+                        beginGracefulStop(reason: "master exit")
+                    }
+                default: connectionEvent(fd)
                 }
             }
             if !freshQueue.isEmpty {
@@ -110,30 +133,6 @@ final class SyncWorker: @unchecked Sendable {
             sweep()
         }
     }
-
-    private func startAccepting() throws(SystemError) {
-        guard !accepting, listenersOpen else { return }
-        for listener in context.listeners {
-            // EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all of them.
-            try epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
-        }
-        accepting = true
-    }
-
-    private func stopAccepting() {
-        guard accepting else { return }
-        for listener in context.listeners { epoll.remove(listener.fd) }
-        accepting = false
-    }
-
-    private var openConnections: Int { connections.count + inFlight }
-    /// Connections accepted less than `freshWindow` ago whose first request is not dispatched yet:
-    /// they count against capacity, so a burst of new connections spreads over the workers. The
-    /// window is short, so that clients that connect and send nothing (or trickle) cannot stop a
-    /// worker from accepting.
-    private var fresh = 0
-    private var freshQueue: [Connection] = []
-    static let freshWindow = 0.05
 
     private func expireFresh(now: Double) {
         while let first = freshQueue.first, !first.fresh || now - first.acceptedAt >= Self.freshWindow {
@@ -149,46 +148,60 @@ final class SyncWorker: @unchecked Sendable {
     /// worker leaves connections to idle ones (load spreads by capacity), and never past
     /// `worker_connections`. Idle keep-alive connections do not count against capacity.
     private var hasCapacity: Bool {
-        inFlight + fresh < context.settings.threads && openConnections < context.settings.workerConnections
+        inFlight.load(ordering: .relaxed) + fresh < context.settings.threads
+            && connections.count < context.settings.workerConnections
     }
 
     private func updateAccepting() {
-        if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) { return }
-        if hasCapacity { try? startAccepting() } else { stopAccepting() }
+        guard listenersOpen, !stopping.load(ordering: .relaxed), !recycling.load(ordering: .relaxed) else {
+            return stopAccepting()
+        }
+        if hasCapacity {
+            waitingForCapacity.store(false, ordering: .relaxed)
+            startAccepting()
+        } else {
+            stopAccepting()
+            waitingForCapacity.store(true, ordering: .relaxed)
+            // A thread may have finished between the check and the flag: look again.
+            if hasCapacity { startAccepting() }
+        }
+    }
+
+    private func startAccepting() {
+        guard !accepting else { return }
+        for listener in context.listeners {
+            // EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all of them.
+            try? epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
+        }
+        accepting = true
+    }
+
+    private func stopAccepting() {
+        guard accepting else { return }
+        for listener in context.listeners { epoll.remove(listener.fd) }
+        accepting = false
     }
 
     private func acceptConnections(_ listenerFD: Int32) {
-        let local = context.listeners.first { $0.fd == listenerFD }?.name
         // A bounded batch per wake-up, so that one worker does not take every queued connection.
         for _ in 0..<16 {
-            if !hasCapacity {
-                stopAccepting()
-                return
-            }
-            var storage = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
-            }
-            if fd < 0 { return }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: context.limits)
-            context.prepare(connection)
+            guard hasCapacity else { return updateAccepting() }
+            guard let connection = context.accept(from: listenerFD) else { return }
             connection.fresh = true
             fresh += 1
             freshQueue.append(connection)
-            watch(connection)
+            connections[connection.fd] = connection
+            do {
+                try epoll.add(connection.fd, events: Self.connectionEvents, token: Token.make(Token.connection, connection.fd))
+            } catch {
+                close(connection)
+            }
         }
     }
 
-    private func watch(_ connection: Connection) {
-        connections[connection.fd] = connection
-        do {
-            try epoll.add(connection.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.connection, connection.fd))
-        } catch {
-            close(connection)
-        }
+    /// Re-arms a one-shot registration (from the loop or a request thread).
+    private func rearm(_ connection: Connection) {
+        try? epoll.modify(connection.fd, events: Self.connectionEvents, token: Token.make(Token.connection, connection.fd))
     }
 
     private func close(_ connection: Connection) {
@@ -202,8 +215,8 @@ final class SyncWorker: @unchecked Sendable {
         updateAccepting()
     }
 
-    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
-        guard let connection = connections[fd] else { return }
+    private func connectionEvent(_ fd: Int32) {
+        guard let connection = connections[fd], !connection.busy.load(ordering: .acquiring) else { return }
         switch connection.readAvailable() {
         case .data, .wouldBlock:
             parseHead(connection)
@@ -212,29 +225,32 @@ final class SyncWorker: @unchecked Sendable {
         }
     }
 
-    /// Dispatches a complete head, answers a malformed one, or waits for more bytes.
+    /// Dispatches a complete head, answers a malformed one, or waits (re-armed) for more bytes.
     private func parseHead(_ connection: Connection) {
         switch connection.nextHead(context: context) {
         case .wait:
-            return
+            rearm(connection)
         case .drop:
             close(connection)
         case .reject(let error):
             reject(connection, error)
         case .head(let head):
-            epoll.remove(connection.fd)
-            connections[connection.fd] = nil
             if connection.fresh {
                 connection.fresh = false
                 fresh -= 1
             }
-            inFlight += 1
-            if context.logger.level == .debug {
-                context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
-            }
-            requests.put(Job(connection: connection, head: head))
+            dispatch(connection, head)
             updateAccepting()
         }
+    }
+
+    private func dispatch(_ connection: Connection, _ head: RequestHead) {
+        connection.busy.store(true, ordering: .releasing)
+        inFlight.add(1, ordering: .relaxed)
+        if context.logger.level == .debug {
+            context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
+        }
+        requests.put(Job(connection: connection, head: head))
     }
 
     /// Answers a request the server refuses and closes: nothing after a bad head is parsed.
@@ -246,59 +262,20 @@ final class SyncWorker: @unchecked Sendable {
         close(connection)
     }
 
-    private func takeBackConnections() {
+    /// Request threads finished connections, freed capacity, or reached `max_requests`.
+    private func wokenUp() {
         wake.drain()
-        let back = returned.withLock { list in
+        let done = finished.withLock { list in
             defer { list.removeAll() }
             return list
         }
-        if let limit = context.requestLimit, served.load(ordering: .relaxed) >= limit,
-           !recycling.exchange(true, ordering: .relaxed)
-        {
+        for connection in done { close(connection) }
+        if let limit = context.requestLimit, recycling.load(ordering: .relaxed), !announcedRecycling {
+            announcedRecycling = true
             stopAccepting()
-            context.logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
-            context.control.send("retire max_requests reached (\(limit) requests)")
-        }
-        for (connection, reusable) in back {
-            inFlight -= 1
-            // A response that promised keep-alive keeps the connection even while stopping: the
-            // drain answers its next request with `Connection: close` or closes it when idle.
-            if reusable {
-                connection.parser.reset()
-                watch(connection)
-                parseHead(connection)
-            } else {
-                connection.close()
-            }
+            context.reachedRequestLimit(limit)
         }
         updateAccepting()
-    }
-
-    private func handleSignals() {
-        for signo in signals.drain() {
-            switch signo {
-            case SIGTERM:
-                beginGracefulStop(reason: "SIGTERM")
-            case SIGINT, SIGQUIT:
-                context.logger.info("Worker exiting now (\(Signal.name(signo)))")
-                exit(0)
-            case SIGUSR1:
-                try? context.logger.sink.reopen()
-                try? context.accessLog?.sink.reopen()
-            default:
-                break
-            }
-        }
-    }
-
-    private func controlEvent() {
-        var byte: UInt8 = 0
-        let n = read(context.control.fd, &byte, 1)
-        if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
-            epoll.remove(context.control.fd)
-            context.logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
-            beginGracefulStop(reason: "master exit")
-        }
     }
 
     /// Stops accepting and lets in-flight requests finish. Idle keep-alive connections get a short
@@ -306,23 +283,23 @@ final class SyncWorker: @unchecked Sendable {
     /// so a client never races a close; then they are closed.
     private func beginGracefulStop(reason: String) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
-        context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight) request(s) in flight")
+        context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight.load(ordering: .relaxed)) request(s) in flight")
         stopAccepting()
         listenersOpen = false
         for listener in context.listeners { Descriptor.close(listener.fd) }
-        drainDeadline = Clock.monotonic() + min(Self.drainTime, context.settings.keepalive)
+        drainDeadline = context.drainDeadline
     }
 
-    /// Closes idle keep-alive connections and heads that stalled (at most twice a second).
+    /// Closes idle keep-alive connections and heads that stalled (at most four times a second).
     private func sweep() {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        if let drainDeadline, now >= drainDeadline {
-            for connection in Array(connections.values) { close(connection) }
-            return
-        }
-        for connection in Array(connections.values) {
+        for connection in Array(connections.values) where !connection.busy.load(ordering: .acquiring) {
+            if let drainDeadline, now >= drainDeadline {
+                close(connection)
+                continue
+            }
             switch connection.idleVerdict(now: now, settings: context.settings) {
             case .keep: break
             case .close: close(connection)
@@ -331,37 +308,61 @@ final class SyncWorker: @unchecked Sendable {
         }
     }
 
-    /// On a request thread: runs one request to its end, then gives the connection back to the loop.
+    /// On a request thread: serves the request, then any request already pipelined behind it, then
+    /// re-arms the connection for the loop (or hands it back to be closed).
     private func serve(_ job: Job, slot: Int) {
         let connection = job.connection
+        var head = job.head
+        while true {
+            let reusable = serveOne(connection, head, slot: slot)
+            let count = served.add(1, ordering: .relaxed).newValue
+            if let limit = context.requestLimit, count >= limit, !recycling.exchange(true, ordering: .relaxed) {
+                wake.signal()
+            }
+            guard reusable else { break }
+            connection.becameIdle()
+            // A request already in the buffer is served right here, without a trip through the loop.
+            if connection.pending > 0, !stopping.load(ordering: .relaxed), case .head(let next) = connection.nextHead(context: context) {
+                head = next
+                continue
+            }
+            connection.busy.store(false, ordering: .releasing)
+            inFlight.subtract(1, ordering: .relaxed)
+            rearm(connection)
+            if waitingForCapacity.load(ordering: .relaxed) { wake.signal() }
+            return
+        }
+        finished.withLock { $0.append(connection) }
+        inFlight.subtract(1, ordering: .relaxed)
+        wake.signal()
+    }
+
+    /// Runs one request to its end; whether the connection may carry another.
+    private func serveOne(_ connection: Connection, _ head: RequestHead, slot: Int) -> Bool {
         let keepAlive = { [self] in
-            context.settings.keepalive > 0 && job.head.keepAlive && !stopping.load(ordering: .relaxed)
+            context.settings.keepalive > 0 && head.keepAlive && !stopping.load(ordering: .relaxed)
                 && !recycling.load(ordering: .relaxed)
         }
         let exchange = BlockingExchange(
-            connection: connection, head: job.head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
+            connection: connection, head: head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
             keepAlive: keepAlive, logger: context.logger, heartbeat: (context.heartbeat, slot))
         exchange.keepHeaders = context.keepResponseHeaders
-        let label = job.head.methodRange.lowerBound..<job.head.targetRange.upperBound
-        job.head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
+        let label = head.methodRange.lowerBound..<head.targetRange.upperBound
+        head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
         defer { context.heartbeat.end(slot: slot) }
         let started = Clock.monotonic()
         let app = context.app.table.pointee
-        let client = Client.resolve(head: job.head, connection: connection, trust: context.forwardedTrust)
+        let client = Client.resolve(head: head, connection: connection, trust: context.forwardedTrust)
         exchange.client = client
-        let token = RequestView.with(head: job.head, connection: connection, client: client) { view in
+        let token = RequestView.with(head: head, connection: connection, client: client) { view in
             app.handle(app.ctx, view, exchange.raw)
         }
         exchange.waitUntilEnded()
         app.release(app.ctx, token)
-        served.add(1, ordering: .relaxed)
         if let accessLog = context.accessLog {
             accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
         }
-        let reusable = exchange.reusable
-        if reusable { connection.becameIdle() }
-        returned.withLock { $0.append((connection, reusable)) }
-        wake.signal()
+        return exchange.reusable
     }
 }
 

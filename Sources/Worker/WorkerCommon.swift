@@ -1,0 +1,59 @@
+import CArbiter
+import Glibc
+import Platform
+
+/// What both worker classes do the same way around their event loops.
+extension WorkerContext {
+    /// Accepts one connection from `listenerFD`, or nil when none is waiting (another worker may
+    /// have taken it).
+    func accept(from listenerFD: Int32) -> Connection? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
+        }
+        if fd < 0 { return nil }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let local = listeners.first { $0.fd == listenerFD }?.name
+        let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: limits)
+        prepare(connection)
+        return connection
+    }
+
+    /// Signals to a worker: TERM stops gracefully, INT/QUIT at once, USR1 reopens the logs.
+    func handle(signals: [Int32], gracefulStop: (String) -> Void) {
+        for signo in signals {
+            switch signo {
+            case SIGTERM:
+                gracefulStop("SIGTERM")
+            case SIGINT, SIGQUIT:
+                logger.info("Worker exiting now (\(Signal.name(signo)))")
+                exit(0)
+            case SIGUSR1:
+                try? logger.sink.reopen()
+                try? accessLog?.sink.reopen()
+            default:
+                break
+            }
+        }
+    }
+
+    /// True when the master closed its end of the control socket (it is gone).
+    func masterIsGone() -> Bool {
+        var byte: UInt8 = 0
+        let n = read(control.fd, &byte, 1)
+        guard n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) else { return false }
+        logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
+        return true
+    }
+
+    /// Asks the master for a replacement once `max_requests` is reached.
+    func reachedRequestLimit(_ limit: Int) {
+        logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
+        control.send("retire max_requests reached (\(limit) requests)")
+    }
+
+    /// The drain deadline after a graceful stop begins.
+    var drainDeadline: Double { Clock.monotonic() + min(SyncWorker.drainTime, settings.keepalive) }
+}
