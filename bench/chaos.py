@@ -48,6 +48,13 @@ def children(pid):
     return sorted(out)
 
 
+def connections_of(pid):
+    """Established connections to PORT held by process `pid` (from ss)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{PORT} )"],
+                         capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if f"pid={pid}," in line)
+
+
 def wrk(seconds):
     return subprocess.Popen(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s",
                              f"http://127.0.0.1:{PORT}/"], stdout=subprocess.PIPE, text=True)
@@ -116,11 +123,15 @@ def main():
             master.wait(timeout=30)
         phase("USR2 + WINCH + QUIT (upgrade)", upgrade, seconds=10)
 
+        victim_connections = []
+
         def kill_worker():
             victim = children(masters[-1])[0]
+            victim_connections.append(connections_of(victim))
             os.kill(victim, signal.SIGKILL)
             time.sleep(1)
         phase("kill -9 one worker", kill_worker)
+        print(f"(the killed worker held {victim_connections[0]} of the {CONNECTIONS} connections)")
 
         print()
         print("| phase | requests | failed |")

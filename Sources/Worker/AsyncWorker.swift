@@ -128,7 +128,9 @@ final class AsyncWorker: @unchecked Sendable {
     /// One turn of the loop: I/O events, then queued jobs, then timeouts.
     private func turn() {
         context.heartbeat.beat()
-        let n = epoll.wait(into: &events, &tokens, timeout: loop.hasPending ? 0 : 0.25)
+        var timeout = loop.hasPending ? 0 : 0.25
+        if let until = deferredUntil { timeout = min(timeout, max(0, until - Clock.monotonic())) }
+        let n = epoll.wait(into: &events, &tokens, timeout: timeout)
         for i in 0..<n {
             let token = tokens[i]
             let fd = Token.fd(token)
@@ -151,21 +153,30 @@ final class AsyncWorker: @unchecked Sendable {
 
     /// How many connections more than the least loaded worker this one may hold and still accept.
     static let acceptSlack = 1
+    /// How long a worker that is ahead leaves new connections to the others before it takes them
+    /// anyway (the others may be busy).
+    static let deferral = 0.005
 
-    /// Whether this worker should be on the listeners now: open, under `worker_connections`, and not
-    /// ahead of the least loaded worker (by the scoreboard) by more than the slack. Several workers
-    /// are woken for a new connection; the ones behind take it.
-    private var shouldAccept: Bool {
-        guard eligible, connections.count < context.settings.workerConnections else { return false }
-        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return true }
-        return connections.count <= least + Self.acceptSlack
-    }
+    /// Registered on the listeners until then: this worker was ahead of the least loaded one.
+    private var deferredUntil: Double?
 
     /// Taking connections at all (not stopping or recycling).
     private var eligible: Bool { listenersOpen && !stopping && !recycling }
 
+    /// Whether this worker is ahead of the least loaded worker (by the scoreboard) by more than the
+    /// slack. All workers on the listeners are woken for a new connection; the ones behind take it.
+    private var isAhead: Bool {
+        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return false }
+        return connections.count > least + Self.acceptSlack
+    }
+
     private func updateAccepting() {
-        if shouldAccept { startAccepting() } else { stopAccepting() }
+        if let until = deferredUntil, Clock.monotonic() >= until { deferredUntil = nil }
+        if eligible && connections.count < context.settings.workerConnections && deferredUntil == nil {
+            startAccepting()
+        } else {
+            stopAccepting()
+        }
         context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
     }
 
@@ -186,9 +197,11 @@ final class AsyncWorker: @unchecked Sendable {
     private func acceptConnections(_ listenerFD: Int32) {
         // A small batch per wake-up: the other workers get the rest of a burst.
         for _ in 0..<4 {
-            if !shouldAccept {
-                updateAccepting()
-                return
+            if connections.count >= context.settings.workerConnections { return updateAccepting() }
+            if isAhead {
+                // Leave this one to the others for a moment.
+                deferredUntil = Clock.monotonic() + Self.deferral
+                return updateAccepting()
             }
             guard let io = context.accept(from: listenerFD) else { return }
             let connection = AsyncConnection(io: io, worker: self)
