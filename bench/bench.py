@@ -129,13 +129,28 @@ def measure(name, command, workers, connections, path, ideal=None):
         server.stop()
 
 
+def rollup_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def idle_rss(name, command):
+    """RSS counts shared library pages in full; PSS shares them out; private is the worker's own."""
     server = Server(command, 1)
     try:
         time.sleep(1)
-        rss = sum(memory_kib(pid, "VmRSS") for pid in server.workers()) / 1024
-        print(f"  {name:40} idle worker RSS {rss:.1f} MiB", flush=True)
-        return rss
+        pids = server.workers()
+        rss = sum(memory_kib(pid, "VmRSS") for pid in pids) / 1024
+        pss = sum(rollup_kib(pid, "Pss") for pid in pids) / 1024
+        private = sum(rollup_kib(pid, "Private_Clean") + rollup_kib(pid, "Private_Dirty") for pid in pids) / 1024
+        print(f"  {name:40} idle worker RSS {rss:.1f} MiB, PSS {pss:.1f} MiB, private {private:.1f} MiB", flush=True)
+        return rss, pss, private
     finally:
         server.stop()
 
@@ -187,10 +202,12 @@ def main():
         print(f"| {n} sleeps: peak worker RSS | {a['peak_rss_mib']:.1f} MiB | {u['peak_rss_mib']:.1f} MiB | "
               f"{a['peak_rss_mib'] / max(u['peak_rss_mib'], 1e-9):.2f}× | {'≤ 60 MB' if n == 10000 else ''} |")
         print(f"| {n} sleeps: errors | {a['errors']} | {u['errors']} | | |")
-    print(f"| idle worker RSS, async vs uvicorn | {idle['arbiter async']:.1f} MiB | {idle['uvicorn']:.1f} MiB | "
-          f"{idle['arbiter async'] / idle['uvicorn']:.2f}× | ≤ 8 MB |")
-    print(f"| idle worker RSS, sync vs gunicorn sync | {idle['arbiter sync']:.1f} MiB | {idle['gunicorn sync']:.1f} MiB | "
-          f"{idle['arbiter sync'] / idle['gunicorn sync']:.2f}× | |")
+    for label, index in (("RSS", 0), ("PSS", 1), ("private", 2)):
+        a, u = idle["arbiter async"][index], idle["uvicorn"][index]
+        print(f"| idle worker {label}, async vs uvicorn | {a:.1f} MiB | {u:.1f} MiB | {a / u:.2f}× | {'≤ 8 MB' if index == 0 else ''} |")
+    for label, index in (("RSS", 0), ("private", 2)):
+        a, g = idle["arbiter sync"][index], idle["gunicorn sync"][index]
+        print(f"| idle worker {label}, sync vs gunicorn sync | {a:.1f} MiB | {g:.1f} MiB | {a / g:.2f}× | |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import HTTP1
 import Platform
 
 /// Everything a worker class needs, set up once in the worker process.
-struct WorkerContext {
+final class WorkerContext: @unchecked Sendable {
     let settings: Settings
     let logger: Logger
     let accessLog: AccessLog?
@@ -24,9 +24,28 @@ struct WorkerContext {
     /// The shared scoreboard and this worker's slot on it (nil when the master has none).
     let scoreboard: (page: Scoreboard, index: Int)?
     /// The access log names response headers: keep copies of them.
-    var keepResponseHeaders: Bool { accessLog?.namesResponseHeaders ?? false }
+    let keepResponseHeaders: Bool
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
+
+    init(settings: Settings, logger: Logger, accessLog: AccessLog?, app: LoadedApp, listeners: [(fd: Int32, name: SocketName?)],
+         control: ControlChannel, limits: Limits, heartbeat: Heartbeat, forwardedTrust: TrustList, proxyTrust: TrustList,
+         proxyProtocol: ProxyProtocol.Version, scoreboard: (page: Scoreboard, index: Int)?, requestLimit: Int?) {
+        self.settings = settings
+        self.logger = logger
+        self.accessLog = accessLog
+        self.app = app
+        self.listeners = listeners
+        self.control = control
+        self.limits = limits
+        self.heartbeat = heartbeat
+        self.forwardedTrust = forwardedTrust
+        self.proxyTrust = proxyTrust
+        self.proxyProtocol = proxyProtocol
+        self.scoreboard = scoreboard
+        keepResponseHeaders = accessLog?.namesResponseHeaders ?? false
+        self.requestLimit = requestLimit
+    }
 }
 
 /// The worker process's entry point.
