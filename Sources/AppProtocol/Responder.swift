@@ -19,16 +19,22 @@ enum Responder {
         }
     }
 
+    /// Sends the head (sizing a file body first); the writer takes the body.
+    private static func start(_ response: Response, exchange: Exchange) throws -> (BodyWriter, FileReader?) {
+        let (headers, declared) = prepare(response)
+        var length = declared
+        var file: FileReader?
+        if case .file(let path) = response.body {
+            file = try FileReader(path: path)
+            length = file!.size
+        }
+        try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
+        return (BodyWriter(exchange: exchange), file)
+    }
+
     static func send(_ response: Response, request: Request, exchange: Exchange) async {
-        var (headers, length) = prepare(response)
         do {
-            var file: FileReader?
-            if case .file(let path) = response.body {
-                file = try FileReader(path: path)
-                length = file!.size
-            }
-            try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
-            let writer = BodyWriter(exchange: exchange)
+            let (writer, file) = try start(response, exchange: exchange)
             switch response.body {
             case .empty: break
             case .bytes(let bytes): try await writer.write(bytes)
@@ -42,15 +48,8 @@ enum Responder {
     }
 
     static func sendBlocking(_ response: Response, request: Request, exchange: Exchange) {
-        var (headers, length) = prepare(response)
         do {
-            var file: FileReader?
-            if case .file(let path) = response.body {
-                file = try FileReader(path: path)
-                length = file!.size
-            }
-            try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
-            let writer = BodyWriter(exchange: exchange)
+            let (writer, file) = try start(response, exchange: exchange)
             switch response.body {
             case .empty: break
             case .bytes(let bytes): if !bytes.isEmpty { try exchange.writeBlocking(bytes) }

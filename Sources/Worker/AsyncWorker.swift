@@ -18,7 +18,9 @@ final class AsyncWorker: @unchecked Sendable {
     private let host: Host
     private var connections: [Int32: AsyncConnection] = [:]
     private var active = 0
-    private var accepting = false
+    /// Sync workers wake one at a time (capacity decides); async workers all wake and the ones
+    /// behind on the scoreboard take the connection.
+    private var registration = ListenerRegistration(exclusive: false)
     private var listenersOpen = true
     private var stopping = false
     /// Set once `max_requests` is reached: no new connections, no keep-alive; the master replaces it.
@@ -180,19 +182,9 @@ final class AsyncWorker: @unchecked Sendable {
         context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
     }
 
-    private func startAccepting() {
-        guard !accepting else { return }
-        for listener in context.listeners {
-            try? epoll.add(listener.fd, events: Events.readable, token: Token.make(Token.listener, listener.fd))
-        }
-        accepting = true
-    }
+    private func startAccepting() { registration.start(epoll, context.listeners) }
 
-    private func stopAccepting() {
-        guard accepting else { return }
-        for listener in context.listeners { epoll.remove(listener.fd) }
-        accepting = false
-    }
+    private func stopAccepting() { registration.stop(epoll, context.listeners) }
 
     private func acceptConnections(_ listenerFD: Int32) {
         // A small batch per wake-up: the other workers get the rest of a burst.

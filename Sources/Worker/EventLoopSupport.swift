@@ -69,3 +69,24 @@ enum Events {
     static let hangup = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR) | UInt32(ARBITER_EPOLLRDHUP)
     static let peerClosed = UInt32(ARBITER_EPOLLRDHUP)
 }
+
+/// Whether a worker's listeners are registered with its epoll.
+struct ListenerRegistration {
+    private(set) var active = false
+    /// EPOLLEXCLUSIVE: one sleeping worker is woken per connection instead of all of them.
+    let exclusive: Bool
+
+    mutating func start(_ epoll: Epoll, _ listeners: [(fd: Int32, name: SocketName?)]) {
+        guard !active else { return }
+        for listener in listeners {
+            try? epoll.add(listener.fd, events: Events.readable | (exclusive ? Events.exclusive : 0), token: Token.make(Token.listener, listener.fd))
+        }
+        active = true
+    }
+
+    mutating func stop(_ epoll: Epoll, _ listeners: [(fd: Int32, name: SocketName?)]) {
+        guard active else { return }
+        for listener in listeners { epoll.remove(listener.fd) }
+        active = false
+    }
+}

@@ -31,7 +31,9 @@ final class SyncWorker: @unchecked Sendable {
     private let waitingForCapacity = Atomic<Bool>(false)
     /// Every open connection, busy or not (loop thread only).
     private var connections: [Int32: Connection] = [:]
-    private var accepting = false
+    /// Sync workers wake one at a time (capacity decides); async workers all wake and the ones
+    /// behind on the scoreboard take the connection.
+    private var registration = ListenerRegistration(exclusive: true)
     private var listenersOpen = true
     private var announcedRecycling = false
     private var lastSweep = 0.0
@@ -167,20 +169,9 @@ final class SyncWorker: @unchecked Sendable {
         }
     }
 
-    private func startAccepting() {
-        guard !accepting else { return }
-        for listener in context.listeners {
-            // EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all of them.
-            try? epoll.add(listener.fd, events: Events.readable | Events.exclusive, token: Token.make(Token.listener, listener.fd))
-        }
-        accepting = true
-    }
+    private func startAccepting() { registration.start(epoll, context.listeners) }
 
-    private func stopAccepting() {
-        guard accepting else { return }
-        for listener in context.listeners { epoll.remove(listener.fd) }
-        accepting = false
-    }
+    private func stopAccepting() { registration.stop(epoll, context.listeners) }
 
     private func acceptConnections(_ listenerFD: Int32) {
         // A bounded batch per wake-up, so that one worker does not take every queued connection.
