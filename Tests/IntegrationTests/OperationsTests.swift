@@ -231,3 +231,37 @@ extension Integration {
         }
     }
 }
+
+extension Integration {
+    @Suite struct Bodies {
+        @Test(arguments: ["sync", "async"])
+        func fileBodiesAreSentWithTheirLength(worker: String) throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            try dir.write("blob", content)
+            try withServer(["fixtures:file_server", "-k", worker, "-e", "FIXTURE_FILE=\(dir.file("blob"))"]) { server in
+                let c = try HTTPConnection(port: server.port)
+                let response = try c.request("GET", "/blob")
+                #expect(response.status == 200)
+                #expect(response.header("Content-Length") == "200000")
+                #expect(response.body == content)
+                let missing = try c.request("GET", "/missing")
+                #expect(missing.status == 500)
+                try server.waitForLog("cannot open /nonexistent/file")
+            }
+        }
+    }
+
+    @Suite struct Journal {
+        @Test func journalLinesCarryPrioritiesAndNoTimestamps() throws {
+            let server = try ServerProcess(["hello:application"], journal: true)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let lines = server.log.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(lines.contains("<6>Starting arbiter 0.1.0"))
+            #expect(lines.allSatisfy { $0.hasPrefix("<") }, "\(lines)")
+            #expect(!server.log.contains("] [INFO] "))
+        }
+    }
+}

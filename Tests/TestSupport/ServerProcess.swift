@@ -65,15 +65,25 @@ public final class ServerProcess: @unchecked Sendable {
     /// builds lie around).
     /// - Parameter launcher: a command that runs arbiter (e.g. `systemd-socket-activate -l PATH`);
     ///   then the test's listener is not passed, and `pid` is the launcher's (which execs arbiter).
-    public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true, launcher: [String] = []) throws {
+    /// - Parameter journal: set `JOURNAL_STREAM` to the captured stderr, as systemd does when stderr
+    ///   is the journal.
+    public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true, launcher: [String] = [],
+                journal: Bool = false) throws {
         let listener = try TestListener.make()
         listenerFD = listener.fd
         port = listener.port
         var pipeFDs: [Int32] = [0, 0]
         try syscall("pipe2") { arbiter_pipe2(&pipeFDs, O_CLOEXEC) }
         readFD = pipeFDs[0]
-        var env = Environment.all().filter { !$0.hasPrefix("ARBITER_") && !$0.hasPrefix("PORT=") && !$0.hasPrefix("WEB_CONCURRENCY=") }
+        var env = Environment.all().filter {
+            !$0.hasPrefix("ARBITER_") && !$0.hasPrefix("PORT=") && !$0.hasPrefix("WEB_CONCURRENCY=") && !$0.hasPrefix("JOURNAL_STREAM=")
+        }
         for (key, value) in environment { env.append("\(key)=\(value)") }
+        if journal {
+            var st = stat()
+            fstat(pipeFDs[1], &st)
+            env.append("JOURNAL_STREAM=\(st.st_dev):\(st.st_ino)")
+        }
         let bind = bindListener && launcher.isEmpty
         let args = launcher + [launcher.isEmpty ? "arbiter" : Products.arbiter, "--chdir", Products.directory] + arguments
             + (bind ? ["-b", "fd://3"] : [])
