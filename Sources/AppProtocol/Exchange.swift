@@ -1,5 +1,7 @@
 import ArbiterABI
 import Dispatch
+import Synchronization
+import Glibc
 
 /// Errors the server reports about an exchange.
 public enum ExchangeError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -41,11 +43,18 @@ final class Exchange: @unchecked Sendable {
 
     private var calls: arbiter_exchange_calls { pointer.pointee.calls.pointee }
 
-    /// The next body chunk, or nil at the end.
+    /// The next body chunk, or nil at the end. No suspension when the server answers inline.
     func read(max: Int) async throws -> [UInt8]? {
-        try await withUnsafeThrowingContinuation { continuation in
-            startRead(max: max) { continuation.resume(with: $0) }
+        let completion = Completion<[UInt8]?>()
+        calls.read(pointer, max, Unmanaged.passRetained(completion).toOpaque()) { ctx, data, length, status in
+            let completion = Unmanaged<Completion<[UInt8]?>>.fromOpaque(ctx!).takeRetainedValue()
+            switch Int32(status) {
+            case Int32(ARBITER_OK): completion.complete(.success(data.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []))
+            case Int32(ARBITER_END): completion.complete(.success(nil))
+            default: completion.complete(.failure(ExchangeError(status: status)))
+            }
         }
+        return try await completion.value()
     }
 
     func readBlocking(max: Int) throws -> [UInt8]? {
@@ -71,10 +80,17 @@ final class Exchange: @unchecked Sendable {
         if rc != ARBITER_OK { throw ExchangeError(status: rc) }
     }
 
+    /// Hands bytes to the server; suspends only while the client is slow to read (backpressure).
     func write(_ bytes: [UInt8]) async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, Error>) in
-            startWrite(bytes) { continuation.resume(with: $0) }
+        let completion = Completion<Void>()
+        let context = Unmanaged.passRetained(completion).toOpaque()
+        bytes.withUnsafeBufferPointer { buffer in
+            calls.write(pointer, buffer.baseAddress, buffer.count, context) { ctx, status in
+                let completion = Unmanaged<Completion<Void>>.fromOpaque(ctx!).takeRetainedValue()
+                completion.complete(status == ARBITER_OK ? .success(()) : .failure(ExchangeError(status: status)))
+            }
         }
+        try await completion.value()
     }
 
     func writeBlocking(_ bytes: [UInt8]) throws {
@@ -104,6 +120,43 @@ final class Exchange: @unchecked Sendable {
         let waiter = Waiter<T>()
         start { waiter.resume($0) }
         return try waiter.wait()
+    }
+}
+
+/// The result of a C call with a completion callback, which may come inline (then awaiting it does
+/// not suspend) or later from another thread.
+final class Completion<T: Sendable>: Sendable {
+    private enum State: Sendable {
+        case pending
+        case done(Result<T, Error>)
+        case waiting(UnsafeContinuation<T, Error>)
+    }
+
+    private let state = Mutex(State.pending)
+
+    func complete(_ result: Result<T, Error>) {
+        let waiter: UnsafeContinuation<T, Error>? = state.withLock { state in
+            defer { state = .done(result) }
+            if case .waiting(let continuation) = state { return continuation }
+            return nil
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> T {
+        let ready: Result<T, Error>? = state.withLock { state in
+            if case .done(let result) = state { return result }
+            return nil
+        }
+        if let ready { return try ready.get() }
+        return try await withUnsafeThrowingContinuation { continuation in
+            let ready: Result<T, Error>? = state.withLock { state in
+                if case .done(let result) = state { return result }
+                state = .waiting(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
     }
 }
 

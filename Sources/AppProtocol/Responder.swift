@@ -19,8 +19,8 @@ enum Responder {
         }
     }
 
-    /// Sends the head (sizing a file body first); the writer takes the body.
-    private static func start(_ response: Response, exchange: Exchange) throws -> (BodyWriter, FileReader?) {
+    /// Sends the head (sizing a file body first).
+    private static func start(_ response: Response, exchange: Exchange) throws -> FileReader? {
         let (headers, declared) = prepare(response)
         var length = declared
         var file: FileReader?
@@ -29,19 +29,23 @@ enum Responder {
             length = file!.size
         }
         try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
-        return (BodyWriter(exchange: exchange), file)
+        return file
     }
 
     static func send(_ response: Response, request: Request, exchange: Exchange) async {
         do {
-            let (writer, file) = try start(response, exchange: exchange)
+            let file = try start(response, exchange: exchange)
+            var trailers = Headers()
             switch response.body {
             case .empty: break
-            case .bytes(let bytes): try await writer.write(bytes)
-            case .stream(_, let produce): try await produce(writer)
-            case .file: while let chunk = try file!.next() { try await writer.write(chunk) }
+            case .bytes(let bytes): if !bytes.isEmpty { try await exchange.write(bytes) }
+            case .stream(_, let produce):
+                let writer = BodyWriter(exchange: exchange)
+                try await produce(writer)
+                trailers = writer.trailers
+            case .file: while let chunk = try file!.next() { try await exchange.write(chunk) }
             }
-            exchange.finish(trailers: writer.trailers)
+            exchange.finish(trailers: trailers)
         } catch {
             fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
         }
@@ -49,14 +53,18 @@ enum Responder {
 
     static func sendBlocking(_ response: Response, request: Request, exchange: Exchange) {
         do {
-            let (writer, file) = try start(response, exchange: exchange)
+            let file = try start(response, exchange: exchange)
+            var trailers = Headers()
             switch response.body {
             case .empty: break
             case .bytes(let bytes): if !bytes.isEmpty { try exchange.writeBlocking(bytes) }
-            case .stream(_, let produce): try Runtime.blockingWait { try await produce(writer) }
+            case .stream(_, let produce):
+                let writer = BodyWriter(exchange: exchange)
+                try Runtime.blockingWait { try await produce(writer) }
+                trailers = writer.trailers
             case .file: while let chunk = try file!.next() { try exchange.writeBlocking(chunk) }
             }
-            exchange.finish(trailers: writer.trailers)
+            exchange.finish(trailers: trailers)
         } catch {
             fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
         }
