@@ -23,6 +23,8 @@ final class Connection: @unchecked Sendable {
     /// Accepted, first request not dispatched yet (counts against the worker's capacity).
     var fresh = false
     let acceptedAt = Clock.monotonic()
+    /// Whether the peer may set forwarding fields (decided once per connection).
+    var peerTrusted: Bool?
     /// A PROXY protocol header must come first on this connection.
     var proxyPending = false
     /// When the request head now being received began (accept, or first byte after idle); nil

@@ -15,7 +15,13 @@ struct Client {
         var client = Client(
             host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0, scheme: "http",
             hostBytes: connection.remoteHostBytes)
-        guard let peer = connection.remote, peer.isUnix ? trust.any : trust.contains(peer.host) else { return client }
+        // Most requests carry no forwarding fields: nothing to check then.
+        guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })
+        else { return client }
+        if connection.peerTrusted == nil {
+            connection.peerTrusted = connection.remote.map { $0.isUnix ? trust.any : trust.contains($0.host) } ?? false
+        }
+        guard connection.peerTrusted == true else { return client }
         var hops: [(host: String, port: UInt16, proto: String?)] = []
         var sawForwarded = false
         for field in head.fields where head.matches(field, "forwarded") {
