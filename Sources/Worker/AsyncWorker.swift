@@ -403,8 +403,7 @@ final class AsyncWorker: @unchecked Sendable {
         context.logger.debug("Worker stopping gracefully (\(reason)): \(active) request(s) in flight")
         stopAccepting()
         listenersOpen = false
-        for listener in context.listeners { Descriptor.close(listener.fd) }
-        drainDeadline = context.drainDeadline
+        drainDeadline = context.closeListeners()
     }
 
     /// Closes idle keep-alive connections and stalled heads (at most four times a second).

@@ -277,8 +277,7 @@ final class SyncWorker: @unchecked Sendable {
         context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight.load(ordering: .relaxed)) request(s) in flight")
         stopAccepting()
         listenersOpen = false
-        for listener in context.listeners { Descriptor.close(listener.fd) }
-        drainDeadline = context.drainDeadline
+        drainDeadline = context.closeListeners()
     }
 
     /// Closes idle keep-alive connections and heads that stalled (at most four times a second).

@@ -54,6 +54,11 @@ extension WorkerContext {
         control.send("retire max_requests reached (\(limit) requests)")
     }
 
-    /// The drain deadline after a graceful stop begins.
-    var drainDeadline: Double { Clock.monotonic() + min(SyncWorker.drainTime, settings.keepalive) }
+    /// Closes this worker's copies of the listeners (the master and the other workers keep theirs)
+    /// as a graceful stop begins; returns until when idle keep-alive connections may still send one
+    /// more request.
+    func closeListeners() -> Double {
+        for listener in listeners { Descriptor.close(listener.fd) }
+        return Clock.monotonic() + min(SyncWorker.drainTime, settings.keepalive)
+    }
 }
