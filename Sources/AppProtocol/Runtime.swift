@@ -36,8 +36,15 @@ public enum Runtime {
     }
 
     /// Runs synchronous work on the host's thread pool (or inline when the host has none), so it does
-    /// not block the event loop.
+    /// not block the event loop. Inside `blockingWait` (a synchronous part above this one already
+    /// holds a thread for the request) the work runs on that waiting thread instead: nested
+    /// sync/async/sync chains never need a second pool thread, so they cannot exhaust the pool.
     public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        if let mailbox = Mailbox.current {
+            return try await withCheckedThrowingContinuation { continuation in
+                mailbox.post { continuation.resume(with: Result { try work() }) }
+            }
+        }
         let host = current.withLock { $0?.host }
         guard let host, let offload = host.offload else { return try work() }
         return try await withCheckedThrowingContinuation { continuation in
@@ -49,13 +56,41 @@ public enum Runtime {
         }
     }
 
-    /// Runs async work from synchronous code and blocks the calling thread until it is done.
+    /// Runs async work from synchronous code and blocks the calling thread until it is done; while
+    /// it waits, the thread runs synchronous work that the async part offloads.
     public static func blockingWait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-        let waiter = Waiter<T>()
+        let mailbox = Mailbox()
+        let result = Mutex<Result<T, Error>?>(nil)
         Task(executorPreference: executor) {
-            do { waiter.resume(.success(try await work())) } catch { waiter.resume(.failure(error)) }
+            let outcome: Result<T, Error>
+            do { outcome = .success(try await Mailbox.$current.withValue(mailbox) { try await work() }) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            mailbox.post(nil)
         }
-        return try waiter.wait()
+        mailbox.serve()
+        return try result.withLock { $0! }.get()
+    }
+}
+
+/// A thread blocked in `blockingWait` runs what is posted here until it is told to stop.
+final class Mailbox: Sendable {
+    @TaskLocal static var current: Mailbox?
+
+    private let jobs = Mutex<[(@Sendable () -> Void)?]>([])
+    private let available = DispatchSemaphore(value: 0)
+
+    /// Posts work for the waiting thread; nil tells it to return.
+    func post(_ job: (@Sendable () -> Void)?) {
+        jobs.withLock { $0.append(job) }
+        available.signal()
+    }
+
+    func serve() {
+        while true {
+            available.wait()
+            guard let job = jobs.withLock({ $0.removeFirst() }) else { return }
+            job()
+        }
     }
 }
 

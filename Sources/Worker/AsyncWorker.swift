@@ -62,7 +62,12 @@ final class AsyncWorker: @unchecked Sendable {
         }
         let app = self.app
         let host = self.host
-        if let error = runUntilDone({ done, callback in app.startup(app.ctx, host.raw, done, callback) }) {
+        // A synchronous application's hooks may block (and wait for async work): never on the loop.
+        let blocking = context.app.isBlocking
+        if let error = runUntilDone({ done, callback in
+            let call = UnsafeLifespanCall(app: app, host: host.raw, done: done, callback: callback)
+            if blocking { pool.submit { call.startup() } } else { call.startup() }
+        }) {
             logger.error("Worker failed to boot: application startup failed: \(error)")
             return WorkerMain.bootFailed
         }
@@ -71,7 +76,10 @@ final class AsyncWorker: @unchecked Sendable {
         updateAccepting()
         context.control.send("ready")
         while !(stopping && active == 0 && connections.isEmpty) { turn() }
-        if let error = runUntilDone({ done, callback in app.shutdown(app.ctx, done, callback) }) {
+        if let error = runUntilDone({ done, callback in
+            let call = UnsafeLifespanCall(app: app, host: host.raw, done: done, callback: callback)
+            if blocking { pool.submit { call.shutdown() } } else { call.shutdown() }
+        }) {
             logger.error("Application shutdown failed: \(error)")
         }
         logger.info("Worker exiting (pid: \(ProcessControl.pid))")
@@ -430,6 +438,17 @@ final class AsyncWorker: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A lifespan hook call that may be handed to a pool thread.
+struct UnsafeLifespanCall: @unchecked Sendable {
+    let app: arbiter_app
+    let host: UnsafeMutablePointer<arbiter_host>
+    let done: UnsafeMutableRawPointer
+    let callback: arbiter_message_cb
+
+    func startup() { app.startup(app.ctx, host, done, callback) }
+    func shutdown() { app.shutdown(app.ctx, done, callback) }
 }
 
 /// A request handed to a pool thread: the head is immutable and the exchange marshals its calls.
