@@ -57,8 +57,9 @@ extension MasterStateMachine {
         if let reload {
             return [.log(.warning, "Reload ignored: generation \(reload.generation) is still starting")]
         }
-        reload = Reload(generation: generation + 1, previous: config)
-        generation += 1
+        newestGeneration = max(newestGeneration, generation) + 1
+        reload = Reload(generation: newestGeneration, previous: config, previousGeneration: generation)
+        generation = newestGeneration
         config = new
         pendingSpawns.removeAll()
         announcedReady = true
@@ -76,7 +77,7 @@ extension MasterStateMachine {
         where worker.generation < reload.generation && worker.slot == readySlot {
             actions += retire(pid, because: "generation \(reload.generation) took over slot \(readySlot)")
         }
-        let newReady = workers.values.filter { $0.generation == reload.generation && $0.ready }.count
+        let newReady = workers.values.filter { $0.generation == reload.generation && $0.ready && !$0.retiring }.count
         if newReady >= config.workers {
             for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.generation < reload.generation {
                 actions += retire(pid, because: "generation \(reload.generation) is serving")
@@ -85,6 +86,7 @@ extension MasterStateMachine {
             actions.append(.reloadSucceeded(generation: reload.generation))
             actions.append(.log(.info, "Reload complete: generation \(reload.generation) serving with \(config.workers) worker(s)"))
             actions.append(.notify(.ready(workers: config.workers, generation: reload.generation)))
+            actions += nextRecycling()
         }
         return actions
     }
@@ -94,7 +96,7 @@ extension MasterStateMachine {
     mutating func rollback(reason: String) -> [Action] {
         guard let reload else { return [] }
         var actions: [Action] = [
-            .log(.error, "Reload failed: \(reason); keeping generation \(reload.generation - 1)"),
+            .log(.error, "Reload failed: \(reason); keeping generation \(reload.previousGeneration)"),
             .reloadFailed(generation: reload.generation),
         ]
         for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.generation == reload.generation {
@@ -102,13 +104,13 @@ extension MasterStateMachine {
             actions.append(.kill(pid: pid, signal: SIGTERM))
         }
         config = reload.previous
-        generation = reload.generation - 1
+        generation = reload.previousGeneration
         self.reload = nil
         // systemd ends its reload state at READY=1; the status says the reload failed.
         actions.append(.notify(.ready(workers: config.workers, generation: generation)))
         actions.append(.notify(.status("Reload failed; serving generation \(generation)")))
         // Old workers that were already retired cannot be called back: refill their slots.
-        return actions + fillSlots()
+        return actions + fillSlots() + nextRecycling()
     }
 
     // MARK: Recycling (max requests, memory)

@@ -81,6 +81,7 @@ public struct MasterStateMachine: Sendable {
     struct Reload: Sendable, Equatable {
         let generation: Int
         let previous: Config
+        let previousGeneration: Int
     }
 
     /// A max-requests/memory recycling in progress: one worker at a time.
@@ -92,8 +93,10 @@ public struct MasterStateMachine: Sendable {
     public internal(set) var config: Config
     var phase = Phase.running
     var workers: [Int32: WorkerState] = [:]
-    /// The generation new workers belong to (incremented by each reload).
+    /// The generation new workers belong to.
     public internal(set) var generation = 0
+    /// The highest generation ever started: a reload after a rollback gets a fresh number.
+    var newestGeneration = 0
     var reload: Reload?
     var recycling: Recycling?
     var recycleQueue: [(pid: Int32, reason: String)] = []
@@ -187,6 +190,7 @@ public struct MasterStateMachine: Sendable {
             guard case .running = phase else { return [] }
             config.workers = 0
             pendingSpawns.removeAll()
+            reload = nil
             return [.log(.info, "Handling signal: winch; stopping all workers gracefully (HUP starts them again)"),
                     .notify(.status("Workers stopped (WINCH); HUP starts them again"))]
                 + workers.keys.sorted().flatMap { retire($0, because: "SIGWINCH") }
@@ -209,11 +213,20 @@ public struct MasterStateMachine: Sendable {
             return [.log(.info, "Worker exiting (pid: \(pid))")] + (workers.isEmpty ? finishStopping() : [])
         }
         var actions: [Action] = []
-        if recycling?.old == pid { actions += recyclingDone() }
-        if recycling?.replacement == pid, !worker.ready {
-            // The replacement died before it was ready: the old worker stays; the next recycling may try again.
-            recycling = nil
+        if let recycling, recycling.old == pid {
+            self.recycling = nil
+            if !worker.retiring, let replacement = recycling.replacement, workers[replacement] != nil {
+                // It left before its replacement was ready: the replacement takes the slot.
+                return actions + [.log(.info, "Worker (pid: \(pid), slot \(worker.slot)) \(how) while being recycled")]
+                    + nextRecycling()
+            }
             actions += nextRecycling()
+        }
+        if let recycling, recycling.replacement == pid, !worker.ready {
+            // The replacement died before it was ready: the old worker (which no longer takes
+            // requests) leaves too, and the slot is refilled the usual way, with backoff.
+            self.recycling = nil
+            actions += retire(recycling.old, because: "its replacement failed to start")
         }
         if worker.retiring {
             return actions + [.log(.info, "Worker retired (pid: \(pid), slot \(worker.slot))")]

@@ -130,8 +130,10 @@ public struct BodyDecoder: Sendable {
             if digits > 15 { throw .badRequest("chunk size too large") }
         }
         if digits == 0 { throw .badRequest("invalid chunk size") }
-        // BWS before ';' is tolerated; anything else must be an extension made of valid bytes.
+        // BWS is allowed only before the ';' of an extension (RFC 9112 §7.1.1).
+        let afterDigits = i
         while i < line.upperBound, b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
+        if i == line.upperBound && i != afterDigits { throw .badRequest("whitespace after chunk size") }
         if i < line.upperBound {
             guard b[i] == UInt8(ascii: ";") else { throw .badRequest("invalid chunk size") }
             for j in i..<line.upperBound where !ASCII.isFieldValueByte(b[j]) {

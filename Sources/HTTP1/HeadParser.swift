@@ -117,8 +117,10 @@ public struct HeadParser: Sendable {
             }
             let method = b[methodRange]
             let framing = try semantics.framing(version: version)
-            if version == .http11 && semantics.hostCount != 1 {
-                throw HTTPError.badRequest(semantics.hostCount == 0 ? "HTTP/1.1 request without Host" : "more than one Host field")
+            // RFC 9112 §3.2: 400 for HTTP/1.1 without Host, and for any request with more than one.
+            if semantics.hostCount > 1 { throw HTTPError.badRequest("more than one Host field") }
+            if version == .http11 && semantics.hostCount == 0 {
+                throw HTTPError.badRequest("HTTP/1.1 request without Host")
             }
             try checkTargetForm(method: method, target: b[targetRange])
             let keepAlive = version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose

@@ -45,9 +45,10 @@ public enum ResponseEncoder {
         return true
     }
 
-    /// `HTTP/1.1 200 OK\r\n`.
+    /// `HTTP/1.1 200 OK\r\n`. Always 1.1, the highest version the server conforms to, also for
+    /// HTTP/1.0 clients (RFC 9110 §2.5); `version` decides the connection semantics elsewhere.
     public static func appendStatusLine(_ out: inout [UInt8], status: Int, version: Version) {
-        out.append(contentsOf: version == .http10 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(&out, Int64(status))
         out.append(ASCII.space)
         out.append(contentsOf: HTTPStatus.reasonPhrase(status).utf8)

@@ -38,8 +38,9 @@ public struct Listener: Sendable, Equatable {
                     raw.copyBytes(from: bytes)
                     raw[bytes.count] = 0
                 }
-                // A stale socket file from a previous run would make bind fail with EADDRINUSE.
-                if isStaleUnixSocket(path) { unlink(path) }
+                // A stale socket file from a previous run would make bind fail with EADDRINUSE; a
+                // live one (another server answers on it) is left alone and bind reports the clash.
+                if isStaleUnixSocket(path), !isLive(addr) { unlink(path) }
                 _ = try withUnsafePointer(to: &addr) { p in
                     try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                         try syscall("bind(unix:\(path))") { Glibc.bind(fd, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -101,6 +102,16 @@ public struct Listener: Sendable, Equatable {
         try Descriptor.setCloseOnExec(fd)
         let name = SocketName.local(fd).map { $0.isUnix ? "unix:\($0.host)" : "http://\($0.display)" } ?? "fd://\(fd)"
         return Listener(fd: fd, address: address, name: name, fromSystemd: fromSystemd)
+    }
+
+    private static func isLive(_ address: sockaddr_un) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return false }
+        defer { Descriptor.close(probe) }
+        var addr = address
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
     }
 
     private static func isStaleUnixSocket(_ path: String) -> Bool {

@@ -218,10 +218,16 @@ final class AsyncWorker: @unchecked Sendable {
 
     private func connectionEvent(_ fd: Int32, _ events: UInt32) {
         guard let connection = connections[fd] else { return }
+        if connection.io.lingerUntil != nil {
+            if connection.io.lingerDone(now: Clock.monotonic()) { close(connection) }
+            return
+        }
         if events & Events.writable != 0 {
             guard connection.flush() else { return }
             connection.exchange?.outputDrained()
             finishIfFlushed(connection)
+            // The response may have ended this connection.
+            guard connections[fd] === connection, !connection.io.closed else { return }
         }
         if events & Events.readable != 0 {
             readInput(connection)
@@ -260,6 +266,8 @@ final class AsyncWorker: @unchecked Sendable {
                     let step = try io.buffer.withUnsafeBufferPointer { all throws(HTTPError) in
                         try discard.decode(UnsafeBufferPointer(rebasing: all[io.start...]))
                     }
+                    // Like the sync worker, drop at most 1 MiB of unread body, then close.
+                    if discard.received > 1 << 20 { return close(connection) }
                     io.consume(step.consumed)
                     connection.discard = discard.isComplete ? nil : discard
                     if step.consumed == 0 && !discard.isComplete { return }
@@ -270,7 +278,8 @@ final class AsyncWorker: @unchecked Sendable {
             }
             if let exchange = connection.exchange {
                 exchange.deliverBody()
-                return
+                // Stop reading while a window of body waits for the application.
+                return connection.updateInterest()
             }
             switch connection.io.nextHead(context: context) {
             case .wait:
@@ -326,6 +335,11 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     func exchangeEnded(_ connection: AsyncConnection, _ exchange: LoopExchange) {
+        if exchange.disconnected {
+            // The client is gone: nothing left to send it.
+            complete(exchange, on: connection)
+            return close(connection)
+        }
         if exchange.aborted { connection.closeAfterFlush = true }
         if connection.flush() { finishIfFlushed(connection) }
     }
@@ -395,12 +409,14 @@ final class AsyncWorker: @unchecked Sendable {
 
     }
 
+    /// Answers a request the server refuses, then lingers and closes: nothing after a bad head is
+    /// parsed.
     private func reject(_ connection: AsyncConnection, _ error: HTTPError) {
         context.logger.debug("Rejected request from \(connection.io.remote?.display ?? "-"): \(error)")
-        connection.queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
-        connection.flush()
-        shutdown(connection.fd, Int32(SHUT_WR))
-        close(connection)
+        guard connections[connection.fd] === connection, !connection.io.closed else { return }
+        connection.io.refuse(with: ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
+        connection.interest = Events.readable | Events.peerClosed
+        try? epoll.modify(connection.fd, events: connection.interest, token: Token.make(Token.connection, connection.fd))
     }
 
     /// Stops accepting and lets requests in flight finish; idle connections get a short drain time
@@ -424,6 +440,10 @@ final class AsyncWorker: @unchecked Sendable {
             return
         }
         for connection in Array(connections.values) {
+            if connection.io.lingerUntil != nil {
+                if connection.io.lingerDone(now: now) { close(connection) }
+                continue
+            }
             if let exchange = connection.exchange {
                 // A request body that stopped arriving, or a client that stopped reading.
                 if context.settings.bodyTimeout > 0, exchange.stalled(now: now, limit: context.settings.bodyTimeout) {

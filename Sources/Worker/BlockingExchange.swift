@@ -76,11 +76,10 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
                 }
                 if let data = step.data, !data.isEmpty {
                     heartbeat.page.progress(slot: heartbeat.slot)
-                    let base = connection.start + data.lowerBound
-                    connection.buffer.withUnsafeBufferPointer { all in
-                        callback(context, all.baseAddress! + base, data.count, Status.ok)
-                    }
+                    // Consumed before the callback, which may read again (re-entrantly).
+                    let chunk = Array(connection.buffer[(connection.start + data.lowerBound)..<(connection.start + data.upperBound)])
                     connection.consume(step.consumed)
+                    chunk.withUnsafeBufferPointer { callback(context, $0.baseAddress, $0.count, Status.ok) }
                     return
                 }
                 connection.consume(step.consumed)
@@ -101,6 +100,10 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
 
     override func sendHead(status: Int, headers: UnsafeBufferPointer<arbiter_header>, contentLength: Int64) -> Int32 {
         guard !ended, plan == nil else { return Status.invalidState }
+        guard ResponsePlan.isFinal(status) else {
+            logger.error("Invalid response status \(status) from the application for \(head.method) \(head.target)")
+            return Status.invalidState
+        }
         do {
             plan = try ResponsePlan.make(
                 status: status, headers: headers, contentLength: contentLength, request: head, keepAlive: serverKeepAlive(), keepHeaders: keepHeaders)

@@ -23,6 +23,10 @@ final class Connection: @unchecked Sendable {
     /// Accepted, first request not dispatched yet (counts against the worker's capacity).
     var fresh = false
     let acceptedAt = Clock.monotonic()
+    /// After a refusal: the response is sent and the write side shut; input is read and dropped
+    /// until the client closes or this time passes, so that unread request bytes do not make the
+    /// kernel reset the connection before the client reads the response (RFC 9112 §9.6).
+    var lingerUntil: Double?
     /// Whether the peer may set forwarding fields (decided once per connection).
     var peerTrusted: Bool?
     /// A PROXY protocol header must come first on this connection.
@@ -121,6 +125,33 @@ final class Connection: @unchecked Sendable {
 
     func writeBlocking(_ bytes: [UInt8], timeout: Double) -> Bool {
         bytes.withUnsafeBytes { writeBlocking($0, timeout: timeout) }
+    }
+
+    /// Sends `response`, shuts the write side and starts lingering (a refusal).
+    func refuse(with response: [UInt8], lingering seconds: Double = 2) {
+        _ = response.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        shutdown(fd, Int32(SHUT_WR))
+        buffer.removeAll()
+        start = 0
+        lingerUntil = Clock.monotonic() + seconds
+    }
+
+    /// While lingering: drops what arrived; true when the connection is done (closed by the
+    /// client, failed, or past its time).
+    func lingerDone(now: Double) -> Bool {
+        guard let until = lingerUntil else { return false }
+        if now >= until { return true }
+        while true {
+            switch readAvailable() {
+            case .data:
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            case .wouldBlock:
+                return false
+            case .eof, .error:
+                return true
+            }
+        }
     }
 
     func close() {

@@ -76,6 +76,7 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
             continueSent = true
             connection.queue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
             connection.flush()
+            if disconnected { return callback(context, nil, 0, Status.disconnected) }
         }
         pendingRead = (max, context, callback)
         waitingSince = Clock.monotonic()
@@ -99,10 +100,11 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
             }
             if let data = step.data, !data.isEmpty {
                 pendingRead = nil
-                let base = io.start + data.lowerBound
-                io.buffer.withUnsafeBufferPointer { all in read.callback(read.context, all.baseAddress! + base, data.count, Status.ok) }
+                // Consumed before the callback, which may read again (re-entrantly).
+                let chunk = Array(io.buffer[(io.start + data.lowerBound)..<(io.start + data.upperBound)])
                 io.consume(step.consumed)
                 connection.updateInterest()
+                chunk.withUnsafeBufferPointer { read.callback(read.context, $0.baseAddress, $0.count, Status.ok) }
                 return
             }
             io.consume(step.consumed)
@@ -116,6 +118,10 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
     }
 
     override func sendHead(status: Int, headers: UnsafeBufferPointer<arbiter_header>, contentLength: Int64) -> Int32 {
+        guard ResponsePlan.isFinal(status) else {
+            logger.error("Invalid response status \(status) from the application for \(head.method) \(head.target)")
+            return Status.invalidState
+        }
         let plan: ResponsePlan
         do {
             plan = try ResponsePlan.make(
@@ -199,6 +205,7 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
             complete = false
         }
         ended = true
+        waitingSince = Clock.monotonic()
         connection.exchangeEnded(self)
     }
 
@@ -211,12 +218,14 @@ final class LoopExchange: ExchangeBase, @unchecked Sendable {
         }
         aborted = true
         ended = true
+        waitingSince = Clock.monotonic()
         connection.exchangeEnded(self)
     }
 
     /// A pending read or write has waited for the client longer than `limit`.
     func stalled(now: Double, limit: Double) -> Bool {
-        guard pendingRead != nil || pendingWrite != nil, let since = waitingSince else { return false }
+        let waiting = pendingRead != nil || pendingWrite != nil || (ended && connection.buffered > 0)
+        guard waiting, let since = waitingSince else { return false }
         return now - since > limit
     }
 

@@ -19,6 +19,9 @@ struct ResponsePlan {
         let name: String
     }
 
+    /// A final response status: three digits, not 1xx (interim responses are the server's).
+    static func isFinal(_ status: Int) -> Bool { (200...999).contains(status) }
+
     /// - Parameters:
     ///   - keepAlive: whether the server would keep the connection open (request, settings, stopping).
     ///   - keepHeaders: copy the fields for `%({name}o)s` in the access log.

@@ -20,8 +20,8 @@ final class SyncWorker: @unchecked Sendable {
     private let wake: WakeUp
     private let signals: SignalPipe
     private let requests = BlockingQueue<Job>()
-    /// Connections request threads are done with and that must be closed (by the loop).
-    private let finished = Mutex<[Connection]>([])
+    /// Connections request threads are done with: to be closed, or refused with an error (by the loop).
+    private let finished = Mutex<[(Connection, HTTPError?)]>([])
     private let stopping = Atomic<Bool>(false)
     /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
     private let recycling = Atomic<Bool>(false)
@@ -150,7 +150,7 @@ final class SyncWorker: @unchecked Sendable {
     /// worker leaves connections to idle ones (load spreads by capacity), and never past
     /// `worker_connections`. Idle keep-alive connections do not count against capacity.
     private var hasCapacity: Bool {
-        inFlight.load(ordering: .relaxed) + fresh < context.settings.threads
+        inFlight.load(ordering: .sequentiallyConsistent) + fresh < context.settings.threads
             && connections.count < context.settings.workerConnections
     }
 
@@ -163,7 +163,7 @@ final class SyncWorker: @unchecked Sendable {
             startAccepting()
         } else {
             stopAccepting()
-            waitingForCapacity.store(true, ordering: .relaxed)
+            waitingForCapacity.store(true, ordering: .sequentiallyConsistent)
             // A thread may have finished between the check and the flag: look again.
             if hasCapacity { startAccepting() }
         }
@@ -208,6 +208,9 @@ final class SyncWorker: @unchecked Sendable {
 
     private func connectionEvent(_ fd: Int32) {
         guard let connection = connections[fd], !connection.busy.load(ordering: .acquiring) else { return }
+        if connection.lingerUntil != nil {
+            return connection.lingerDone(now: Clock.monotonic()) ? close(connection) : rearm(connection)
+        }
         switch connection.readAvailable() {
         case .data, .wouldBlock:
             parseHead(connection)
@@ -244,13 +247,16 @@ final class SyncWorker: @unchecked Sendable {
         requests.put(Job(connection: connection, head: head))
     }
 
-    /// Answers a request the server refuses and closes: nothing after a bad head is parsed.
+    /// Answers a request the server refuses, then lingers and closes: nothing after a bad head is
+    /// parsed.
     private func reject(_ connection: Connection, _ error: HTTPError) {
         context.logger.debug("Rejected request from \(connection.remote?.display ?? "-"): \(error)")
-        let response = ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter")
-        _ = response.withUnsafeBytes { send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-        shutdown(connection.fd, Int32(SHUT_WR))
-        close(connection)
+        if connection.fresh {
+            connection.fresh = false
+            fresh -= 1
+        }
+        connection.refuse(with: ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
+        rearm(connection)
     }
 
     /// Request threads finished connections, freed capacity, or reached `max_requests`.
@@ -260,7 +266,10 @@ final class SyncWorker: @unchecked Sendable {
             defer { list.removeAll() }
             return list
         }
-        for connection in done { close(connection) }
+        for (connection, refusal) in done {
+            connection.busy.store(false, ordering: .releasing)
+            if let refusal { reject(connection, refusal) } else { close(connection) }
+        }
         if let limit = context.requestLimit, recycling.load(ordering: .relaxed), !announcedRecycling {
             announcedRecycling = true
             stopAccepting()
@@ -286,6 +295,10 @@ final class SyncWorker: @unchecked Sendable {
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
         for connection in Array(connections.values) where !connection.busy.load(ordering: .acquiring) {
+            if connection.lingerUntil != nil {
+                if connection.lingerDone(now: now) { close(connection) }
+                continue
+            }
             if let drainDeadline, now >= drainDeadline {
                 close(connection)
                 continue
@@ -303,6 +316,7 @@ final class SyncWorker: @unchecked Sendable {
     private func serve(_ job: Job, slot: Int) {
         let connection = job.connection
         var head = job.head
+        var refusal: HTTPError?
         while true {
             let reusable = serveOne(connection, head, slot: slot)
             let count = served.add(1, ordering: .relaxed).newValue
@@ -312,18 +326,32 @@ final class SyncWorker: @unchecked Sendable {
             guard reusable else { break }
             connection.becameIdle()
             // A request already in the buffer is served right here, without a trip through the loop.
-            if connection.pending > 0, !stopping.load(ordering: .relaxed), case .head(let next) = connection.nextHead(context: context) {
-                head = next
-                continue
+            if connection.pending > 0 {
+                switch connection.nextHead(context: context) {
+                case .head(let next):
+                    head = next
+                    continue
+                case .reject(let error):
+                    refusal = error
+                case .drop:
+                    break
+                case .wait:
+                    connection.busy.store(false, ordering: .releasing)
+                    inFlight.subtract(1, ordering: .sequentiallyConsistent)
+                    rearm(connection)
+                    if waitingForCapacity.load(ordering: .sequentiallyConsistent) { wake.signal() }
+                    return
+                }
+                break
             }
             connection.busy.store(false, ordering: .releasing)
-            inFlight.subtract(1, ordering: .relaxed)
+            inFlight.subtract(1, ordering: .sequentiallyConsistent)
             rearm(connection)
-            if waitingForCapacity.load(ordering: .relaxed) { wake.signal() }
+            if waitingForCapacity.load(ordering: .sequentiallyConsistent) { wake.signal() }
             return
         }
-        finished.withLock { $0.append(connection) }
-        inFlight.subtract(1, ordering: .relaxed)
+        finished.withLock { $0.append((connection, refusal)) }
+        inFlight.subtract(1, ordering: .sequentiallyConsistent)
         wake.signal()
     }
 

@@ -205,3 +205,52 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(spawns(m.handle(.reload(.init(workers: 2, gracefulTimeout: 30)), now: 3)) == [0, 1])
     }
 }
+
+@Suite struct EdgeCaseTests {
+    @Test func aReloadAfterARollbackGetsAFreshGeneration() {
+        var m = running(1)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        _ = m.handle(.exited(pid: 200, status: .code(1)), now: 1.5)  // rollback
+        #expect(m.generation == 0)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 2)
+        #expect(m.generation == 2, "not the failed generation's number")
+    }
+
+    @Test func recyclingWaitsForAReloadAndResumesAfterIt() {
+        var m = running(1)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        #expect(spawns(m.handle(.retire(pid: 200, reason: "max_requests"), now: 2)).isEmpty)
+        let done = m.handle(.ready(pid: 200), now: 3)
+        #expect(done.contains(.reloadSucceeded(generation: 1)))
+        #expect(spawns(done) == [0], "the queued recycling starts once the reload is done")
+    }
+
+    @Test func aRecycledWorkerWhoseReplacementFailsLeavesToo() {
+        var m = running(1)
+        _ = m.handle(.retire(pid: 100, reason: "max_requests"), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        let failed = m.handle(.exited(pid: 200, status: .code(1)), now: 5)
+        #expect(kills(failed).map(\.0) == [100])
+        #expect(spawns(failed) == [0])
+    }
+
+    @Test func aRecycledWorkerThatDiesLeavesTheSlotToItsReplacement() {
+        var m = running(1)
+        _ = m.handle(.retire(pid: 100, reason: "max_requests"), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        #expect(spawns(m.handle(.exited(pid: 100, status: .signal(SIGKILL)), now: 2)).isEmpty)
+        #expect(m.workerCount == 1)
+    }
+
+    @Test func winchAbandonsAReload() {
+        var m = running(1)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 1)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 1)
+        _ = m.handle(.signal(SIGWINCH), now: 2)
+        _ = m.handle(.exited(pid: 200, status: .signal(SIGTERM)), now: 3)
+        _ = m.handle(.exited(pid: 100, status: .code(0)), now: 3)
+        #expect(spawns(m.handle(.reload(.init(workers: 1, gracefulTimeout: 30)), now: 4)) == [0])
+    }
+}

@@ -74,6 +74,7 @@ func decodeStatus(_ raw: String) -> Int? {
         "5\r\nhelloXX0\r\n\r\n",
         "5\nhello\r\n0\r\n\r\n",
         "5 junk\r\nhello\r\n0\r\n\r\n",
+        "5 \r\nhello\r\n0\r\n\r\n",
         "0\r\nContent-Length: 5\r\n\r\n",
         "0\r\nTransfer-Encoding: chunked\r\n\r\n",
         "0\r\nHost: x\r\n\r\n",

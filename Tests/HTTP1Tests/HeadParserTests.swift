@@ -69,6 +69,7 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
     @Test(arguments: [
         ("GET / HTTP/1.1\r\n\r\n", 400),  // no Host
         ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
         ("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505),
         ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),

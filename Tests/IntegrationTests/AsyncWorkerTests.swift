@@ -85,10 +85,14 @@ extension Integration {
         @Test func loadSpreadsOverTwoWorkers() throws {
             try withServer(["hello:application", "-k", "async", "-w", "2", "--access-logfile", "-", "--access-logformat", "by %(p)s"]) { server in
                 let port = server.port
+                // 64 keep-alive connections: all open (each has made a request) before any goes on.
+                let opened = Countdown(64)
                 let results = concurrently(64) { _ in
                     let c = try HTTPConnection(port: port)
-                    var last = HTTPResponse(status: 0, headers: [], body: [])
-                    for _ in 0..<20 { last = try c.request("GET", "/") }
+                    var last = try c.request("GET", "/")
+                    opened.arrive()
+                    opened.wait(timeout: 30)
+                    for _ in 1..<20 { last = try c.request("GET", "/") }
                     return last
                 }
                 #expect(results.allSatisfy { $0.response?.status == 200 })

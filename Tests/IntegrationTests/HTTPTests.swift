@@ -72,7 +72,7 @@ extension Integration {
                 let (closed, data) = c.readUntilClosed()
                 #expect(closed)
                 let text = String(decoding: data, as: UTF8.self)
-                #expect(text.hasPrefix("HTTP/1.0 200 OK\r\n"))
+                #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))  // the server's version (RFC 9110 §2.5)
                 #expect(text.hasSuffix("\r\n\r\nHello, World!"))
                 let h = try HTTPConnection(port: server.port)
                 let head = try h.request("HEAD", "/")

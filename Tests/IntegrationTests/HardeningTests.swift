@@ -31,6 +31,8 @@ let hardeningCases: [(name: String, raw: String, status: Int)] = {
         ("obs-fold", "GET / HTTP/1.1\r\n\(host)X-A: a\r\n  folded\r\n\r\n", 400),
         ("no Host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400),
         ("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("two Hosts on 1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("whitespace after chunk size", "POST /echo HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400),
         ("asterisk with GET", "GET * HTTP/1.1\r\n\(host)\r\n", 400),
         ("authority-form with GET", "GET example.com:80 HTTP/1.1\r\n\(host)\r\n", 400),
         ("CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
@@ -64,6 +66,18 @@ extension Integration {
                 }
                 let ok = try httpGet(port: server.port, "/")
                 #expect(ok.status == 200)
+            }
+        }
+
+        /// A refused upload still gets its answer: the server reads and drops what the client keeps
+        /// sending instead of resetting the connection under it.
+        @Test(arguments: ["sync", "async"])
+        func aRefusedUploadGetsIts413(worker: String) throws {
+            try withServer(["hello:application", "-k", worker, "--limit-request-body", "1000"]) { server in
+                let c = try HTTPConnection(port: server.port)
+                try c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4000000\r\n\r\n")
+                try c.send([UInt8](repeating: 0x61, count: 1_000_000))
+                #expect(try c.readResponse().status == 413)
             }
         }
 
