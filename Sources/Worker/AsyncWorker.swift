@@ -195,8 +195,8 @@ final class AsyncWorker: @unchecked Sendable {
     private func stopAccepting() { registration.stop(epoll, context.listeners) }
 
     private func acceptConnections(_ listenerFD: Int32) {
-        // A small batch per wake-up: the other workers get the rest of a burst.
-        for _ in 0..<4 {
+        // A bounded batch per wake-up; the scoreboard check below spreads a burst over the workers.
+        for _ in 0..<64 {
             if connections.count >= context.settings.workerConnections { return updateAccepting() }
             if isAhead {
                 // Leave this one to the others for a moment.
