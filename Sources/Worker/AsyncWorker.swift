@@ -12,24 +12,24 @@ import Platform
 final class AsyncWorker: @unchecked Sendable {
     let context: WorkerContext
     let epoll: Epoll
-    private let loop: Loop
-    private let signals: SignalPipe
-    private let pool: ThreadPool
-    private let host: Host
-    private var connections: [Int32: AsyncConnection] = [:]
-    private var active = 0
+    let loop: Loop
+    let signals: SignalPipe
+    let pool: ThreadPool
+    let host: Host
+    var connections: [Int32: AsyncConnection] = [:]
+    var active = 0
     /// Sync workers wake one at a time (capacity decides); async workers all wake and the ones
     /// behind on the scoreboard take the connection.
-    private var registration = ListenerRegistration(exclusive: false)
-    private var listenersOpen = true
-    private var stopping = false
+    var registration = ListenerRegistration(exclusive: false)
+    var listenersOpen = true
+    var stopping = false
     /// Set once `max_requests` is reached: no new connections, no keep-alive; the master replaces it.
-    private var recycling = false
-    private var served = 0
-    private var lastSweep = 0.0
+    var recycling = false
+    var served = 0
+    var lastSweep = 0.0
     /// While stopping: when idle connections are closed.
-    private var drainDeadline: Double?
-    private let app: arbiter_app
+    var drainDeadline: Double?
+    let app: arbiter_app
 
 
     init(context: WorkerContext) {
@@ -87,7 +87,7 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     /// Says once, at boot, what synchronous code was adapted and the limit that results.
-    private func announceSynchronousCode() {
+    func announceSynchronousCode() {
         let threads = context.settings.threads
         let loaded = context.app
         if loaded.isBlocking {
@@ -104,7 +104,7 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     /// Runs a lifespan hook on the loop until its completion callback fires.
-    private func runUntilDone(_ call: (UnsafeMutableRawPointer, arbiter_message_cb) -> Void) -> String? {
+    func runUntilDone(_ call: (UnsafeMutableRawPointer, arbiter_message_cb) -> Void) -> String? {
         final class Outcome {
             var done = false
             var error: String?
@@ -132,11 +132,11 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
-    private var events = [UInt32](repeating: 0, count: 256)
-    private var tokens = [UInt64](repeating: 0, count: 256)
+    var events = [UInt32](repeating: 0, count: 256)
+    var tokens = [UInt64](repeating: 0, count: 256)
 
     /// One turn of the loop: I/O events, then queued jobs, then timeouts.
-    private func turn() {
+    func turn() {
         context.heartbeat.beat()
         var timeout = loop.hasPending ? 0 : 0.25
         if let until = deferredUntil { timeout = min(timeout, max(0, until - Clock.monotonic())) }
@@ -161,62 +161,10 @@ final class AsyncWorker: @unchecked Sendable {
         updateAccepting()
     }
 
-    /// How many connections more than the least loaded worker this one may hold and still accept.
-    static let acceptSlack = 1
-    /// How long a worker that is ahead leaves new connections to the others before it takes them
-    /// anyway (the others may be busy).
-    static let deferral = 0.005
-
     /// Registered on the listeners until then: this worker was ahead of the least loaded one.
-    private var deferredUntil: Double?
+    var deferredUntil: Double?
 
-    /// Taking connections at all (not stopping or recycling).
-    private var eligible: Bool { listenersOpen && !stopping && !recycling }
-
-    /// Whether this worker is ahead of the least loaded worker (by the scoreboard) by more than the
-    /// slack. All workers on the listeners are woken for a new connection; the ones behind take it.
-    private var isAhead: Bool {
-        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return false }
-        return connections.count > least + Self.acceptSlack
-    }
-
-    private func updateAccepting() {
-        if let until = deferredUntil, Clock.monotonic() >= until { deferredUntil = nil }
-        if eligible && connections.count < context.settings.workerConnections && deferredUntil == nil {
-            startAccepting()
-        } else {
-            stopAccepting()
-        }
-        context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
-    }
-
-    private func startAccepting() { registration.start(epoll, context.listeners) }
-
-    private func stopAccepting() { registration.stop(epoll, context.listeners) }
-
-    private func acceptConnections(_ listenerFD: Int32) {
-        // A bounded batch per wake-up; the scoreboard check below spreads a burst over the workers.
-        for _ in 0..<64 {
-            if connections.count >= context.settings.workerConnections { return updateAccepting() }
-            if isAhead {
-                // Leave this one to the others for a moment.
-                deferredUntil = Clock.monotonic() + Self.deferral
-                return updateAccepting()
-            }
-            guard let io = context.accept(from: listenerFD) else { return }
-            let connection = AsyncConnection(io: io, worker: self)
-            let fd = io.fd
-            connections[fd] = connection
-            connection.interest = Events.readable | Events.peerClosed
-            do {
-                try epoll.add(fd, events: connection.interest, token: Token.make(Token.connection, fd))
-            } catch {
-                close(connection)
-            }
-        }
-    }
-
-    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
+    func connectionEvent(_ fd: Int32, _ events: UInt32) {
         guard let connection = connections[fd] else { return }
         if connection.io.lingerUntil != nil {
             if connection.io.lingerDone(now: Clock.monotonic()) { close(connection) }
@@ -236,7 +184,7 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
-    private func readInput(_ connection: AsyncConnection) {
+    func readInput(_ connection: AsyncConnection) {
         let window = 65_536 + context.limits.maxHead
         while connection.io.pending < window || connection.exchange?.wantsBody == true {
             switch connection.io.readAvailable() {
@@ -258,7 +206,7 @@ final class AsyncWorker: @unchecked Sendable {
     }
 
     /// Feeds buffered input to the request being served, or parses the next request head.
-    private func processInput(_ connection: AsyncConnection) {
+    func processInput(_ connection: AsyncConnection) {
         while connections[connection.fd] != nil {
             if var discard = connection.discard {
                 let io = connection.io
@@ -299,7 +247,7 @@ final class AsyncWorker: @unchecked Sendable {
         context.settings.keepalive > 0 && head.keepAlive && !stopping && !recycling
     }
 
-    private func start(_ head: RequestHead, on connection: AsyncConnection) {
+    func start(_ head: RequestHead, on connection: AsyncConnection) {
         let exchange = LoopExchange(
             connection: connection, head: head, loop: loop, bodyLimit: context.limits.body, logger: context.logger)
         connection.exchange = exchange
@@ -328,7 +276,7 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
-    private func tokenArrived(_ token: UnsafeMutableRawPointer?, for exchange: LoopExchange) {
+    func tokenArrived(_ token: UnsafeMutableRawPointer?, for exchange: LoopExchange) {
         exchange.token = token
         exchange.tokenKnown = true
         if exchange.completed { app.release(app.ctx, token) }
@@ -346,7 +294,7 @@ final class AsyncWorker: @unchecked Sendable {
 
     /// Once the application ended its exchange and the response is out: log, release, and either
     /// go on with the next request on this connection or close it.
-    private func finishIfFlushed(_ connection: AsyncConnection) {
+    func finishIfFlushed(_ connection: AsyncConnection) {
         guard let exchange = connection.exchange, exchange.ended, connection.buffered == 0 else { return }
         complete(exchange, on: connection)
         // While stopping, a response that promised keep-alive keeps its connection for the drain.
@@ -359,7 +307,7 @@ final class AsyncWorker: @unchecked Sendable {
         processInput(connection)
     }
 
-    private func complete(_ exchange: LoopExchange, on connection: AsyncConnection) {
+    func complete(_ exchange: LoopExchange, on connection: AsyncConnection) {
         guard !exchange.completed else { return }
         exchange.completed = true
         connection.exchange = nil
@@ -394,7 +342,7 @@ final class AsyncWorker: @unchecked Sendable {
         }
     }
 
-    private func close(_ connection: AsyncConnection) {
+    func close(_ connection: AsyncConnection) {
         guard connections[connection.fd] != nil else { return }
         if let exchange = connection.exchange {
             // Closed under a running request (stop, reject): its task is cancelled; the exchange
@@ -411,7 +359,7 @@ final class AsyncWorker: @unchecked Sendable {
 
     /// Answers a request the server refuses, then lingers and closes: nothing after a bad head is
     /// parsed.
-    private func reject(_ connection: AsyncConnection, _ error: HTTPError) {
+    func reject(_ connection: AsyncConnection, _ error: HTTPError) {
         context.logger.debug("Rejected request from \(connection.io.remote?.display ?? "-"): \(error)")
         guard connections[connection.fd] === connection, !connection.io.closed else { return }
         connection.io.refuse(with: ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
@@ -419,45 +367,6 @@ final class AsyncWorker: @unchecked Sendable {
         try? epoll.modify(connection.fd, events: connection.interest, token: Token.make(Token.connection, connection.fd))
     }
 
-    /// Stops accepting and lets requests in flight finish; idle connections get a short drain time
-    /// for one more request (answered with `Connection: close`), then are closed.
-    private func beginGracefulStop(reason: String) {
-        guard !stopping else { return }
-        stopping = true
-        context.logger.debug("Worker stopping gracefully (\(reason)): \(active) request(s) in flight")
-        stopAccepting()
-        listenersOpen = false
-        drainDeadline = context.closeListeners()
-    }
-
-    /// Closes idle keep-alive connections and stalled heads (at most four times a second).
-    private func sweep() {
-        let now = Clock.monotonic()
-        guard now - lastSweep >= 0.25 else { return }
-        lastSweep = now
-        if let drainDeadline, now >= drainDeadline {
-            for connection in Array(connections.values) where connection.exchange == nil { close(connection) }
-            return
-        }
-        for connection in Array(connections.values) {
-            if connection.io.lingerUntil != nil {
-                if connection.io.lingerDone(now: now) { close(connection) }
-                continue
-            }
-            if let exchange = connection.exchange {
-                // A request body that stopped arriving, or a client that stopped reading.
-                if context.settings.bodyTimeout > 0, exchange.stalled(now: now, limit: context.settings.bodyTimeout) {
-                    if exchange.wantsBody { exchange.bodyStalled() } else { peerGone(connection) }
-                }
-                continue
-            }
-            switch connection.io.idleVerdict(now: now, settings: context.settings) {
-            case .keep: break
-            case .close: close(connection)
-            case .headTimeout: reject(connection, headTimeoutError(context.settings))
-            }
-        }
-    }
 }
 
 /// A lifespan hook call that may be handed to a pool thread.
