@@ -50,8 +50,17 @@ final class BlockingExchange: ExchangeBase, @unchecked Sendable {
 
     var responseHeaders: [(name: [UInt8], value: [UInt8])] { plan?.headers ?? [] }
 
-    /// Blocks until the application ends the exchange.
-    func waitUntilEnded() { done.wait() }
+    /// Blocks until the application ends the exchange. An asynchronous application runs on other
+    /// threads meanwhile: if its client hangs up, `cancel` is called (once) so its task can stop.
+    func waitUntilEnded(cancel: () -> Void) {
+        var cancelled = false
+        while done.wait(timeout: .now() + .milliseconds(250)) == .timedOut {
+            if !cancelled && connection.peerClosed() {
+                cancelled = true
+                cancel()
+            }
+        }
+    }
 
     override func read(max: Int, context: UnsafeMutableRawPointer?, callback: arbiter_read_cb) {
         if ended { return callback(context, nil, 0, Status.invalidState) }

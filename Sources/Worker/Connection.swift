@@ -127,6 +127,12 @@ final class Connection: @unchecked Sendable {
         bytes.withUnsafeBytes { writeBlocking($0, timeout: timeout) }
     }
 
+    /// Whether the client closed its side (a peek, which consumes nothing).
+    func peerClosed() -> Bool {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
     /// Sends `response`, shuts the write side and starts lingering (a refusal).
     func refuse(with response: [UInt8], lingering seconds: Double = 2) {
         _ = response.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }

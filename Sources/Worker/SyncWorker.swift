@@ -375,7 +375,7 @@ final class SyncWorker: @unchecked Sendable {
         let token = RequestView.with(head: head, connection: connection, client: client) { view in
             app.handle(app.ctx, view, exchange.raw)
         }
-        exchange.waitUntilEnded()
+        exchange.waitUntilEnded { app.cancel(app.ctx, token) }
         app.release(app.ctx, token)
         if let accessLog = context.accessLog {
             accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))

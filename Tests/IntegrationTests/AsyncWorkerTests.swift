@@ -35,8 +35,10 @@ extension Integration {
             }
         }
 
-        @Test func aDisconnectingClientCancelsItsHandler() throws {
-            try withServer(["hello:application", "-k", "async", "--log-level", "debug"]) { server in
+        /// Also an async application in the sync worker: its request thread watches the client.
+        @Test(arguments: ["async", "sync"])
+        func aDisconnectingClientCancelsItsHandler(worker: String) throws {
+            try withServer(["hello:application", "-k", worker, "--log-level", "debug"]) { server in
                 let c = try HTTPConnection(port: server.port)
                 try c.send("GET /sleep?seconds=30 HTTP/1.1\r\nHost: a\r\n\r\n")
                 try server.waitForLog("Request started: GET /sleep")
