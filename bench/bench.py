@@ -47,9 +47,10 @@ def children(pid):
     return out
 
 
-def memory_kib(pid, key):
+def memory_kib(pid, key, source="status"):
+    """A `Key: N kB` line of /proc/PID/status (or of another /proc/PID file)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/{source}") as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
@@ -130,14 +131,7 @@ def measure(name, command, workers, connections, path, ideal=None):
 
 
 def rollup_kib(pid, key):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return memory_kib(pid, key, "smaps_rollup")
 
 
 def idle_rss(name, command):

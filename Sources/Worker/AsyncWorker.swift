@@ -52,10 +52,7 @@ final class AsyncWorker: @unchecked Sendable {
         arbiter_set_loop_thread(1)
         let logger = context.logger
         do {
-            try epoll.add(loop.wake.fd, events: Events.readable, token: Token.make(Token.wake, loop.wake.fd))
-            try epoll.add(signals.readFD, events: Events.readable, token: Token.make(Token.signal, signals.readFD))
-            try epoll.add(context.control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, context.control.fd))
-            for listener in context.listeners { try Descriptor.setNonBlocking(listener.fd) }
+            try context.watch(on: epoll, wake: loop.wake.fd, signals: signals.readFD)
         } catch {
             logger.critical("Worker cannot watch its sockets: \(error)")
             return WorkerMain.bootFailed

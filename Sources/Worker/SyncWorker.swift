@@ -81,10 +81,7 @@ final class SyncWorker: @unchecked Sendable {
             return WorkerMain.bootFailed
         }
         do {
-            try epoll.add(wake.fd, events: Events.readable, token: Token.make(Token.wake, wake.fd))
-            try epoll.add(signals.readFD, events: Events.readable, token: Token.make(Token.signal, signals.readFD))
-            try epoll.add(context.control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, context.control.fd))
-            for listener in context.listeners { try Descriptor.setNonBlocking(listener.fd) }
+            try context.watch(on: epoll, wake: wake.fd, signals: signals.readFD)
         } catch {
             logger.critical("Worker cannot watch its sockets: \(error)")
             return WorkerMain.bootFailed

@@ -21,6 +21,15 @@ extension WorkerContext {
         return connection
     }
 
+    /// Registers what every worker loop watches besides connections: its wake-up eventfd, its signal
+    /// pipe and the control socket; makes the listeners non-blocking.
+    func watch(on epoll: Epoll, wake: Int32, signals: Int32) throws(SystemError) {
+        try epoll.add(wake, events: Events.readable, token: Token.make(Token.wake, wake))
+        try epoll.add(signals, events: Events.readable, token: Token.make(Token.signal, signals))
+        try epoll.add(control.fd, events: Events.readable | Events.peerClosed, token: Token.make(Token.control, control.fd))
+        for listener in listeners { try Descriptor.setNonBlocking(listener.fd) }
+    }
+
     /// Signals to a worker: TERM stops gracefully, INT/QUIT at once, USR1 reopens the logs.
     func handle(signals: [Int32], gracefulStop: (String) -> Void) {
         for signo in signals {
