@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),

@@ -1,0 +1,82 @@
+@testable import AppProtocol
+import Testing
+
+@Suite struct HeadersTests {
+    @Test func lookupIsCaseInsensitiveAndKeepsDuplicatesInOrder() {
+        var headers: Headers = ["Content-Type": "text/plain"]
+        headers.add("Set-Cookie", "a=1")
+        headers.add("set-cookie", "b=2")
+        #expect(headers["content-type"] == "text/plain")
+        #expect(headers.values(for: "SET-COOKIE") == ["a=1", "b=2"])
+        #expect(headers.map(\.name) == ["Content-Type", "Set-Cookie", "set-cookie"])
+        headers.set("SET-COOKIE", "c=3")
+        #expect(headers.values(for: "Set-Cookie") == ["c=3"])
+        headers.remove("content-TYPE")
+        #expect(!headers.contains("Content-Type"))
+        #expect(headers.count == 1)
+    }
+}
+
+@Suite struct RequestTests {
+    @Test func pathAndQueryAreDecodedOnDemand() {
+        let request = Request(method: "GET", target: "/caf%C3%A9/a%20b?q=swift+server&x=%2F&flag&q=2")
+        #expect(request.rawPath == "/caf%C3%A9/a%20b")
+        #expect(request.path == "/café/a b")
+        #expect(request.query["q"] == "swift server")
+        #expect(request.query.values(for: "q") == ["swift server", "2"])
+        #expect(request.query["x"] == "/")
+        #expect(request.query["flag"] == "")
+        #expect(request.query["missing"] == nil)
+    }
+
+    @Test func absoluteFormTargets() {
+        let request = Request(method: "GET", target: "http://example.com/a/b?c=d")
+        #expect(request.path == "/a/b")
+        #expect(request.query["c"] == "d")
+        #expect(Request(method: "GET", target: "http://example.com").path == "/")
+    }
+
+    @Test func bodiesFromBytes() async throws {
+        let body = RequestBody.bytes(Array("hello".utf8))
+        #expect(try await body.collect() == Array("hello".utf8))
+        #expect(try body.read() == Array("hello".utf8))
+        await #expect(throws: ExchangeError.bodyTooLarge(limit: 3)) { try await body.collect(upTo: 3) }
+    }
+}
+
+struct Plain: Application {
+    func respond(to request: Request) throws -> Response { .text("plain") }
+}
+
+struct Tagging: Middleware {
+    func respond(to request: Request, next: (Request) throws -> Response) throws -> Response {
+        var response = try next(request)
+        response.headers.add("X-Sync", "1")
+        return response
+    }
+}
+
+struct AsyncTagging: AsyncMiddleware {
+    func respond(to request: Request, next: (Request) async throws -> Response) async throws -> Response {
+        var response = try await next(request)
+        response.headers.add("X-Async", "1")
+        return response
+    }
+}
+
+@Suite struct MiddlewareTests {
+    @Test func chainsRecordTheirSynchronousParts() async throws {
+        let adapted = Plain().using(AsyncTagging())
+        #expect(adapted.synchronousParts == ["application Plain"])
+        #expect(adapted.chainName == "Plain (middleware: AsyncTagging)")
+        let response = try await adapted.respond(to: Request(method: "GET", target: "/"))
+        #expect(response.headers["X-Async"] == "1")
+
+        let layered = Plain().using(AsyncTagging()).using(Tagging())
+        #expect(layered.synchronousParts == ["middleware Tagging", "application Plain"])
+        #expect(layered.chainName == "Plain (middleware: Tagging, AsyncTagging)")
+        let both = try layered.respond(to: Request(method: "GET", target: "/"))
+        #expect(both.headers["X-Sync"] == "1")
+        #expect(both.headers["X-Async"] == "1")
+    }
+}
