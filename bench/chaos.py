@@ -11,6 +11,8 @@ import sys
 import tempfile
 import time
 
+from bench import children  # same directory
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARBITER = os.path.join(ROOT, ".build", "release", "arbiter")
 WORKER = sys.argv[1] if len(sys.argv) > 1 else "async"
@@ -33,19 +35,6 @@ class Log:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"timed out waiting for {needle!r} ×{count}:\n{self.text()[-3000:]}")
-
-
-def children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except OSError:
-                pass
-    return sorted(out)
 
 
 def connections_of(pid):

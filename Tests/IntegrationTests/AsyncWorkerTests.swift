@@ -114,18 +114,10 @@ extension Integration {
             try server.waitUntilReady()
             let idle = try HTTPConnection(port: server.port)
             #expect(try idle.request("GET", "/").status == 200)
-            let port = server.port
-            let results = ResultsBox(1)
-            let done = Countdown(1)
-            TestSupport.Thread.start {
-                results.set(0, Result { try httpGet(port: port, "/sleep?seconds=1") })
-                done.arrive()
+            let response = try responseToARequestInFlightDuringTerm(server) {
+                #expect(idle.readUntilClosed().closed)
             }
-            try server.waitForLog("Request started: GET /sleep")
-            server.signal(SIGTERM)
-            #expect(idle.readUntilClosed().closed)
-            done.wait(timeout: 30)
-            #expect(results.all[0].response?.text == "slept 1.0s")
+            #expect(response?.text == "slept 1.0s")
             #expect(server.waitForExit(timeout: 30) == 0)
         }
     }

@@ -89,3 +89,20 @@ final class Countdown: @unchecked Sendable {
 extension Result where Success == HTTPResponse {
     var response: HTTPResponse? { try? get() }
 }
+
+/// Starts `GET /sleep?seconds=1`, sends the master TERM once the worker has it (the server must run
+/// with `--log-level debug`), and returns the response the client got.
+func responseToARequestInFlightDuringTerm(_ server: ServerProcess, whileWaiting: () -> Void = {}) throws -> HTTPResponse? {
+    let port = server.port
+    let results = ResultsBox(1)
+    let done = Countdown(1)
+    TestSupport.Thread.start {
+        results.set(0, Result { try httpGet(port: port, "/sleep?seconds=1") })
+        done.arrive()
+    }
+    try server.waitForLog("Request started: GET /sleep")
+    server.signal(SIGTERM)
+    whileWaiting()
+    done.wait(timeout: 30)
+    return results.all[0].response
+}

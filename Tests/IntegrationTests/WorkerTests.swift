@@ -44,17 +44,7 @@ extension Integration {
             let server = try ServerProcess(["hellosync:application", "--log-level", "debug"])
             defer { server.stop() }
             try server.waitUntilReady()
-            let port = server.port
-            let results = ResultsBox(1)
-            let done = Countdown(1)
-            TestSupport.Thread.start {
-                results.set(0, Result { try httpGet(port: port, "/sleep?seconds=1") })
-                done.arrive()
-            }
-            try server.waitForLog("Request started: GET /sleep")
-            server.signal(SIGTERM)
-            done.wait(timeout: 30)
-            let response = results.all[0].response
+            let response = try responseToARequestInFlightDuringTerm(server)
             #expect(response?.status == 200)
             #expect(response?.text == "slept 1.0s")
             #expect(server.waitForExit(timeout: 30) == 0)

@@ -14,17 +14,7 @@ public final class ChildProcess: @unchecked Sendable {
             path: arguments[0], arguments: arguments, environment: Environment.all(),
             descriptors: [(fds[1], 1), (fds[1], 2)])
         Descriptor.close(fds[1])
-        let fd = fds[0]
-        let captured = self.captured
-        Thread.start {
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                captured.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
-            }
-            Descriptor.close(fd)
-        }
+        captured.collect(from: fds[0], closeWhenDone: true)
     }
 
     public var output: String { captured.bytes.withLock { String(decoding: $0, as: UTF8.self) } }

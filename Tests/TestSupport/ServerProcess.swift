@@ -91,17 +91,7 @@ public final class ServerProcess: @unchecked Sendable {
             path: launcher.first ?? Products.arbiter, arguments: args, environment: env,
             descriptors: [(pipeFDs[1], Int32(1)), (pipeFDs[1], Int32(2))] + (bind ? [(listener.fd, Int32(3))] : []))
         Descriptor.close(pipeFDs[1])
-        let fd = readFD
-        let output = self.output
-        Thread.start {
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                output.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
-            }
-            output.ended.store(true, ordering: .releasing)
-        }
+        output.collect(from: readFD)
     }
 
     deinit { stop() }
@@ -177,6 +167,20 @@ final class Captured: Sendable {
     let bytes = Mutex<[UInt8]>([])
     /// Every writer closed the pipe: the output is complete.
     let ended = Atomic<Bool>(false)
+
+    /// Reads `fd` on a thread of its own until every writer has closed it.
+    func collect(from fd: Int32, closeWhenDone: Bool = false) {
+        Thread.start { [self] in
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
+            }
+            if closeWhenDone { Descriptor.close(fd) }
+            ended.store(true, ordering: .releasing)
+        }
+    }
 }
 
 public struct TestFailure: Error, CustomStringConvertible {
