@@ -160,6 +160,10 @@ static _Thread_local int on_loop_thread = 0;
 void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
 int arbiter_is_loop_thread(void) { return on_loop_thread; }
 
+static _Thread_local const void *thread_owner = NULL;
+void arbiter_set_thread_owner(const void *owner) { thread_owner = owner; }
+const void *arbiter_thread_owner(void) { return thread_owner; }
+
 int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 static _Thread_local unsigned char *scratch = NULL;

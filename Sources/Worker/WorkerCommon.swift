@@ -1,24 +1,53 @@
 import CArbiter
 import Glibc
+import HTTP1
 import Platform
 
 /// What both worker classes do the same way around their event loops.
 extension WorkerContext {
-    /// Accepts one connection from `listenerFD`, or nil when none is waiting (another worker may
-    /// have taken it).
-    func accept(from listenerFD: Int32) -> Connection? {
+    enum Accepted {
+        case accepted(fd: Int32, remote: SocketName?, local: SocketName?)
+        /// Nothing waiting (another worker took it), or the accept failed and accepting pauses.
+        case none
+    }
+
+    /// Accepts one connection from `listenerFD`. Out of descriptors (EMFILE, ENFILE) it logs once,
+    /// pauses accepting for a second and keeps serving the connections it has.
+    func acceptOne(from listenerFD: Int32, policy: inout AcceptPolicy) -> Accepted {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
         }
-        if fd < 0 { return nil }
+        if fd < 0 {
+            let code = errno
+            if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                if !policy.starved {
+                    logger.error("Cannot accept connections: \(String(cString: strerror(code))) (\(listenerFD)); "
+                        + "pausing accepts, serving the open connections")
+                }
+                policy.starve(until: Clock.monotonic() + AcceptPolicy.starvedPause)
+            }
+            return .none
+        }
+        if policy.starved {
+            policy.starved = false
+            logger.info("Accepting connections again")
+        }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let local = listeners.first { $0.fd == listenerFD }?.name
-        let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: limits)
-        prepare(connection)
-        return connection
+        return .accepted(fd: fd, remote: SocketName.from(&storage), local: local)
+    }
+
+    /// The connection machine's settings for a peer: limits, timeouts, and whether it owes a PROXY
+    /// protocol header.
+    func connectionConfiguration(for peer: SocketName?) -> ConnectionStateMachine.Configuration {
+        var configuration = connectionConfiguration
+        if proxyProtocol == .off || !(peer.map { $0.isUnix ? proxyTrust.any : proxyTrust.contains($0.host) } ?? false) {
+            configuration.proxyProtocol = .off
+        }
+        return configuration
     }
 
     /// Registers what every worker loop watches besides connections: its wake-up eventfd, its signal
@@ -68,6 +97,70 @@ extension WorkerContext {
     /// more request.
     func closeListeners() -> Double {
         for listener in listeners { Descriptor.close(listener.fd) }
-        return Clock.monotonic() + min(SyncWorker.drainTime, settings.keepalive)
+        return Clock.monotonic() + min(Self.drainTime, settings.keepalive)
+    }
+
+    /// How long idle keep-alive connections may still send one request after a graceful stop began.
+    static let drainTime = 1.0
+
+    /// Writes the access log line of a completed request.
+    func logAccess(_ summary: ConnectionStateMachine.RequestSummary, client: Client) {
+        guard let accessLog, summary.status != 0 else { return }
+        accessLog.log(AccessRecord(summary, remote: client.host, seconds: Clock.monotonic() - summary.startedAt))
+    }
+}
+
+/// When a worker takes new connections. Workers take turns through the shared scoreboard: all are
+/// woken for a new connection and the ones behind the least loaded take it; one ahead by more than
+/// `slack` leaves it to the others for `deferral` (they may be busy, so not longer).
+struct AcceptPolicy {
+    /// How many connections more than the least loaded worker this one may hold and still accept:
+    /// 1 for async workers (a connection costs little), 0 for sync workers (a connection soon
+    /// wants one of few request threads).
+    let slack: Int
+    static let deferral = 0.005
+    static let starvedPause = 1.0
+
+    private var registration = ListenerRegistration(exclusive: false)
+    private var open = true
+    /// Accepting pauses until then (ahead of the others, or out of descriptors).
+    private(set) var resumeAt: Double?
+    /// Out of descriptors since the last successful accept (logged once).
+    var starved = false
+
+    init(slack: Int) {
+        self.slack = slack
+    }
+
+    /// Whether this worker may take one more connection now (false also arms a short deferral).
+    mutating func mayTakeAnother(connections: Int, context: WorkerContext) -> Bool {
+        if resumeAt != nil { return false }
+        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return true }
+        if connections > least + slack {
+            resumeAt = Clock.monotonic() + Self.deferral
+            return false
+        }
+        return true
+    }
+
+    mutating func starve(until: Double) {
+        starved = true
+        resumeAt = until
+    }
+
+    /// Registers or unregisters the listeners as `wanted` and any pause allow.
+    mutating func update(wanted: Bool, now: Double, epoll: Epoll, listeners: [(fd: Int32, name: SocketName?)]) {
+        if let until = resumeAt, now >= until { resumeAt = nil }
+        if open && wanted && resumeAt == nil {
+            registration.start(epoll, listeners)
+        } else {
+            registration.stop(epoll, listeners)
+        }
+    }
+
+    /// For good (a graceful stop).
+    mutating func close(epoll: Epoll, listeners: [(fd: Int32, name: SocketName?)]) {
+        registration.stop(epoll, listeners)
+        open = false
     }
 }

@@ -27,6 +27,8 @@ final class WorkerContext: @unchecked Sendable {
     let keepResponseHeaders: Bool
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
+    /// The HTTP/1 connection rules' settings (before the per-peer PROXY protocol decision).
+    let connectionConfiguration: ConnectionStateMachine.Configuration
 
     init(settings: Settings, logger: Logger, accessLog: AccessLog?, app: LoadedApp, listeners: [(fd: Int32, name: SocketName?)],
          control: ControlChannel, limits: Limits, heartbeat: Heartbeat, forwardedTrust: TrustList, proxyTrust: TrustList,
@@ -45,6 +47,9 @@ final class WorkerContext: @unchecked Sendable {
         self.scoreboard = scoreboard
         keepResponseHeaders = accessLog?.namesResponseHeaders ?? false
         self.requestLimit = requestLimit
+        connectionConfiguration = ConnectionStateMachine.Configuration(
+            limits: limits, keepAlive: settings.keepalive, headerTimeout: settings.headerTimeout, bodyTimeout: settings.bodyTimeout,
+            proxyProtocol: proxyProtocol)
     }
 }
 
@@ -156,15 +161,6 @@ struct ControlChannel {
 extension TrustList {
     /// Trusts nobody (settings are validated before a worker starts, so this is a fallback only).
     static var none: TrustList { try! TrustList(parsing: "") }
-}
-
-extension WorkerContext {
-    /// Sets up what a new connection owes before its first request (a PROXY protocol header).
-    func prepare(_ connection: Connection) {
-        if proxyProtocol != .off, let peer = connection.remote, peer.isUnix ? proxyTrust.any : proxyTrust.contains(peer.host) {
-            connection.proxyPending = true
-        }
-    }
 }
 
 /// `--user` / `--group`: the worker drops to them before it loads the application.
