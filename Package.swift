@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way:
-//   ArbiterABI (C) ← AppProtocol ← apps (Examples/*, your package)
+//   ArbiterABI (C), HTTP1 (pure) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
@@ -17,7 +17,7 @@ let package = Package(
     targets: [
         .target(name: "ArbiterABI"),
         .target(name: "CArbiter"),
-        .target(name: "AppProtocol", dependencies: ["ArbiterABI"]),
+        .target(name: "AppProtocol", dependencies: ["ArbiterABI", "HTTP1"]),
         .target(name: "HTTP1"),
         .target(name: "Platform", dependencies: ["CArbiter"]),
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1"]),
