@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 extension Master {
     /// HUP: re-read the configuration, bind what is new, and start a new generation with it. The
