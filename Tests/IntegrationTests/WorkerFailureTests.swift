@@ -19,7 +19,7 @@ extension Integration {
 
         @Test(arguments: ["sync", "async"])
         func aCrashNamesItsRequestAndRepeatedCrashesBackOff(worker: String) throws {
-            try withServer(["fixtures:crashing", "-k", worker]) { server in
+            try withServer(["fixtures:trapping", "-k", worker]) { server in
                 let first = server.workerPids[0]
                 for i in 1...5 {
                     // Each request reaches the worker started after the previous crash.
