@@ -58,6 +58,18 @@ extension Integration {
         }
 
         @Test(arguments: ["sync", "async"])
+        func aWorkerExitIsLoggedOnce(worker: String) throws {
+            let server = try ServerProcess(["hello:application", "-k", worker])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let pid = server.workerPids[0]
+            server.signal(SIGTERM)
+            #expect(server.waitForExit() == 0)
+            #expect(server.log.occurrences(of: "Worker (pid: \(pid), slot 0) exited") == 1)
+            #expect(!server.log.contains("Worker exiting"), "the worker does not log its exit as well")
+        }
+
+        @Test(arguments: ["sync", "async"])
         func usr1ReachesTheWorkersOverTheControlSocket(worker: String) throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
