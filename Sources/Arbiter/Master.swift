@@ -13,6 +13,8 @@ final class Master {
         let fd: Int32
         var reader = ControlReader<WorkerMessage>()
         let heartbeat: Heartbeat
+        /// The heartbeat page's slots as the master made it (the worker could overwrite the count).
+        let heartbeatSlots: Int
         let kind: Settings.WorkerClass
         let scoreIndex: Int
     }
@@ -119,7 +121,8 @@ final class Master {
             var serving: [String] = []
             if let worker = workers.removeValue(forKey: pid) {
                 // What it was doing when it died, from the page it can no longer write to.
-                serving = (0..<worker.heartbeat.slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
+                let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
+                serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -310,7 +313,7 @@ final class Master {
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, kind: settings.workerClass, scoreIndex: scoreIndex)
+            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex)
             return pid
         } catch {
             Descriptor.close(pair[0])

@@ -278,6 +278,16 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(logs(last) == ["Worker (pid: 101, slot 1) was killed by SIGKILL while serving GET /slow", "Shutting down: Master"])
     }
 
+    @Test func theSignalTableDrivesTheMachine() {
+        for signal in MasterSignal.all where signal.action != .reload && signal.action != .upgrade {
+            var m = running(2)
+            let actions = m.handle(.signal(signal.number), now: 1)
+            #expect(logs(actions).first?.hasPrefix("Handling signal: \(signal.name.lowercased())") == true, "\(signal.name)")
+        }
+        var m = running(1)
+        #expect(logs(m.handle(.signal(SIGALRM), now: 1)) == ["Ignoring signal SIGALRM"])
+    }
+
     @Test func usr1TellsEveryWorkerToReopenItsLogs() {
         var m = running(2)
         let actions = m.handle(.signal(SIGUSR1), now: 1)
