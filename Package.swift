@@ -4,6 +4,7 @@ import PackageDescription
 // Dependencies point one way:
 //   ArbiterABI (C), HTTP1 (pure) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
+//   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -20,11 +21,12 @@ let package = Package(
         .target(name: "AppProtocol", dependencies: ["ArbiterABI", "HTTP1"]),
         .target(name: "HTTP1"),
         .target(name: "Platform", dependencies: ["CArbiter"]),
-        .target(name: "Configuration", dependencies: ["Platform", "HTTP1"]),
+        .target(name: "Supervision"),
+        .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
-        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1"]),
-        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader"]),
-        .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform"]),
+        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"]),
+        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader", "Supervision"]),
+        .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform", "Supervision"]),
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
         .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
@@ -32,7 +34,8 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader", "Supervision"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),
     ],
     swiftLanguageModes: [.v6]

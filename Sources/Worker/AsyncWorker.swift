@@ -71,7 +71,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         announceSynchronousCode()
         context.heartbeat.setKind(.eventLoop)
         updateAccepting()
-        context.control.send("ready")
+        context.control.send(.ready)
         while !(stopping && active == 0 && connections.isEmpty) { turn() }
         if let error = runUntilDone({ done, callback in
             let call = UnsafeLifespanCall(app: app, host: host.raw, done: done, callback: callback)
@@ -79,7 +79,6 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         }) {
             logger.error("Application shutdown failed: \(error)")
         }
-        logger.info("Worker exiting (pid: \(ProcessControl.pid))")
         return 0
     }
 

@@ -97,12 +97,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
-        context.control.send("ready")
+        context.control.send(.ready)
         loop()
         if let error = Lifespan.run({ done, callback in app.shutdown(app.ctx, done, callback) }) {
             logger.error("Application shutdown failed: \(error)")
         }
-        logger.info("Worker exiting (pid: \(ProcessControl.pid))")
         return 0
     }
 

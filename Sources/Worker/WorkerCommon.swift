@@ -2,6 +2,7 @@ import CArbiter
 import Glibc
 import HTTP1
 import Platform
+import Supervision
 
 /// What both worker classes do the same way around their event loops.
 extension WorkerContext {
@@ -66,30 +67,46 @@ extension WorkerContext {
             case SIGTERM:
                 gracefulStop("SIGTERM")
             case SIGINT, SIGQUIT:
-                logger.info("Worker exiting now (\(Signal.name(signo)))")
+                // The master logs the exit; this says why, for debugging.
+                logger.debug("Worker exiting now (\(Signal.name(signo)))")
                 exit(0)
             case SIGUSR1:
-                try? logger.sink.reopen()
-                try? accessLog?.sink.reopen()
+                reopenLogs()
             default:
                 break
             }
         }
     }
 
-    /// True when the master closed its end of the control socket (it is gone).
+    /// Reads the control socket when it is readable: acts on the master's messages, and returns
+    /// true when the master closed its end (it is gone). Called on the event loop's thread.
     func masterIsGone() -> Bool {
-        var byte: UInt8 = 0
-        let n = read(control.fd, &byte, 1)
-        guard n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) else { return false }
+        var chunk = [UInt8](repeating: 0, count: 512)
+        let n = chunk.withUnsafeMutableBytes { read(control.fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            for message in control.reader.feed(chunk[0..<n]) {
+                switch message {
+                case .reopenLogs: reopenLogs()
+                }
+            }
+            for line in control.reader.takeRejected() { logger.warning("Unknown control message from the master: \(line)") }
+            return false
+        }
+        guard n == 0 || (errno != EAGAIN && errno != EINTR) else { return false }
         logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
         return true
+    }
+
+    /// Reopens the error and access logs (after logrotate moved them).
+    func reopenLogs() {
+        try? logger.sink.reopen()
+        try? accessLog?.sink.reopen()
     }
 
     /// Asks the master for a replacement once `max_requests` is reached.
     func reachedRequestLimit(_ limit: Int) {
         logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
-        control.send("retire max_requests reached (\(limit) requests)")
+        control.send(.retire(reason: "max_requests reached (\(limit) requests)"))
     }
 
     /// Closes this worker's copies of the listeners (the master and the other workers keep theirs)

@@ -5,6 +5,7 @@ import Configuration
 import Glibc
 import HTTP1
 import Platform
+import Supervision
 
 /// Everything a worker class needs, set up once in the worker process.
 final class WorkerContext: @unchecked Sendable {
@@ -55,9 +56,9 @@ final class WorkerContext: @unchecked Sendable {
 
 /// The worker process's entry point.
 public enum WorkerMain {
-    /// Exit codes the master treats specially (Gunicorn's).
-    public static let bootFailed: Int32 = 3
-    public static let appLoadFailed: Int32 = 4
+    /// The reserved exit codes of the master↔worker contract, under the names the worker uses.
+    static let bootFailed = WorkerExit.bootFailed.code
+    static let appLoadFailed = WorkerExit.appLoadFailed.code
 
     public static func run(environment: [String: String]) -> Int32 {
         SignalPipe.ignore(SIGPIPE)
@@ -149,12 +150,21 @@ extension Descriptor {
     }
 }
 
-/// The worker's line to the master: status lines out; end-of-file in means the master is gone.
-struct ControlChannel {
+/// The worker's end of its control socket: `WorkerMessage`s out, `MasterMessage`s in; end-of-file
+/// in means the master is gone.
+///
+/// `send` may be called from any thread (one short write per message); `reader` belongs to the
+/// thread that runs the worker's event loop.
+final class ControlChannel: @unchecked Sendable {
     let fd: Int32
+    var reader = ControlReader<MasterMessage>()
 
-    func send(_ line: String) {
-        Descriptor.writeAllIgnoringErrors(fd, line + "\n")
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    func send(_ message: WorkerMessage) {
+        message.encoded.withUnsafeBytes { _ = try? Descriptor.writeAll(fd, $0) }
     }
 }
 
