@@ -109,14 +109,14 @@ extension Exchange {
 /// the file, an error, or a client gone before the end (when the reader is dropped).
 final class FileReader {
     private var fd: Int32
-    /// The length to announce: only a regular file's size is known in advance (a /proc file or a
-    /// device reports 0 or nothing useful, so its body is sent chunked until its end).
+    /// The length to announce: only a regular file's size is known in advance (a /proc file says
+    /// 0, a device nothing useful: their bodies are sent chunked until their end).
     let size: Int?
 
     struct OpenError: Error, CustomStringConvertible {
         let path: String
         let reason: String
-        var description: String { "cannot serve \(path): \(reason)" }
+        var description: String { "cannot open \(path): \(reason)" }
     }
 
     init(path: String) throws {
@@ -129,7 +129,7 @@ final class FileReader {
             throw OpenError(path: path, reason: reason)
         }
         switch st.st_mode & S_IFMT {
-        case S_IFREG:
+        case S_IFREG where st.st_size > 0:
             size = Int(st.st_size)
         case S_IFDIR:
             close(fd)
