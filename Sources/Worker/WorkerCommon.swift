@@ -23,17 +23,15 @@ extension WorkerContext {
         if fd < 0 {
             let code = errno
             if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
-                if !policy.starved {
-                    logger.error("Cannot accept connections: \(String(cString: strerror(code))) (\(listenerFD)); "
-                        + "pausing accepts, serving the open connections")
+                let now = Clock.monotonic()
+                if policy.shouldReportStarvation(now: now) {
+                    logger.error("Cannot accept connections: \(String(cString: strerror(code))); pausing accepts for "
+                        + "\(AcceptPolicy.starvedPause) s at a time and serving the open connections "
+                        + "(raise the descriptor limit, or lower worker_connections)")
                 }
-                policy.starve(until: Clock.monotonic() + AcceptPolicy.starvedPause)
+                policy.starve(until: now + AcceptPolicy.starvedPause)
             }
             return .none
-        }
-        if policy.starved {
-            policy.starved = false
-            logger.info("Accepting connections again")
         }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -142,8 +140,8 @@ struct AcceptPolicy {
     private var open = true
     /// Accepting pauses until then (ahead of the others, or out of descriptors).
     private(set) var resumeAt: Double?
-    /// Out of descriptors since the last successful accept (logged once).
-    var starved = false
+    /// When running out of descriptors was last reported (once a minute at most).
+    private var starvationReported: Double?
 
     init(slack: Int) {
         self.slack = slack
@@ -161,8 +159,13 @@ struct AcceptPolicy {
     }
 
     mutating func starve(until: Double) {
-        starved = true
         resumeAt = until
+    }
+
+    mutating func shouldReportStarvation(now: Double) -> Bool {
+        if let last = starvationReported, now - last < 60 { return false }
+        starvationReported = now
+        return true
     }
 
     /// Registers or unregisters the listeners as `wanted` and any pause allow.
