@@ -123,17 +123,27 @@ public struct ConnectionStateMachine: Sendable {
         if peerGone { return 0 }
         switch phase {
         case .closed, .closing: return 0
-        case .lingering: return 65_536
+        case .lingering: return 65_536  // dropped as it arrives
         case .head:
-            if discard != nil { return 65_536 }
-            return max(0, configuration.limits.maxHeadSize + 4 + (proxyOwed ? 232 : 0) - bufferedInput)
+            if discard != nil { return max(0, configuration.readAhead - bufferedInput) }
+            return max(0, Self.headWindow(configuration) - bufferedInput)
         case .request:
-            if let request, request.readMax != nil { return 65_536 }
+            // Also while the application reads the body: the decoder makes progress within any
+            // window larger than a chunk line.
             return max(0, configuration.readAhead - bufferedInput)
         }
     }
 
     public var wantsRead: Bool { readBudget > 0 }
+
+    /// The most input held while a head arrives: the largest head, its final CRLF and the empty
+    /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
+    static func headWindow(_ configuration: Configuration) -> Int {
+        configuration.limits.maxHeadSize + 20 + (configuration.proxyProtocol != .off ? 16 + 65_535 : 0)
+    }
+
+    /// The most input this machine ever holds (its driver reading within `readBudget`).
+    public var inputBound: Int { max(Self.headWindow(configuration), configuration.readAhead, 65_536) }
 
     public var wantsWrite: Bool { outboundCount > 0 && !peerGone }
 
