@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader", "Supervision"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AppLoader", "AppProtocol", "ArbiterABI", "Configuration", "HTTP1", "Platform"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),
     ],
     swiftLanguageModes: [.v6]

@@ -30,13 +30,14 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     var served = 0
     var lastSweep = 0.0
 
-    init(context: WorkerContext) {
+    /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
+    init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
         do {
             epoll = try Epoll()
             loop = Loop(wake: try WakeUp(), logger: context.logger, blockThreshold: context.settings.blockThreshold,
                         heartbeat: context.heartbeat)
-            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
+            signals = try SignalPipe(signals: routed)
         } catch {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)

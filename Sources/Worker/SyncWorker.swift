@@ -58,13 +58,14 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
 
-    init(context: WorkerContext) {
+    /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
+    init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
         app = context.app.table.pointee
         do {
             epoll = try Epoll()
             wake = try WakeUp()
-            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
+            signals = try SignalPipe(signals: routed)
         } catch {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)

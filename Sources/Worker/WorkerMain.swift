@@ -56,6 +56,9 @@ final class WorkerContext: @unchecked Sendable {
 
 /// The worker process's entry point.
 public enum WorkerMain {
+    /// Signals a worker handles: TERM stops gracefully, INT and QUIT at once, USR1 reopens logs.
+    static let signals = [SIGTERM, SIGINT, SIGQUIT, SIGUSR1]
+
     /// The reserved exit codes of the master↔worker contract, under the names the worker uses.
     static let bootFailed = WorkerExit.bootFailed.code
     static let appLoadFailed = WorkerExit.appLoadFailed.code
