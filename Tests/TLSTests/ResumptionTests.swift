@@ -1,0 +1,83 @@
+import Testing
+@testable import TLS
+
+/// Two contexts stand for two worker processes behind the same listener.
+@Suite struct ResumptionTests {
+    let configuration: TLSConfiguration
+    init() throws {
+        let certificates = try Certificates.get()
+        configuration = TLSConfiguration(certfile: certificates.path("alpha.crt"), keyfile: certificates.path("alpha.key"))
+    }
+
+    /// Connects to `first`, keeps the session, then connects again to `second` offering it.
+    func resumes(from first: TLSContext, on second: TLSContext, version: TLSConfiguration.ProtocolVersion) throws -> Bool {
+        let (client, _) = try connect(TestClient(maximumVersion: version), to: first)
+        // TLS 1.3 tickets arrive after the handshake (RFC 8446 §4.6.1); reading processes them.
+        var plaintext: [UInt8] = []
+        #expect(try client.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
+        let saved = try #require(TestClient.savedSession(of: client))
+        let (again, server) = try connect(TestClient(maximumVersion: version, resume: saved), to: second)
+        #expect(again.isResumed == server.isResumed)
+        // A resumed connection works like any other.
+        #expect(try transfer(Array("ping".utf8), from: again, to: server) == Array("ping".utf8))
+        return server.isResumed
+    }
+
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func sharedTicketKeysResumeOnAnotherWorker(version: TLSConfiguration.ProtocolVersion) throws {
+        let keys = try TicketKeys.generate()
+        let worker1 = try TLSContext(configuration: configuration, ticketKeys: keys)
+        let worker2 = try TLSContext(configuration: configuration, ticketKeys: keys)
+        #expect(worker1.usesSharedTicketKeys)
+        #expect(try resumes(from: worker1, on: worker2, version: version))
+    }
+
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func differentTicketKeysDoNotResume(version: TLSConfiguration.ProtocolVersion) throws {
+        let worker1 = try TLSContext(configuration: configuration, ticketKeys: try TicketKeys.generate())
+        let worker2 = try TLSContext(configuration: configuration, ticketKeys: try TicketKeys.generate())
+        #expect(try !resumes(from: worker1, on: worker2, version: version))
+    }
+
+    @Test func contextsWithoutSharedKeysDoNotResumeEachOthersSessions() throws {
+        let worker1 = try TLSContext(configuration: configuration)
+        let worker2 = try TLSContext(configuration: configuration)
+        #expect(!worker1.usesSharedTicketKeys)
+        #expect(try !resumes(from: worker1, on: worker2, version: .tls13))
+        // OpenSSL's own keys still resume on the same context.
+        #expect(try resumes(from: worker1, on: worker1, version: .tls13))
+    }
+
+    @Test func ticketsUnderThePreviousKeyResumeAfterRotation() throws {
+        let keys = try TicketKeys.generate()
+        let before = try TLSContext(configuration: configuration, ticketKeys: keys)
+        let rotated = try keys.rotated()
+        #expect(rotated.previous == keys.current)
+        #expect(rotated.current != keys.current)
+        let after = try TLSContext(configuration: configuration, ticketKeys: rotated)
+        #expect(try resumes(from: before, on: after, version: .tls13))
+        // Two rotations later the key is gone.
+        let twice = try TLSContext(configuration: configuration, ticketKeys: try rotated.rotated())
+        #expect(try !resumes(from: before, on: twice, version: .tls13))
+    }
+
+    @Test func ticketKeysSerializeForTheWorkers() throws {
+        let keys = try TicketKeys.generate().rotated()
+        #expect(keys.serialized.count == 2 * TicketKeys.Key.byteCount)
+        #expect(try TicketKeys(serialized: keys.serialized) == keys)
+        let single = try TicketKeys.generate()
+        #expect(try TicketKeys(serialized: single.serialized) == single)
+        #expect(throws: TLSError.self) { try TicketKeys(serialized: [1, 2, 3]) }
+        #expect(throws: TLSError.self) { try TicketKeys.Key(bytes: [UInt8](repeating: 0, count: 79)) }
+    }
+
+    @Test func ticketKeysAreRandomAndNeverPrinted() throws {
+        let a = try TicketKeys.generate()
+        let b = try TicketKeys.generate()
+        #expect(a != b)
+        #expect(a.current.name.count == 16)
+        let secret = a.current.bytes[16..<80].map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(!"\(a)".contains(secret))
+        #expect("\(a)".contains(a.current.name.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()))
+    }
+}
