@@ -32,6 +32,28 @@ import Testing
         #expect(try resumes(from: worker1, on: worker2, version: version))
     }
 
+    /// A client that moves from worker to worker, each time offering the newest ticket it got.
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func renewedTicketsKeepResumingAcrossWorkers(version: TLSConfiguration.ProtocolVersion) throws {
+        let keys = try TicketKeys.generate()
+        let workers = [
+            try TLSContext(configuration: configuration, ticketKeys: keys),
+            try TLSContext(configuration: configuration, ticketKeys: keys),
+        ]
+        var saved: TestClient.SavedSession?
+        var resumed: [Bool] = []
+        for round in 0..<6 {
+            let (client, server) = try connect(TestClient(maximumVersion: version, resume: saved), to: workers[round % 2])
+            resumed.append(server.isResumed)
+            var plaintext: [UInt8] = []
+            #expect(try client.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
+            saved = TestClient.savedSession(of: client)
+            // OpenSSL clients forget the session of a connection freed without close_notify.
+            client.close()
+        }
+        #expect(resumed == [false, true, true, true, true, true])
+    }
+
     @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
     func differentTicketKeysDoNotResume(version: TLSConfiguration.ProtocolVersion) throws {
         let worker1 = try TLSContext(configuration: configuration, ticketKeys: try TicketKeys.generate())
