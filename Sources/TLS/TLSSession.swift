@@ -7,7 +7,7 @@ import COpenSSL
 /// `send(plaintext:)`; ciphertext for the socket comes out of `takeCiphertext(into:)`. OpenSSL sees
 /// two memory BIOs and never a descriptor, so the same session serves a non-blocking epoll driver
 /// and a blocking thread driver. After every call, the driver sends what `wantsWrite` reports: a
-/// handshake flight, an alert, a KeyUpdate answer or close_notify may have been queued.
+/// handshake flight, an alert or close_notify may have been queued.
 ///
 /// Not Sendable: the thread that owns the connection owns its session.
 public final class TLSSession {

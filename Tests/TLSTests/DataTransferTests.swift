@@ -1,3 +1,4 @@
+import COpenSSL
 import Testing
 @testable import TLS
 
@@ -68,6 +69,21 @@ import Testing
         }
         #expect(server.state == .established)
         #expect(try transfer(Array("ping".utf8), from: client, to: server) == Array("ping".utf8))
+    }
+
+    /// A TLS 1.3 KeyUpdate asking for an update in return (RFC 8446 §4.6.3): the server's own
+    /// KeyUpdate goes out before its next application data, and traffic continues under new keys.
+    @Test func keyUpdateIsAnswered() throws {
+        let (client, server) = try connect(TestClient(), to: context)
+        #expect(cossl_SSL_key_update(client.ssl, Int32(COSSL_SSL_KEY_UPDATE_REQUESTED)) == 1)
+        try client.send(plaintext: Array("after update".utf8))
+        try server.receive(ciphertext: client.takeCiphertext())
+        #expect(!server.wantsWrite)
+        var plaintext: [UInt8] = []
+        #expect(try server.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
+        #expect(plaintext == Array("after update".utf8))
+        #expect(try transfer(Array("both ways".utf8), from: server, to: client) == Array("both ways".utf8))
+        #expect(try transfer(Array("still".utf8), from: client, to: server) == Array("still".utf8))
     }
 
     @Test func closeNotifyEndsBothDirections() throws {

@@ -68,6 +68,7 @@ enum {
     COSSL_SSL_TLSEXT_ERR_ALERT_FATAL = 2,
     COSSL_SSL_TLSEXT_ERR_NOACK = 3,
     COSSL_TLSEXT_NAMETYPE_host_name = 0,
+    COSSL_SSL_KEY_UPDATE_REQUESTED = 1,
     COSSL_X509_V_OK = 0,
     COSSL_ERR_LIB_SSL = 20,
     COSSL_ERR_LIB_X509 = 11,
@@ -168,7 +169,8 @@ static const unsigned long COSSL_XN_FLAG_RFC2253 = 0x317UL | (1UL << 16) | (1UL 
     X(1, int, SSL_session_reused, (const SSL *s), (s)) \
     X(1, SSL_SESSION *, SSL_get1_session, (SSL *ssl), (ssl)) /* client */ \
     X(1, int, SSL_set_session, (SSL *to, SSL_SESSION *session), (to, session)) /* client */ \
-    V(1, SSL_SESSION_free, (SSL_SESSION *ses), (ses)) /* client */
+    V(1, SSL_SESSION_free, (SSL_SESSION *ses), (ses)) /* client */ \
+    X(1, int, SSL_key_update, (SSL *s, int updatetype), (s, updatetype)) /* client */
 
 #define COSSL_DECLARE_X(lib, ret, name, params, args) ret cossl_##name params;
 #define COSSL_DECLARE_V(lib, name, params, args) void cossl_##name params;
