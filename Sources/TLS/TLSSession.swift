@@ -9,6 +9,32 @@ import COpenSSL
 /// and a blocking thread driver. After every call, the driver sends what `wantsWrite` reports: a
 /// handshake flight, an alert or close_notify may have been queued.
 ///
+/// A driver's loop, the same for both (a blocking driver simply blocks in read and write):
+///
+/// ```swift
+/// let session = try context.makeSession()          // the context current at accept time
+/// // socket readable:
+/// let n = read(fd, input.baseAddress, input.count)   // input, plain, output: the driver's buffers
+/// if n == 0 { try session.receiveEndOfStream() } else { try session.receive(ciphertext: input[..<n]) }
+/// readLoop: while true {
+///     switch try session.readPlaintext(into: plain) {
+///     case .bytes(let count): http.feed(plain[..<count])
+///     case .needsCiphertext: break readLoop
+///     case .closed(let how): http.peerClosed(how); break readLoop
+///     }
+/// }
+/// // the HTTP machine's output:
+/// try session.send(plaintext: responseBytes)
+/// // after every step, and on socket writable:
+/// while session.wantsWrite { let k = session.takeCiphertext(into: output); write(fd, output.baseAddress, k) }
+/// // closing: queue close_notify, flush, then close the descriptor
+/// session.close()
+/// ```
+///
+/// `send` queues all the ciphertext it produces; a driver that applies back-pressure stops taking
+/// output from the HTTP machine while `pendingCiphertextCount` is above its high-water mark. On a
+/// thrown `TLSError` the driver may flush what is queued (an alert) and closes the connection.
+///
 /// Not Sendable: the thread that owns the connection owns its session.
 public final class TLSSession {
     /// Where the session is in its life.
@@ -112,8 +138,8 @@ public final class TLSSession {
     }
 
     /// Takes ciphertext read from the socket.
-    public func receive(ciphertext: [UInt8]) throws(TLSError) {
-        try ciphertext.withUnsafeBytes { bytes in Result { () throws(TLSError) in try receive(ciphertext: bytes) } }.get()
+    public func receive(ciphertext: some Collection<UInt8>) throws(TLSError) {
+        try Self.withBytes(of: ciphertext) { (bytes) throws(TLSError) in try receive(ciphertext: bytes) }
     }
 
     /// Tells the session the socket reached end of stream (read returned 0).
@@ -221,8 +247,19 @@ public final class TLSSession {
     }
 
     /// Encrypts all of `plaintext` into records queued for the socket.
-    public func send(plaintext: [UInt8]) throws(TLSError) {
-        try plaintext.withUnsafeBytes { bytes in Result { () throws(TLSError) in try send(plaintext: bytes) } }.get()
+    public func send(plaintext: some Collection<UInt8>) throws(TLSError) {
+        try Self.withBytes(of: plaintext) { (bytes) throws(TLSError) in try send(plaintext: bytes) }
+    }
+
+    /// Runs `body` over the bytes of `collection`, copying only if they are not contiguous.
+    private static func withBytes(
+        of collection: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws(TLSError) -> Void
+    ) throws(TLSError) {
+        let result = collection.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(TLSError) in try body(UnsafeRawBufferPointer(buffer)) }
+        }
+        if let result { return try result.get() }
+        try Array(collection).withUnsafeBytes { bytes in Result { () throws(TLSError) in try body(bytes) } }.get()
     }
 
     // MARK: Bytes for the socket
