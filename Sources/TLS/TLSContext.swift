@@ -28,6 +28,7 @@ public final class TLSContext: @unchecked Sendable {
         try configuration.validate()
         try library.load()
         let resources = Resources()
+        resources.sessionContext = try Self.sessionContext(for: configuration)
         if !configuration.alpnProtocols.isEmpty {
             let list = configuration.alpnList()
             let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: list.count)
@@ -79,8 +80,7 @@ public final class TLSContext: @unchecked Sendable {
         _ = cossl_SSL_CTX_set_mode(context, COSSL_SSL_MODE_RELEASE_BUFFERS)
         // A per-process session cache cannot resume across workers; tickets (stateless) can.
         _ = cossl_SSL_CTX_set_session_cache_mode(context, COSSL_SSL_SESS_CACHE_OFF)
-        let sessionContext = Array("arbiter".utf8)
-        _ = cossl_SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count))
+        _ = cossl_SSL_CTX_set_session_id_context(context, resources.sessionContext, UInt32(resources.sessionContext.count))
         cossl_SSL_CTX_refuse_passwords(context)
 
         if let ciphers = configuration.ciphers, cossl_SSL_CTX_set_cipher_list(context, ciphers) != 1 {
@@ -156,24 +156,5 @@ public final class TLSContext: @unchecked Sendable {
             raw.copyBytes(from: all)
         }
         return storage
-    }
-}
-
-extension TLSContext {
-    /// Everything a context allocates, freed together (also when building fails halfway).
-    final class Resources {
-        var contexts: [OpaquePointer] = []
-        var alpnList: UnsafeMutablePointer<UInt8>?
-        var ticketKeys: UnsafeMutablePointer<cossl_ticket_keys>?
-        var router: ServerNameRouter?
-
-        deinit {
-            for context in contexts { cossl_SSL_CTX_free(context) }
-            alpnList?.deallocate()
-            if let ticketKeys {
-                cossl_cleanse(ticketKeys, MemoryLayout<cossl_ticket_keys>.size)
-                ticketKeys.deallocate()
-            }
-        }
     }
 }

@@ -1,13 +1,5 @@
 import COpenSSL
 
-/// A verified peer certificate's names, in the one-line RFC 2253 form ("CN=client,O=Example").
-public struct PeerCertificate: Sendable, Equatable {
-    /// The subject's distinguished name.
-    public let subject: String
-    /// The issuer's distinguished name.
-    public let issuer: String
-}
-
 /// What the handshake settled, available once it completes.
 extension TLSSession {
     /// The protocol version ("TLSv1.2", "TLSv1.3"), nil before the handshake completes.

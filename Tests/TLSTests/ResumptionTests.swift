@@ -3,24 +3,72 @@ import Testing
 
 /// Two contexts stand for two worker processes behind the same listener.
 @Suite struct ResumptionTests {
+    let certificates: Certificates
     let configuration: TLSConfiguration
     init() throws {
-        let certificates = try Certificates.get()
+        certificates = try Certificates.get()
         configuration = TLSConfiguration(certfile: certificates.path("alpha.crt"), keyfile: certificates.path("alpha.key"))
+    }
+
+    /// The first connection's session, saved after reading its tickets.
+    func savedSession(from context: TLSContext, client: TestClient) throws -> TestClient.SavedSession {
+        let (session, _) = try connect(client, to: context)
+        // TLS 1.3 tickets arrive after the handshake (RFC 8446 §4.6.1); reading processes them.
+        var plaintext: [UInt8] = []
+        #expect(try session.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
+        let saved = try #require(TestClient.savedSession(of: session))
+        session.close()
+        return saved
     }
 
     /// Connects to `first`, keeps the session, then connects again to `second` offering it.
     func resumes(from first: TLSContext, on second: TLSContext, version: TLSConfiguration.ProtocolVersion) throws -> Bool {
-        let (client, _) = try connect(TestClient(maximumVersion: version), to: first)
-        // TLS 1.3 tickets arrive after the handshake (RFC 8446 §4.6.1); reading processes them.
-        var plaintext: [UInt8] = []
-        #expect(try client.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
-        let saved = try #require(TestClient.savedSession(of: client))
+        let saved = try savedSession(from: first, client: TestClient(maximumVersion: version))
         let (again, server) = try connect(TestClient(maximumVersion: version, resume: saved), to: second)
         #expect(again.isResumed == server.isResumed)
         // A resumed connection works like any other.
         #expect(try transfer(Array("ping".utf8), from: again, to: server) == Array("ping".utf8))
         return server.isResumed
+    }
+
+    func mutualTLS(_ requirement: TLSConfiguration.CertificateRequirement, keys: TicketKeys) throws -> TLSContext {
+        var settings = configuration
+        settings.caCerts = certificates.path("ca.crt")
+        settings.certReqs = requirement
+        return try TLSContext(configuration: settings, ticketKeys: keys)
+    }
+
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func mutualTLSSessionsResumeWithTheirPeerCertificate(version: TLSConfiguration.ProtocolVersion) throws {
+        let keys = try TicketKeys.generate()
+        let client = TestClient(
+            certfile: certificates.path("client.crt"), keyfile: certificates.path("client.key"), maximumVersion: version)
+        var resuming = client
+        resuming.resume = try savedSession(from: try mutualTLS(.required, keys: keys), client: client)
+        let (_, server) = try connect(resuming, to: try mutualTLS(.required, keys: keys))
+        #expect(server.isResumed)
+        #expect(server.peerCertificate?.subject == "CN=client.test,O=Arbiter Tests")
+    }
+
+    /// A reload that turns on mutual TLS must not let a ticket from before skip the certificate.
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func ticketsFromBeforeMutualTLSDoNotResume(version: TLSConfiguration.ProtocolVersion) throws {
+        let keys = try TicketKeys.generate()
+        let before = try TLSContext(configuration: configuration, ticketKeys: keys)
+        let saved = try savedSession(from: before, client: TestClient(maximumVersion: version))
+        let server = try mutualTLS(.required, keys: keys).makeSession()
+        let failure = try #require(throws: PumpFailure.self) {
+            try pump(TestClient(maximumVersion: version, resume: saved).connect(), server)
+        }
+        #expect(failure.side == "server")
+        #expect(failure.error.message.contains("peer did not return a certificate"), "\(failure.error)")
+        #expect(!server.isResumed)
+        // The same settings built again (another worker, or a reload without changes) do resume.
+        let optional = try mutualTLS(.optional, keys: keys)
+        let optionalSaved = try savedSession(from: optional, client: TestClient(maximumVersion: version))
+        let (_, again) = try connect(
+            TestClient(maximumVersion: version, resume: optionalSaved), to: try mutualTLS(.optional, keys: keys))
+        #expect(again.isResumed)
     }
 
     @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)

@@ -26,6 +26,7 @@ typedef struct X509_name_st X509_NAME;
 typedef struct x509_store_ctx_st X509_STORE_CTX;
 typedef struct stack_st_X509_NAME cossl_X509_NAME_STACK;
 typedef struct evp_cipher_st EVP_CIPHER;
+typedef struct evp_md_st EVP_MD;
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 typedef struct evp_mac_ctx_st EVP_MAC_CTX;
 typedef struct engine_st ENGINE;
@@ -113,6 +114,8 @@ static const unsigned long COSSL_XN_FLAG_RFC2253 = 0x317UL | (1UL << 16) | (1UL 
     X(0, const char *, X509_verify_cert_error_string, (long n), (n)) \
     X(0, int, RAND_bytes, (unsigned char *buf, int num), (buf, num)) \
     X(0, const EVP_CIPHER *, EVP_aes_256_cbc, (void), ()) \
+    X(0, const EVP_MD *, EVP_sha256, (void), ()) \
+    X(0, int, EVP_Digest, (const void *data, size_t count, unsigned char *md, unsigned int *size, const EVP_MD *type, ENGINE *impl), (data, count, md, size, type, impl)) \
     X(0, int, EVP_EncryptInit_ex, (EVP_CIPHER_CTX *ctx, const EVP_CIPHER *type, ENGINE *impl, const unsigned char *key, const unsigned char *iv), (ctx, type, impl, key, iv)) \
     X(0, int, EVP_DecryptInit_ex, (EVP_CIPHER_CTX *ctx, const EVP_CIPHER *type, ENGINE *impl, const unsigned char *key, const unsigned char *iv), (ctx, type, impl, key, iv)) \
     X(0, int, EVP_MAC_CTX_set_params, (EVP_MAC_CTX *ctx, const OSSL_PARAM *params), (ctx, params)) \
