@@ -1,3 +1,4 @@
+import COpenSSL
 import Testing
 @testable import TLS
 
@@ -114,6 +115,24 @@ import Testing
         #expect(failure.error.message.contains("unsupported protocol"))
         #expect(server.state == .failed)
         // The alert for the client is queued.
+        #expect(server.wantsWrite)
+    }
+
+    /// Client-initiated renegotiation costs the server a full handshake per request and is refused
+    /// (SSL_OP_NO_RENEGOTIATION); the connection itself carries on.
+    @Test func renegotiationIsRefused() throws {
+        let (client, server) = try connect(TestClient(maximumVersion: .tls12), to: TLSContext(configuration: configuration()))
+        #expect(cossl_SSL_renegotiate(client.ssl) == 1)
+        _ = cossl_SSL_do_handshake(client.ssl)
+        #expect(client.wantsWrite)
+        try server.receive(ciphertext: client.takeCiphertext())
+        var plaintext: [UInt8] = []
+        #expect(try server.readPlaintext(appendingTo: &plaintext) == .needsCiphertext)
+        #expect(server.state == .established)
+        // The server answered with a no_renegotiation warning alert instead of a handshake.
+        let answer = server.takeCiphertext()
+        #expect(answer.first == 21)  // content type alert (RFC 5246 §6.2.1)
+        try server.send(plaintext: Array("still here".utf8))
         #expect(server.wantsWrite)
     }
 }

@@ -173,7 +173,8 @@ static const unsigned long COSSL_XN_FLAG_RFC2253 = 0x317UL | (1UL << 16) | (1UL 
     X(1, SSL_SESSION *, SSL_get1_session, (SSL *ssl), (ssl)) /* client */ \
     X(1, int, SSL_set_session, (SSL *to, SSL_SESSION *session), (to, session)) /* client */ \
     V(1, SSL_SESSION_free, (SSL_SESSION *ses), (ses)) /* client */ \
-    X(1, int, SSL_key_update, (SSL *s, int updatetype), (s, updatetype)) /* client */
+    X(1, int, SSL_key_update, (SSL *s, int updatetype), (s, updatetype)) /* client */ \
+    X(1, int, SSL_renegotiate, (SSL *s), (s)) /* client */
 
 #define COSSL_DECLARE_X(lib, ret, name, params, args) ret cossl_##name params;
 #define COSSL_DECLARE_V(lib, name, params, args) void cossl_##name params;
