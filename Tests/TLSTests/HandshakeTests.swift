@@ -119,7 +119,7 @@ import Testing
     }
 
     /// Client-initiated renegotiation costs the server a full handshake per request and is refused
-    /// (SSL_OP_NO_RENEGOTIATION); the connection itself carries on.
+    /// (OpenSSL 3's default, and SSL_OP_NO_RENEGOTIATION); the connection itself carries on.
     @Test func renegotiationIsRefused() throws {
         let (client, server) = try connect(TestClient(maximumVersion: .tls12), to: TLSContext(configuration: configuration()))
         #expect(cossl_SSL_renegotiate(client.ssl) == 1)
