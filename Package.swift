@@ -5,6 +5,7 @@ import PackageDescription
 //   ArbiterABI (C), HTTP1 (pure) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
 //   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
+//   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs)
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -20,6 +21,8 @@ let package = Package(
         .target(name: "CArbiter"),
         .target(name: "AppProtocol", dependencies: ["ArbiterABI", "HTTP1"]),
         .target(name: "HTTP1"),
+        .target(name: "COpenSSL"),
+        .target(name: "TLS", dependencies: ["COpenSSL"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),
         .target(name: "Supervision"),
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
@@ -32,6 +35,7 @@ let package = Package(
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "COpenSSL", "TestSupport"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
