@@ -4,6 +4,7 @@ import PackageDescription
 // Dependencies point one way:
 //   ArbiterABI (C) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
+//   CZlib (C, loads libz.so.1 at run time) ← WebSocket (pure protocol layer, no I/O)
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -19,6 +20,8 @@ let package = Package(
         .target(name: "CArbiter"),
         .target(name: "AppProtocol", dependencies: ["ArbiterABI"]),
         .target(name: "HTTP1"),
+        .target(name: "CZlib"),
+        .target(name: "WebSocket", dependencies: ["CZlib"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
@@ -30,6 +33,7 @@ let package = Package(
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "WebSocketTests", dependencies: ["WebSocket"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader"]),
