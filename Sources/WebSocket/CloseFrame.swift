@@ -2,8 +2,10 @@
 public struct CloseFrame: Sendable, Hashable {
     /// The status code, or nil when the frame had an empty payload (reported as 1005, §7.1.5).
     public var code: CloseCode?
+    /// The reason text; empty when none was given.
     public var reason: String
 
+    /// A close frame to send: a code valid on the wire (or nil for none) and a short reason.
     public init(code: CloseCode?, reason: String = "") {
         self.code = code
         self.reason = reason

@@ -4,7 +4,9 @@
 /// peer's answer is the caller's to watch (it passes `now` to `tick`). As a server, after
 /// answering a peer's close the connection closes at once: the server closes TCP first (§7.1.1).
 public struct CloseStateMachine: Sendable, Hashable {
+    /// Where the closing handshake stands.
     public enum State: Sendable, Hashable {
+        /// No close frame sent or received.
         case open
         /// A close frame went out; waiting for the peer's until `deadline`.
         case closeSent(deadline: Double)
@@ -24,10 +26,12 @@ public struct CloseStateMachine: Sendable, Hashable {
         case finish
     }
 
+    /// The current state.
     public private(set) var state: State = .open
     /// Seconds to wait for the peer's close frame after sending ours.
     public let timeout: Double
 
+    /// An open connection whose close frames wait `timeout` seconds for the answer.
     public init(timeout: Double) {
         self.timeout = timeout
     }

@@ -11,6 +11,7 @@ public struct ConnectionSettings: Sendable, Hashable {
     /// Split outgoing messages into frames of at most this many payload bytes; nil sends one frame.
     public var outgoingFragmentSize: Int?
 
+    /// Settings with the defaults: 16 MiB messages, no pings, 20 s pong and 5 s close timeouts, no fragmentation.
     public init(maxMessageSize: Int = 16 << 20, pingInterval: Double? = nil, pongTimeout: Double = 20,
                 closeTimeout: Double = 5, outgoingFragmentSize: Int? = nil) {
         precondition(maxMessageSize >= 0, "a message size limit cannot be negative")

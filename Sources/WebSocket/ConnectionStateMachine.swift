@@ -6,6 +6,7 @@
 /// deflates with permessage-deflate, sends keep-alive pings, and runs the closing handshake.
 /// Time is whatever monotonic seconds the caller passes as `now`.
 public struct ConnectionStateMachine: Sendable {
+    /// Limits and timers this connection runs with.
     public let settings: ConnectionSettings
     /// The agreed permessage-deflate parameters, nil when uncompressed.
     public let deflate: DeflateParameters?

@@ -16,6 +16,7 @@ public struct DeflateOptions: Sendable, Hashable {
     /// Messages shorter than this go out uncompressed (RSV1 clear, allowed by RFC 7692 §6).
     public var minimumSizeToCompress: Int
 
+    /// Options within the ranges above; the defaults accept any offer with full windows.
     public init(serverNoContextTakeover: Bool = false, clientNoContextTakeover: Bool = false, serverMaxWindowBits: Int = 15,
                 clientMaxWindowBits: Int = 15, compressionLevel: Int = 6, minimumSizeToCompress: Int = 32) {
         precondition((9...15).contains(serverMaxWindowBits), "server_max_window_bits is 9–15")
@@ -45,6 +46,7 @@ public struct DeflateParameters: Sendable, Hashable {
     /// Shorter server messages are not compressed (from `DeflateOptions`).
     public var minimumSizeToCompress: Int
 
+    /// Parameters as agreed; the defaults are RFC 7692's when an offer has no parameters.
     public init(serverNoContextTakeover: Bool = false, clientNoContextTakeover: Bool = false, serverMaxWindowBits: Int = 15,
                 clientMaxWindowBits: Int = 15, compressionLevel: Int = 6, minimumSizeToCompress: Int = 32) {
         self.serverNoContextTakeover = serverNoContextTakeover

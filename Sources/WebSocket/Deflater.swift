@@ -2,9 +2,9 @@ import CZlib
 
 /// Compresses outgoing messages for permessage-deflate (RFC 7692 §7.2.1).
 ///
-/// Owned by one connection and used by one thread at a time; it is a class because zlib keeps a
+/// Owned by one connection, whose thread is the only one to use it (`@unchecked Sendable` only so
+/// the connection can move between threads); it is a class because zlib keeps a
 /// pointer to the stream, which must therefore never move.
-// Sendable so a connection can move between threads; the owning connection serialises every use.
 public final class Deflater: @unchecked Sendable {
     private let stream: UnsafeMutablePointer<czlib_stream>
     /// Reset after every message when context takeover is off (§7.1.1.1).

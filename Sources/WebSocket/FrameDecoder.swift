@@ -16,6 +16,7 @@ public struct FrameDecoder: Sendable {
         /// Whether RSV1 may mark a compressed message: permessage-deflate was negotiated (RFC 7692 §6).
         public var compressionNegotiated: Bool
 
+        /// Defaults: 16 MiB messages, masking required (server side), no compression.
         public init(maxMessageSize: Int = 16 << 20, requireMasking: Bool = true, compressionNegotiated: Bool = false) {
             precondition(maxMessageSize >= 0, "a message size limit cannot be negative")
             self.maxMessageSize = maxMessageSize
@@ -38,6 +39,7 @@ public struct FrameDecoder: Sendable {
         var wireBytes: Int
     }
 
+    /// A decoder at the start of a stream.
     public init(configuration: Configuration) {
         self.configuration = configuration
     }

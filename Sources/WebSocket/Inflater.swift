@@ -4,9 +4,9 @@ import CZlib
 ///
 /// Input is fed frame by frame and inflated incrementally: once a message's output passes the limit
 /// inflating stops with 1009, so a small compressed frame cannot expand without bound.
-/// Owned by one connection and used by one thread at a time; a class because zlib keeps a pointer
+/// Owned by one connection, whose thread is the only one to use it (`@unchecked Sendable` only so
+/// the connection can move between threads); a class because zlib keeps a pointer
 /// to the stream, which must therefore never move.
-// Sendable so a connection can move between threads; the owning connection serialises every use.
 public final class Inflater: @unchecked Sendable {
     private let stream: UnsafeMutablePointer<czlib_stream>
     /// Reset after every message when the client does not take over its context (§7.1.1.2).

@@ -8,6 +8,7 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Human-readable cause, for logs and the close frame's reason.
     public let reason: String
 
+    /// An error failing the connection with `code`.
     public init(_ code: CloseCode, _ reason: String) {
         self.code = code
         self.reason = reason
@@ -20,5 +21,6 @@ public struct ProtocolError: Error, Hashable, Sendable, CustomStringConvertible 
     /// 1009: a message exceeds the configured limit.
     static func tooBig(_ reason: String) -> ProtocolError { ProtocolError(.messageTooBig, reason) }
 
+    /// "code: reason".
     public var description: String { "\(code.rawValue): \(reason)" }
 }

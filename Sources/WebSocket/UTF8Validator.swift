@@ -10,6 +10,7 @@ public struct UTF8Validator: Sendable, Hashable {
     private var lower: UInt8 = 0x80
     private var upper: UInt8 = 0xBF
 
+    /// A validator at the start of a text.
     public init() {}
 
     /// True when no code point is left unfinished: the text so far may end here.
