@@ -104,6 +104,7 @@ public struct ConnectionStateMachine: Sendable {
     /// a close frame without a code); nothing happens when a close frame already went out.
     public mutating func close(code: CloseCode? = .normalClosure, reason: String = "", now: Double) -> [ConnectionAction] {
         precondition(code?.isValidOnWire ?? true, "close code \(code!) must not be sent (§7.4)")
+        // Starting the close only ever sends a frame; the outcome comes with the answer or the deadline.
         return apply(close.close(CloseFrame(code: code, reason: reason), now: now), outcome: .closeTimedOut)
     }
 
