@@ -166,7 +166,11 @@ public struct ConnectionStateMachine: Sendable {
             if frame.fin { try inflater!.finishMessage(into: &message.bytes, limit: limit) }
         } else {
             guard before + frame.payload.count <= limit else { throw .tooBig("message over \(limit) bytes") }
-            message.bytes += frame.payload
+            if before == 0 {
+                message.bytes = frame.payload // a single-frame message keeps the decoder's buffer
+            } else {
+                message.bytes += frame.payload
+            }
         }
         if message.text {
             // §8.1: fail as soon as the text cannot be valid, even mid-message.

@@ -8,10 +8,12 @@ enum Masking {
     static func apply(key: [UInt8], offset: Int, to bytes: UnsafeMutableRawBufferPointer) {
         precondition(key.count == 4, "a masking key has four bytes")
         let shift = offset & 3
-        let rotated: [UInt8] = (0..<4).map { key[($0 + shift) & 3] }
-        // Widened in memory order, so the word XOR matches byte order on any endianness.
+        // The key rotated to start at `offset`, widened in memory order so the word XOR matches
+        // byte order on any endianness.
         var key32: UInt32 = 0
-        withUnsafeMutableBytes(of: &key32) { $0.copyBytes(from: rotated) }
+        withUnsafeMutableBytes(of: &key32) { word in
+            for index in 0..<4 { word[index] = key[(index + shift) & 3] }
+        }
         let key64 = UInt64(key32) | (UInt64(key32) << 32)
         var index = 0
         let count = bytes.count
@@ -21,7 +23,7 @@ enum Masking {
             index += 8
         }
         while index < count {
-            bytes[index] ^= rotated[index & 3]
+            bytes[index] ^= key[(index + shift) & 3]
             index += 1
         }
     }
