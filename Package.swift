@@ -6,6 +6,7 @@ import PackageDescription
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
 //   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
 //   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs)
+//   CZlib (C, loads libz.so.1 at run time) ← WebSocket (pure protocol layer, no I/O)
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -23,6 +24,8 @@ let package = Package(
         .target(name: "HTTP1"),
         .target(name: "COpenSSL"),
         .target(name: "TLS", dependencies: ["COpenSSL"]),
+        .target(name: "CZlib"),
+        .target(name: "WebSocket", dependencies: ["CZlib"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),
         .target(name: "Supervision"),
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
@@ -36,6 +39,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "COpenSSL", "TestSupport"]),
+        .testTarget(name: "WebSocketTests", dependencies: ["WebSocket"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
