@@ -25,8 +25,10 @@ extension ConnectionStateMachine {
         contentLength: Int64, keepResponseHeaders: Bool = false
     ) -> CallStatus {
         guard phase == .request, var request, request.end == .running, request.plan == nil else { return .invalidState }
-        // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's.
-        guard (200...599).contains(status) else {
+        // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
+        // for 101, which switches a request that asked for it to another protocol (§7.8, §15.2.2).
+        let switching = status == 101 && request.head.version == .http11 && request.head.field("upgrade") != nil
+        guard (200...599).contains(status) || switching else {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response status \(status) from the application for \(request.label)"))
             return .invalidState
         }

@@ -6,6 +6,7 @@ extension ConnectionStateMachine {
         lastActivity = now
         if case .lingering = phase { return }  // dropped: nothing after a refusal is parsed
         if case .closing = phase { return }
+        if case .upgraded = phase { return }  // the upgraded protocol's handler reads now
         compactInput()
         input.append(contentsOf: bytes)
         if phase == .head, headStartedAt == nil, discard == nil { headStartedAt = now }
@@ -46,7 +47,7 @@ extension ConnectionStateMachine {
     @discardableResult
     public mutating func tick(now: Double) -> Bool {
         switch phase {
-        case .closed:
+        case .closed, .upgraded:
             return false
         case .lingering(let until):
             guard now >= until || peerGone else { return false }

@@ -9,6 +9,13 @@ extension ConnectionStateMachine {
         switch phase {
         case .closed:
             return .none
+        case .upgraded:
+            guard let head = upgradedHead else { return .none }
+            upgradedHead = nil
+            let buffered = Array(input[inputStart...])
+            input.removeAll()
+            inputStart = 0
+            return .upgrade(head, buffered: buffered)
         case .closing:
             guard outboundCount == 0 || peerGone else { return .none }
             phase = .closed
@@ -100,7 +107,10 @@ extension ConnectionStateMachine {
         // cannot be told from the next request's, so the connection ends.
         let bodyPending = request.head.expectsContinue && !request.continueSent && !request.decoder.isComplete
         let reusable = !peerGone && finishedWhole && (request.plan?.keepAlive ?? false) && request.bodyError == nil && !bodyPending
-        if reusable {
+        if request.status == 101 && finishedWhole && !peerGone {
+            phase = .upgraded
+            upgradedHead = request.head
+        } else if reusable {
             phase = .head
             headStartedAt = nil
             discard = request.decoder.isComplete ? nil : request.decoder

@@ -59,6 +59,10 @@ extension ConnectionStateMachine {
         case requestCompleted(RequestSummary)
         /// The server refused a request (its answer is queued; the connection closes after it).
         case refused(HTTPError)
+        /// A 101 response is out: hand the transport, with these bytes already received after the
+        /// request, to the handler of the protocol named in the request's `Upgrade`. The machine is
+        /// done with the connection.
+        case upgrade(RequestHead, buffered: [UInt8])
         /// Shut the transport's write side (a refusal's answer is out; input is still drained).
         case shutdownWrite
         /// Close the transport; the machine is done.

@@ -57,6 +57,9 @@ public struct ConnectionStateMachine: Sendable {
         /// until the peer closes or `until` passes, so that unread request bytes do not make the
         /// kernel reset the connection before the client reads the answer (RFC 9112 §9.6).
         case lingering(until: Double)
+        /// Switched to another protocol (a 101 response went out): the transport and the input
+        /// after the request belong to that protocol's handler now.
+        case upgraded
         /// Closing once the output is written.
         case closing
         case closed
@@ -92,6 +95,8 @@ public struct ConnectionStateMachine: Sendable {
     var lastActivity: Double
     /// Requests completed on this connection.
     public internal(set) var requestsServed = 0
+    /// The request that switched protocols, until `poll` reported the upgrade.
+    var upgradedHead: RequestHead?
     /// A refusal not yet reported by `poll`.
     var pendingRefusal: HTTPError?
     /// Messages for the error log, drained by `poll`.
@@ -122,7 +127,7 @@ public struct ConnectionStateMachine: Sendable {
     public var readBudget: Int {
         if peerGone { return 0 }
         switch phase {
-        case .closed, .closing: return 0
+        case .closed, .closing, .upgraded: return 0
         case .lingering: return 65_536  // dropped as it arrives
         case .head:
             if discard != nil { return max(0, configuration.readAhead - bufferedInput) }

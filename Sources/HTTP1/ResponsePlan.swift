@@ -57,6 +57,11 @@ struct ResponsePlan: Sendable {
             if server == "arbiter" { head.append(contentsOf: Self.serverLine) } else { head.append(contentsOf: "Server: \(server)\r\n".utf8) }
         }
         if !hasDate { DateCache.shared.appendLine(to: &head) }
+        if status == 101 {
+            // The response ends at its head; the connection then speaks the protocol in `Upgrade`.
+            head.append(contentsOf: "Connection: Upgrade\r\n\r\n".utf8)
+            return ResponsePlan(head: head, chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
+        }
         let method = request.method
         // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none.
         let bodyless = status == 204 || status == 304

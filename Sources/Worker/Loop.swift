@@ -1,7 +1,6 @@
 import CArbiter
 import Glibc
 import Platform
-import Synchronization
 
 /// The async worker's executor: jobs (Swift task jobs from the application, through the host's C
 /// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread.
@@ -20,7 +19,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     }
 
     let wake: WakeUp
-    private let remote = Mutex<[UnsafeWork]>([])
+    private let remote = Lock<[UnsafeWork]>([])
     private var local: [Work] = []
     private let logger: Logger
     private let blockThreshold: Double

@@ -1,6 +1,6 @@
 import CArbiter
 import Dispatch
-import Synchronization
+import Platform
 
 /// A request thread of the sync worker. It owns the connection it serves; calls an application
 /// makes from other threads (an async application's tasks) arrive in its mailbox and run when the
@@ -9,7 +9,7 @@ final class RequestThread: ConnectionOwner, @unchecked Sendable {
     /// Its heartbeat slot.
     let index: Int
     /// Filled by any thread, emptied by this one.
-    private let mailbox = Mutex<[UnsafeWork]>([])
+    private let mailbox = Lock<[UnsafeWork]>([])
     private let arrived = DispatchSemaphore(value: 0)
 
     init(index: Int) {

@@ -44,6 +44,9 @@ final class ServerConnection: @unchecked Sendable {
     /// Whether the peer may set forwarding fields (decided once per connection).
     var peerTrusted: Bool?
     unowned let server: any ConnectionServer
+    /// Where application calls go. Read from any thread during a request; written only between
+    /// requests by the thread that holds the connection (and around a synchronous application's
+    /// `handle`, while every call it makes happens before `handle` returns).
     var owner: ConnectionOwner
     /// The request in flight, from its start until the machine completes it.
     private(set) var current: Exchange?
@@ -138,6 +141,11 @@ final class ServerConnection: @unchecked Sendable {
                 cancelledExchange = nil
                 server.requestCompleted(self, exchange, summary)
                 exchange.markCompleted()
+            case .upgrade(let head, _):
+                // Protocol handlers (WebSocket) take the transport here; none is registered yet.
+                server.context.logger.error("\(head.method) \(head.target) switched to '\(head.field("upgrade") ?? "")', "
+                    + "which this server has no handler for; closing the connection")
+                return .close
             case .shutdownWrite:
                 transport.shutdownWrite()
             case .log(let diagnostic):

@@ -22,7 +22,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let signals: SignalPipe
     private let requests = BlockingQueue<Job>()
     /// Connections request threads handed back to the loop: to close, or with an event to process.
-    private let returned = Mutex<[(ServerConnection, close: Bool)]>([])
+    private let returned = Lock<[(ServerConnection, close: Bool)]>([])
     /// Set by the loop thread, read by request threads.
     private let stopping = Atomic<Bool>(false)
     /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
@@ -320,10 +320,15 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         connection.heartbeatSlot = thread.index
         // A synchronous application runs to its end inside `handle`, and may wait there for work on
         // other threads that calls the exchange: lend it the connection meanwhile.
-        if context.app.isBlocking { connection.owner = LentOwner.shared }
-        let token = connection.handle(exchange)
-        connection.owner = thread
-        exchange.tokenArrived(token)
+        // (Only then is `owner` written during a request: other threads read it to route calls.)
+        if context.app.isBlocking {
+            connection.owner = LentOwner.shared
+            let token = connection.handle(exchange)
+            connection.owner = thread
+            exchange.tokenArrived(token)
+        } else {
+            exchange.tokenArrived(connection.handle(exchange))
+        }
     }
 
     /// Drives a connection with blocking I/O until it needs neither a write nor a read for the

@@ -1,10 +1,10 @@
 import Dispatch
 import Glibc
-import Synchronization
+import Platform
 
 /// A FIFO that blocks takers until an item arrives.
 final class BlockingQueue<T: Sendable>: Sendable {
-    private let items = Mutex<[T]>([])
+    private let items = Lock<[T]>([])
     private let available = DispatchSemaphore(value: 0)
 
     func put(_ item: T) {

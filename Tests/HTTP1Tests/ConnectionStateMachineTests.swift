@@ -342,6 +342,33 @@ extension ConnectionStateMachine.Action {
         #expect(after.contains { $0.isClose })
     }
 
+    @Test func a101HandsTheConnectionAndWhatFollowsToTheUpgradedProtocol() {
+        var h = Harness()
+        h.receive("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\u{81}\u{05}")
+        h.respond(101, "", length: 0, fields: [("Upgrade", "websocket")])
+        let after = h.flush()
+        let text = h.takeWritten()
+        #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+        #expect(text.contains("Upgrade: websocket\r\n") && text.hasSuffix("Connection: Upgrade\r\n\r\n"))
+        #expect(!text.contains("Content-Length") && !text.contains("chunked"))
+        let handedOver = after.compactMap { action -> [UInt8]? in
+            if case .upgrade(_, let buffered) = action { return buffered }
+            return nil
+        }
+        #expect(handedOver == [Array("\u{81}\u{05}".utf8)])
+        #expect(!h.machine.wantsRead && !h.machine.wantsWrite)
+        #expect(h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n").isEmpty)
+    }
+
+    @Test func a101WithoutAnUpgradeRequestIsRefused() {
+        var h = Harness()
+        h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        let result = Harness.withViews([]) { views in
+            h.machine.applicationSendHead(status: 101, fieldCount: 0, field: { views[$0] }, contentLength: 0)
+        }
+        #expect(result == .invalidState)
+    }
+
     @Test func aProxyProtocolHeaderNamesTheClient() {
         var h = Harness(.init(proxyProtocol: .v1))
         let actions = h.receive("PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")

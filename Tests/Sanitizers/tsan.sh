@@ -17,12 +17,13 @@ failures=0
 
 drive() {
     local base="http://127.0.0.1:$port"
-    for i in $(seq 1 40); do
-        curl -s -o /dev/null "$base/" &
-        curl -s -o /dev/null -d "body $i" "$base/echo" &
-        curl -s -o /dev/null "$base/stream?chunks=20" &
-        curl -s -o /dev/null -m 0.2 "$base/sleep?seconds=2" &   # leaves early: cancellation
-        wait
+    for i in $(seq 1 15); do
+        local clients=()
+        curl -s -o /dev/null "$base/" & clients+=($!)
+        curl -s -o /dev/null -d "body $i" "$base/echo" & clients+=($!)
+        curl -s -o /dev/null "$base/stream?chunks=20" & clients+=($!)
+        curl -s -o /dev/null -m 0.2 "$base/sleep?seconds=2" & clients+=($!)   # leaves early: cancellation
+        wait "${clients[@]}" || true
     done
     # Pipelined requests and a chunked upload on one connection.
     python3 - "$port" <<'PY' || true
