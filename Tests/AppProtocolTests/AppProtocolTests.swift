@@ -75,8 +75,25 @@ struct AsyncTagging: AsyncMiddleware {
         let layered = Plain().using(AsyncTagging()).using(Tagging())
         #expect(layered.synchronousParts == ["middleware Tagging", "application Plain"])
         #expect(layered.chainName == "Plain (middleware: Tagging, AsyncTagging)")
-        let both = try layered.respond(to: Request(method: "GET", target: "/"))
+        let both = try await layered.respond(to: Request(method: "GET", target: "/"))
         #expect(both.headers["X-Sync"] == "1")
         #expect(both.headers["X-Async"] == "1")
+    }
+}
+
+@Suite struct MiddlewareOrderTests {
+    @Test func severalMiddlewareFirstListedIsOutermost() async throws {
+        let chain = AsyncHandler { _ in .text("x") }.using(Stamp(name: "a"), Stamp(name: "b"))
+        #expect(chain.middlewareNames == ["Stamp", "Stamp"])
+        #expect(try await chain.respond(to: Request(method: "GET", target: "/")).headers.values(for: "X-Stamp") == ["b", "a"])
+        let sync = Plain().using(Tagging(), Tagging())
+        #expect(try sync.respond(to: Request(method: "GET", target: "/")).headers.values(for: "X-Sync") == ["1", "1"])
+    }
+
+    @Test func synchronousMiddlewareKeepsAnAsyncChainAsync() async throws {
+        let chain = AsyncHandler { _ in .text("x") }.using(Tagging())
+        // The chain stays an AsyncChain: only the middleware is synchronous, and it is named.
+        #expect(chain.synchronousParts == ["middleware Tagging"])
+        #expect(try await chain.respond(to: Request(method: "GET", target: "/")).headers["X-Sync"] == "1")
     }
 }
