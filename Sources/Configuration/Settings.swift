@@ -20,6 +20,7 @@ public struct Settings: Sendable, Equatable {
     public var workers = 1
     public var workerClass = WorkerClass.sync
     public var threads = 1
+    public var offloadThreads = 64
     public var workerConnections = 1000
     public var keepalive = 5.0
     public var blockThreshold = 0.1
