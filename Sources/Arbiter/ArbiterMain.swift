@@ -49,6 +49,10 @@ public enum ArbiterMain {
         } catch {
             return fail("bind: \(error)")
         }
+        // A reload and an upgrade re-read the config file after chdir: keep its path absolute.
+        let launchDirectory = Files.currentDirectory()
+        let arguments = Invocation.anchoringConfigPath(arguments, environment: environment, directory: launchDirectory)
+        Master.launchDirectory = launchDirectory
         if let directory = settings.chdir {
             guard chdir(directory) == 0 else { return fail("chdir: cannot change to '\(directory)': \(SystemError("chdir"))") }
             settings.chdir = Files.currentDirectory()
@@ -67,7 +71,7 @@ public enum ArbiterMain {
         }
         let logger: Logger
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLog), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
         } catch {
             return fail("error log: \(error)")
         }

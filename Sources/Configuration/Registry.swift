@@ -158,7 +158,7 @@ extension Registry {
               help: "The error log's level: debug, info, warning, error or critical.",
               \.logLevel).validated { Logger.Level(name: $0) == nil ? "must be debug, info, warning, error or critical" : nil },
         .string("errorlog", ["--error-logfile", "--log-file"], section: "Logging",
-                help: "Where the error log goes: a file path, or `-` for stdout. Default stderr.",
+                help: "Where the error log goes: a file path, or `-` for stderr (the default, as in Gunicorn).",
                 \.errorLog),
         .string("accesslog", ["--access-logfile"], section: "Logging",
                 help: "Where the access log goes: a file path, or `-` for stdout. Off by default.",
