@@ -32,7 +32,7 @@ public enum ArbiterMain {
         case .printConfig:
             print(ConfigFile.render(settings), terminator: "")
             return 0
-        case .checkConfig, .run:
+        case .checkConfig, .checkStartup, .run:
             break
         }
         guard let app = settings.app else {
@@ -75,6 +75,8 @@ public enum ArbiterMain {
         } catch {
             return fail("error log: \(error)")
         }
+        for warning in settings.startupWarnings { logger.warning(warning) }
+        if invocation.action == .checkStartup { return StartupCheck.run(settings: settings, logger: logger) }
         if invocation.action == .checkConfig || settings.preloadApp {
             do {
                 let loaded = try Loader.load(app, appPaths: settings.appPath)

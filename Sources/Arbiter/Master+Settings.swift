@@ -12,6 +12,7 @@ extension Master {
     /// reaches the new workers through their settings; `bind` is handled by the reload itself.
     func applyReloadedSettings(from old: Settings, requested new: Settings) {
         applyProcessSettings(from: old, to: new)
+        for warning in new.startupWarnings { logger.warning(warning) }
         let changed = Self.settingsNeedingRestart(old: old, new: new)
         if !changed.isEmpty {
             logger.warning("Setting(s) changed on reload but need a restart: \(changed.joined(separator: "; "))")

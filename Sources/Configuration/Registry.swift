@@ -58,8 +58,8 @@ extension Registry {
                  help: "How many worker processes serve requests. `WEB_CONCURRENCY` sets the default.",
                  \.workers),
         .choice("worker_class", ["-k", "--worker-class"], section: "Workers",
-                help: "The worker type. `sync` serves each request on one of `--threads` request threads, while a poller holds idle keep-alive connections. `async` serves every request on one event loop: async applications run as tasks on it; synchronous code runs on a pool of `--offload-threads` threads, which the worker reports at boot.",
-                \.workerClass),
+                help: "The worker type: `sync` (request threads; Gunicorn's `gthread` is `-k sync --threads N`) or `async` (one event loop per worker, for `AsyncApplication`s). `sync` serves each request on one of `--threads` request threads, while a poller holds idle keep-alive connections. `async` serves every request on one event loop: async applications run as tasks on it; synchronous code runs on a pool of `--offload-threads` threads, which the worker reports at boot.",
+                \.workerClass).validated(gunicornWorkerClassHint),
         .integer("threads", ["--threads"], section: "Workers", min: 1,
                  help: "Request threads per `sync` worker: how many requests one worker serves at once (Gunicorn's `gthread` is `-k sync --threads N`). An `async` worker does not use it.",
                  \.threads),
@@ -164,9 +164,19 @@ extension Registry {
                 help: "Where the access log goes: a file path, or `-` for stdout. Off by default.",
                 \.accessLog),
         .text("access_log_format", ["--access-logformat"], section: "Logging",
-              help: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
+              help: "The access log line, with Gunicorn's atoms (an unknown atom prints `-`, and arbiter warns about it at start): `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
               \.accessLogFormat),
     ]
+}
+
+/// Gunicorn's worker classes, answered with their equivalent here (other values get the list of choices).
+@Sendable func gunicornWorkerClassHint(_ text: String) -> String? {
+    switch text.lowercased() {
+    case "gthread": "gthread is `-k sync --threads N` here (a sync worker with N request threads)"
+    case "gevent", "eventlet", "tornado", "uvicorn.workers.uvicornworker":
+        "\(text) is `-k async` here (one event loop per worker; write the application as an AsyncApplication)"
+    default: nil
+    }
 }
 
 /// The problem with a trust list (IPs, CIDRs, `*`), or nil.

@@ -32,3 +32,48 @@ import Testing
         #expect(try resolve(["a:b", "--offload-threads", "4"]).settings.offloadThreads == 4)
     }
 }
+
+@Suite struct HelpAndErrorsTests {
+    @Test func helpShowsDefaultsChoicesAndWholeSentences() {
+        let help = Reference.usage()
+        #expect(help.contains("-k, --worker-class {sync,async}"))
+        #expect(help.contains("[default: sync]"))
+        #expect(help.contains("--offload-threads INT"))
+        #expect(help.contains("[default: 64]"))
+        #expect(help.contains("--check-startup"))
+        // Not cut at "e.g.": the whole first sentence.
+        #expect(help.contains("The file mode creation mask of the master and workers, in octal (e.g. 027)."))
+        for line in help.split(separator: "\n") where line.hasPrefix("  -k") {
+            #expect(line.contains("gthread is -k sync --threads N"))
+        }
+    }
+
+    @Test func gunicornWorkerClassesPointToTheirEquivalent() {
+        let gthread = errorText { _ = try resolve(["a:b", "-k", "gthread"]) }
+        #expect(gthread?.contains("gthread is `-k sync --threads N` here") == true)
+        let gevent = errorText { _ = try resolve(["a:b", "-k", "gevent"]) }
+        #expect(gevent?.contains("is `-k async` here") == true)
+        #expect(errorText { _ = try resolve(["a:b", "-k", "nope"]) }?.contains("must be one of: sync, async") == true)
+    }
+
+    @Test func aConfigFileReportsEveryProblem() {
+        let text = "workers = many\nbogus = 1\nthreads = 0\nno equals here\ntimeout = 5\n"
+        let message = errorText { _ = try resolve(["a:b", "-c", "app.conf"], files: ["app.conf": text]) }
+        #expect(message == """
+            app.conf:1: workers = 'many': not a whole number
+            app.conf:2: unknown setting 'bogus'
+            app.conf:3: threads = '0': must be at least 1
+            app.conf:4: expected 'key = value', got 'no equals here'
+            """)
+        // One problem reads as before.
+        #expect(errorText { _ = try resolve(["a:b", "-c", "app.conf"], files: ["app.conf": "workers = x\n"]) }
+            == "app.conf:1: workers = 'x': not a whole number")
+    }
+
+    @Test func unknownAccessLogAtomsAreWarnedAbout() throws {
+        let settings = try resolve(["a:b", "--access-logfile", "-", "--access-logformat", #"%(h)s %(x)s "%({user-agent}i)s" %(Z)s %(x)s"#]).settings
+        #expect(settings.unknownAccessLogAtoms == ["x", "Z"])
+        #expect(settings.startupWarnings == ["access_log_format: unknown atom(s) %(x)s, %(Z)s will print '-' (see arbiter --help for the atoms)"])
+        #expect(try resolve(["a:b", "--access-logfile", "-"]).settings.startupWarnings.isEmpty)
+    }
+}
