@@ -4,9 +4,9 @@ import Platform
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging
+    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging + development
 
-    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging"]
+    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging", "Development"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes
@@ -166,6 +166,17 @@ extension Registry {
         .text("access_log_format", ["--access-logformat"], section: "Logging",
               help: "The access log line, with Gunicorn's atoms (an unknown atom prints `-`, and arbiter warns about it at start): `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
               \.accessLogFormat),
+    ]
+}
+
+extension Registry {
+    static let development: [Setting] = [
+        .boolean("reload", ["--reload"], section: "Development",
+                 help: "Development only, not for production: watch the application library (every place it is searched for) and each `--reload-extra-file`, and when one is rebuilt, reload as on HUP (new workers with the new code; old ones retire once the new ones are ready). With it, `swift build` in another terminal is the whole edit-build-serve loop.",
+                 \.reload),
+        .list("reload_extra_files", ["--reload-extra-file"], section: "Development",
+              help: "Another file that `--reload` watches (repeatable), e.g. a config file or a template.",
+              \.reloadExtraFiles),
     ]
 }
 

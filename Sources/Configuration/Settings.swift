@@ -52,6 +52,8 @@ public struct Settings: Sendable, Equatable {
     public var logLevel = "info"
     public var errorLog: String?
     public var accessLog: String?
+    public var reload = false
+    public var reloadExtraFiles: [String] = []
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
 
     public init() {}

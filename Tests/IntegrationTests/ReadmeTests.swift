@@ -74,7 +74,7 @@ extension Integration {
             #expect(status == 0, "building the README's package failed:\n\(build.output)")
             guard status == 0 else { return }
             #expect(!build.output.contains("warning:"), "the README's package builds with warnings:\n\(build.output)")
-            try withServer(["shop:application", "--chdir", shop, "--app-path", shop + "/.build/debug", "-k", "async"]) { server in
+            try withServer(["shop:application", "--chdir", shop, "-k", "async", "--reload"]) { server in
                 let c = try HTTPConnection(port: server.port)
                 #expect(try c.request("GET", "/").text == "Hello")
                 let json = ["Content-Type: application/json"]
@@ -106,7 +106,25 @@ extension Integration {
                 #expect(export.status == 200)
                 #expect(export.text == "{\"name\":\"pen\",\"price\":1.5}\n")
                 try server.waitForLog("POST /items -> 201")
+
+                // The edit-build-serve loop: edit, `swift build`, and `--reload` serves the new code.
+                let source = shop + "/Sources/shop/shop.swift"
+                let edited = try Files.readString(source).replacingFirst(#".text("Hello")"#, with: #".text("Hello again")"#)
+                let fd = try syscall("open") { open(source, O_WRONLY | O_TRUNC | O_CLOEXEC) }
+                try Descriptor.writeAll(fd, edited)
+                Descriptor.close(fd)
+                let rebuild = try ChildProcess(["/usr/bin/env", "swift", "build", "--package-path", shop])
+                #expect(rebuild.wait(timeout: 900) == 0, "rebuilding failed:\n\(rebuild.output)")
+                try server.waitForLog("Reload complete: generation 1", timeout: 60)
+                try waitUntil { try httpGet(port: server.port, "/").text == "Hello again" }
             }
         }
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = firstRange(of: target) else { return self }
+        return String(self[..<range.lowerBound]) + replacement + String(self[range.upperBound...])
     }
 }

@@ -83,4 +83,6 @@ enum { ARBITER_SCRATCH_SIZE = 65536 };
 void arbiter_set_loop_thread(int on);
 int arbiter_is_loop_thread(void);
 
+#include "arbiter_inotify.h"
+
 #endif
