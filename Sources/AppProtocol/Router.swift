@@ -28,8 +28,32 @@ public final class Router: AsyncApplication, Chained, Sendable {
     /// Routes are added while the application is set up and read by every request: a lock keeps
     /// that safe without asking the caller to finish setup first.
     private let table = Mutex<[Route]>([])
+    /// Lifespan hooks, in the order added.
+    private let hooks = Mutex<(startup: [LifespanHook], shutdown: [LifespanHook])>(([], []))
+
+    public typealias LifespanHook = @Sendable () async throws -> Void
 
     public init() {}
+
+    /// Runs `hook` once in each worker before it serves (open a connection pool here); a hook that
+    /// throws makes the worker exit with code 3.
+    public func onStartup(_ hook: @escaping LifespanHook) {
+        hooks.withLock { $0.startup.append(hook) }
+    }
+
+    /// Runs `hook` once in each worker when it stops, after the last request; in reverse order of
+    /// adding, so what started last stops first.
+    public func onShutdown(_ hook: @escaping LifespanHook) {
+        hooks.withLock { $0.shutdown.append(hook) }
+    }
+
+    public func startup() async throws {
+        for hook in hooks.withLock({ $0.startup }) { try await hook() }
+    }
+
+    public func shutdown() async throws {
+        for hook in hooks.withLock({ $0.shutdown }).reversed() { try await hook() }
+    }
 
     public func respond(to request: Request) async throws -> Response {
         let segments = Route.segments(of: request.rawPath)

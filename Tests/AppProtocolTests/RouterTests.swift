@@ -107,3 +107,24 @@ struct Gate: Middleware {
         throw HTTPError(.forbidden, message: "closed")
     }
 }
+
+@Suite struct RouterLifespanTests {
+    final class Journal: @unchecked Sendable {
+        // Only the test's task touches it, one hook at a time.
+        var entries: [String] = []
+    }
+
+    @Test func hooksRunInOrderAndShutdownInReverse() async throws {
+        let journal = Journal()
+        let router = Router()
+        router.onStartup { journal.entries.append("open db") }
+        router.onStartup { journal.entries.append("warm cache") }
+        router.onShutdown { journal.entries.append("close db") }
+        router.onShutdown { journal.entries.append("flush cache") }
+        try await router.startup()
+        try await router.shutdown()
+        #expect(journal.entries == ["open db", "warm cache", "flush cache", "close db"])
+        router.onStartup { throw HTTPError(.serviceUnavailable, message: "db down") }
+        await #expect(throws: HTTPError.self) { try await router.startup() }
+    }
+}
