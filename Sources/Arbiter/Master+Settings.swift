@@ -8,7 +8,7 @@ extension Master {
     nonisolated(unsafe) static var launchDirectory = "/"
 
     /// HUP: applies what lives in the master process itself (the environment `raw_env` sets, the
-    /// process title), and names each changed setting that only a restart applies. Everything else
+    /// process title, the umask, the listen queue length), and names each changed setting that only a restart applies. Everything else
     /// reaches the new workers through their settings; `bind` is handled by the reload itself.
     func applyReloadedSettings(from old: Settings, requested new: Settings) {
         applyProcessSettings(from: old, to: new)
@@ -19,13 +19,20 @@ extension Master {
         }
     }
 
-    /// Moves the master's environment and title from `old` to `new` (also back, on a rollback).
+    /// Moves the master's environment, title, umask and backlog from `old` to `new` (also back, on
+    /// a rollback).
     func applyProcessSettings(from old: Settings, to new: Settings) {
         let before = Self.environment(old.rawEnv)
         let after = Self.environment(new.rawEnv)
         for key in before.keys where after[key] == nil { unsetenv(key) }
         for (key, value) in after where before[key] != value { setenv(key, value, 1) }
         if old.displayName != new.displayName { ProcessControl.setTitle("arbiter: master [\(new.displayName)]") }
+        // Workers inherit the master's mask.
+        if old.umask != new.umask, let mask = new.fileModeMask { umask(mode_t(mask)) }
+        // Listening sockets take a new queue length by listening again (systemd's keep theirs).
+        if old.backlog != new.backlog {
+            for listener in listeners where !listener.fromSystemd { listen(listener.fd, Int32(new.backlog)) }
+        }
         baseEnvironment = Master.workerEnvironment()
     }
 
@@ -50,9 +57,8 @@ extension Master {
         if oldDirectory != newDirectory { out.append("chdir (the master and new workers stay in \(oldDirectory))") }
         check("pidfile", \.pidfile, "the pid stays in the file it was written to")
         check("daemon", \.daemon, "the master stays as it started")
-        check("umask", \.umask, "the master's mask, which workers inherit, is unchanged")
         check("preload_app", \.preloadApp, "it applies when the master starts")
-        check("backlog", \.backlog, "open listening sockets keep their queue length")
+        if old.umask != nil, new.umask == nil { out.append("umask (removed: the master keeps \(old.umask!))") }
         check("errorlog", \.errorLog, "the master keeps its log; new workers use the new one")
         check("loglevel", \.logLevel, "the master keeps its level; new workers use the new one")
         return out

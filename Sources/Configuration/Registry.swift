@@ -122,7 +122,7 @@ extension Registry {
                 \.group),
         .string("umask", ["-m", "--umask"], section: "Server mechanics",
                 help: "The file mode creation mask of the master and workers, in octal (e.g. `027`).",
-                \.umask),
+                \.umask).validated { Settings.parseMask($0) == nil ? "not an octal file mode mask (e.g. 027)" : nil },
         .list("raw_env", ["-e", "--env"], section: "Server mechanics",
               help: "Set an environment variable for the master and workers, `KEY=VALUE` (repeatable).",
               validate: { text in text.contains("=") && !text.hasPrefix("=") ? nil : "expected KEY=VALUE" },

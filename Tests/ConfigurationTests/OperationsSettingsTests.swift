@@ -77,3 +77,12 @@ import Testing
         #expect(try resolve(["a:b", "--access-logfile", "-"]).settings.startupWarnings.isEmpty)
     }
 }
+
+@Suite struct UmaskTests {
+    @Test func umaskIsValidatedWhereItIsRead() throws {
+        #expect(try resolve(["a:b", "-m", "027"]).settings.fileModeMask == 0o027)
+        #expect(try resolve(["a:b", "-m", "0o77"]).settings.fileModeMask == 0o77)
+        #expect(try resolve(["a:b"]).settings.fileModeMask == nil)
+        #expect(errorText { _ = try resolve(["a:b", "-m", "999"]) } == "command line -m: umask = '999': not an octal file mode mask (e.g. 027)")
+    }
+}

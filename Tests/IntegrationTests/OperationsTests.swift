@@ -186,12 +186,13 @@ extension Integration {
             let relative = String(repeating: "../", count: depth) + dir.file("app.conf").dropFirst()
             try withServer(["-c", relative, "--chdir", dir.path, "app:environment"]) { server in
                 #expect(try httpGet(port: server.port, "/STAGE").text == "one")
-                try dir.write("app.conf", "raw_env = STAGE=two\nbacklog = 64\n")
+                try dir.write("app.conf", "raw_env = STAGE=two\nbacklog = 64\numask = 027\npreload_app = true\n")
                 server.signal(SIGHUP)
                 try server.waitForLog("Reload complete: generation 1")
                 #expect(!server.log.contains("Reload failed"))
                 try waitUntil { try httpGet(port: server.port, "/STAGE").text == "two" }
-                #expect(server.log.contains("Setting(s) changed on reload but need a restart: backlog (open listening sockets keep their queue length)"))
+                #expect(server.log.contains("Setting(s) changed on reload but need a restart: preload_app (it applies when the master starts)\n"))
+                #expect(try Files.readString("/proc/\(server.pid)/status").contains("Umask:\t0027"))
                 #expect(!server.log.contains("chdir ("))
             }
         }
