@@ -2,8 +2,10 @@
 import PackageDescription
 
 // Dependencies point one way:
-//   ArbiterABI (C) ← AppProtocol ← apps (Examples/*, your package)
+//   ArbiterABI (C), HTTP1 (pure) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
+//   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
+//   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs)
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -18,23 +20,29 @@ let package = Package(
     targets: [
         .target(name: "ArbiterABI"),
         .target(name: "CArbiter"),
-        .target(name: "AppProtocol", dependencies: ["ArbiterABI"]),
+        .target(name: "AppProtocol", dependencies: ["ArbiterABI", "HTTP1"]),
         .target(name: "HTTP1"),
+        .target(name: "COpenSSL"),
+        .target(name: "TLS", dependencies: ["COpenSSL"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),
-        .target(name: "Configuration", dependencies: ["Platform", "HTTP1"]),
+        .target(name: "Supervision"),
+        .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
-        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1"]),
-        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader"]),
-        .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform"]),
+        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"]),
+        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader", "Supervision"]),
+        .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform", "Supervision"]),
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
         .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
         .target(name: "todos", dependencies: ["AppProtocol"], path: "Examples/todos"),
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "COpenSSL", "TestSupport"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
-        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader"]),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
+        .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader", "Supervision"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AppLoader", "AppProtocol", "ArbiterABI", "Configuration", "HTTP1", "Platform"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),
     ],
     swiftLanguageModes: [.v6]

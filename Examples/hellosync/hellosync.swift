@@ -14,11 +14,16 @@ struct HelloSync: Application {
             return Response(headers: ["Content-Type": request.headers["Content-Type"] ?? "application/octet-stream"], body: .bytes(body))
         case ("GET", "/sleep"):
             // A synchronous application holds its request thread while it sleeps.
-            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
-            usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
+            // Query values come from the client: validate before use (`inf`, `nan`, `-1`).
+            guard let seconds = Double(request.query["seconds"] ?? "1"), seconds.isFinite, (0...60).contains(seconds) else {
+                return .text("seconds must be a number from 0 to 60\n", status: 400)
+            }
+            usleep(UInt32(seconds * 1e6))
             return .text("slept \(seconds)s")
         case ("GET", "/stream"):
-            let count = Int(request.query["chunks"] ?? "5") ?? 5
+            guard let count = Int(request.query["chunks"] ?? "5"), (0...10_000).contains(count) else {
+                return .text("chunks must be a whole number from 0 to 10000\n", status: 400)
+            }
             return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
                 for i in 0..<count {
                     try await writer.write("chunk \(i)\n")

@@ -1,4 +1,5 @@
 import ArbiterABI
+import HTTP1
 
 typealias CBytes = arbiter_bytes
 typealias CHeader = arbiter_header
@@ -80,22 +81,14 @@ public struct Request: Sendable {
         return raw.utf8.contains(UInt8(ascii: "%")) ? Percent.decode(raw, plusAsSpace: false) : raw
     }
 
-    /// The path as sent, before the query.
+    /// The path as sent, before the query (`/` for an absolute-form target without one).
     public var rawPath: String {
-        if target.utf8.first == UInt8(ascii: "/") && !target.utf8.contains(UInt8(ascii: "?")) { return target }
-        var t = Substring(target)
-        if t.hasPrefix("http://") || t.hasPrefix("https://") {
-            let afterScheme = t[t.index(t.firstIndex(of: ":")!, offsetBy: 3)...]
-            t = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
-        }
-        if let q = t.firstIndex(of: "?") { t = t[..<q] }
-        return String(t)
+        String(RequestTarget.pathAndQuery(of: target).path)
     }
 
     /// The query string after `?`, parsed on demand.
     public var query: Query {
-        guard let q = target.firstIndex(of: "?") else { return Query("") }
-        return Query(String(target[target.index(after: q)...]))
+        Query(String(RequestTarget.pathAndQuery(of: target).query))
     }
 }
 

@@ -114,30 +114,56 @@ extension Exchange {
     }
 }
 
-/// Reads a file in chunks for `.file` bodies.
-struct FileReader {
-    let fd: Int32
-    let size: Int
+/// Reads a file in chunks for `.file` bodies. The descriptor is closed on every path — the end of
+/// the file, an error, or a client gone before the end (when the reader is dropped).
+final class FileReader {
+    private var fd: Int32
+    /// The length to announce: only a regular file's size is known in advance (a /proc file says
+    /// 0, a device nothing useful: their bodies are sent chunked until their end).
+    let size: Int?
 
     struct OpenError: Error, CustomStringConvertible {
         let path: String
-        let code: Int32
-        var description: String { "cannot open \(path): \(String(cString: strerror(code)))" }
+        let reason: String
+        var description: String { "cannot open \(path): \(reason)" }
     }
 
     init(path: String) throws {
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw OpenError(path: path, code: errno) }
+        if fd < 0 { throw OpenError(path: path, reason: String(cString: strerror(errno))) }
         var st = stat()
-        fstat(fd, &st)
-        size = Int(st.st_size)
+        guard fstat(fd, &st) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw OpenError(path: path, reason: reason)
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG where st.st_size > 0:
+            size = Int(st.st_size)
+        case S_IFDIR:
+            close(fd)
+            throw OpenError(path: path, reason: "is a directory")
+        default:
+            size = nil
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
     }
 
     func next() throws -> [UInt8]? {
+        guard fd >= 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 65_536)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { close(fd); throw OpenError(path: "file", code: errno) }
-        if n == 0 { close(fd); return nil }
-        return Array(buffer[0..<n])
+        if n <= 0 {
+            let reason = n < 0 ? String(cString: strerror(errno)) : ""
+            close(fd)
+            fd = -1
+            if n < 0 { throw OpenError(path: "file", reason: reason) }
+            return nil
+        }
+        buffer.removeSubrange(n...)
+        return buffer
     }
 }

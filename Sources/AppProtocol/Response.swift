@@ -10,6 +10,11 @@ public struct Response: Sendable {
         self.body = body
     }
 
+    /// A response with a status computed as a number (`Response(status: code)`).
+    public init(status code: Int, headers: Headers = Headers(), body: ResponseBody = .empty) {
+        self.init(status: Status(code: code), headers: headers, body: body)
+    }
+
     /// A `text/plain; charset=utf-8` response.
     public static func text(_ text: String, status: Status = .ok) -> Response {
         Response(status: status, headers: textHeaders, body: .bytes(Array(text.utf8)))

@@ -2,6 +2,7 @@ import AppLoader
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 /// `arbiter …` as a master: resolve settings, answer the informational options, or serve.
 public enum ArbiterMain {
@@ -86,8 +87,8 @@ public enum ArbiterMain {
                 }
                 logger.info("Preloaded application \(loaded.name) from \(loaded.path)")
             } catch {
-                logger.error("App failed to load: \(error)")
-                return 4
+                logger.error("\(WorkerExit.appLoadFailed.summary): \(error)")
+                return WorkerExit.appLoadFailed.code
             }
         }
         executablePath = ProcessControl.executablePath()
@@ -111,7 +112,7 @@ public enum ArbiterMain {
         SignalPipe.ignore(SIGPIPE)
         let signals: SignalPipe
         do {
-            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH])
+            signals = try SignalPipe(signals: MasterSignal.all.map(\.number) + [SIGCHLD])
         } catch {
             logger.critical("Cannot install signal handlers: \(error)")
             return 1

@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 extension Master {
     /// HUP: re-read the configuration, bind what is new, and start a new generation with it. The
@@ -95,7 +96,7 @@ extension Master {
         var descriptors: [(from: Int32, to: Int32)] = []
         var inherited: [String] = []
         for (index, listener) in listeners.enumerated() {
-            let fd = Int32(3 + index)
+            let fd = WorkerLaunch.firstInheritedListenerFD + Int32(index)
             descriptors.append((listener.fd, fd))
             inherited.append("\(listener.fromSystemd ? "systemd:" + listener.name : listener.address.description)=\(fd)")
         }

@@ -3,14 +3,18 @@ import CArbiter
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 /// The master process: binds, spawns workers by re-executing its own binary, and runs the state
 /// machine's actions. Single-threaded and Glibc-only (no Dispatch, no tasks): see DESIGN.md §1.
 final class Master {
     struct Worker {
+        /// The master's end of the control socket.
         let fd: Int32
-        var buffer: [UInt8] = []
+        var reader = ControlReader<WorkerMessage>()
         let heartbeat: Heartbeat
+        /// The heartbeat page's slots as the master made it (the worker could overwrite the count).
+        let heartbeatSlots: Int
         let kind: Settings.WorkerClass
         let scoreIndex: Int
     }
@@ -103,10 +107,10 @@ final class Master {
     }
 
     private func handle(signal signo: Int32) {
-        switch signo {
-        case SIGCHLD: reap()
-        case SIGHUP: reload()
-        case SIGUSR2: upgrade()
+        if signo == SIGCHLD { return reap() }
+        switch MasterSignal.named(signo)?.action {
+        case .reload: reload()
+        case .upgrade: upgrade()
         default: perform(machine.handle(.signal(signo), now: Clock.monotonic()))
         }
     }
@@ -120,37 +124,47 @@ final class Master {
                 successorExited(status: status)
                 continue
             }
+            var serving: [String] = []
             if let worker = workers.removeValue(forKey: pid) {
+                // What it was doing when it died, from the page it can no longer write to.
+                let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
+                serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
             }
             let exit: MasterStateMachine.ExitStatus =
                 arbiter_wifexited(status) != 0 ? .code(arbiter_wexitstatus(status)) : .signal(arbiter_wtermsig(status))
-            perform(machine.handle(.exited(pid: pid, status: exit), now: Clock.monotonic()))
+            perform(machine.handle(.exited(pid: pid, status: exit, serving: serving), now: Clock.monotonic()))
         }
     }
 
-    /// Lines from a worker: `ready`, `retire REASON`.
+    /// Messages from a worker (`WorkerMessage`).
     private func readControl(_ pid: Int32) {
         guard var worker = workers[pid] else { return }
         var chunk = [UInt8](repeating: 0, count: 4096)
         let n = chunk.withUnsafeMutableBytes { read(worker.fd, $0.baseAddress, $0.count) }
         if n <= 0 { return }  // closed: its exit is reported through SIGCHLD
-        worker.buffer.append(contentsOf: chunk[0..<n])
-        var lines: [String] = []
-        while let newline = worker.buffer.firstIndex(of: 10) {
-            lines.append(String(decoding: worker.buffer[..<newline], as: UTF8.self))
-            worker.buffer.removeSubrange(...newline)
+        let messages = worker.reader.feed(chunk[0..<n])
+        for line in worker.reader.takeRejected() {
+            logger.warning("Worker (pid: \(pid)) sent an unknown control message: \(line)")
         }
         workers[pid] = worker
-        for line in lines {
-            if line == "ready" {
+        for message in messages {
+            switch message {
+            case .ready:
                 perform(machine.handle(.ready(pid: pid), now: Clock.monotonic()))
-            } else if line.hasPrefix("retire ") {
-                perform(machine.handle(.retire(pid: pid, reason: String(line.dropFirst(7))), now: Clock.monotonic()))
+            case .retire(let reason):
+                perform(machine.handle(.retire(pid: pid, reason: reason), now: Clock.monotonic()))
             }
         }
+    }
+
+    /// Writes `message` to a worker's control socket; a worker that is gone or not reading misses it
+    /// (its exit is reported through SIGCHLD).
+    private func send(_ message: MasterMessage, to pid: Int32) {
+        guard let worker = workers[pid] else { return }
+        message.encoded.withUnsafeBytes { _ = try? Descriptor.writeAll(worker.fd, $0) }
     }
 
     /// Finds stuck workers from their heartbeat pages (at most four times per `timeout`).
@@ -239,6 +253,8 @@ final class Master {
                 }
             case .kill(let pid, let signo):
                 kill(pid, signo)
+            case .send(let pid, let message):
+                send(message, to: pid)
             case .closeListeners:
                 closeListeners()
             case .reopenLogs:
@@ -303,7 +319,7 @@ final class Master {
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, kind: settings.workerClass, scoreIndex: scoreIndex)
+            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex)
             return pid
         } catch {
             Descriptor.close(pair[0])

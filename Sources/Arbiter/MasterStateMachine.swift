@@ -1,5 +1,6 @@
 import Glibc
 import Platform
+import Supervision
 
 /// The master's policy as a pure value: events in, actions out. The I/O loop (`Master`) performs
 /// the actions; tests drive this with a manual clock and no processes.
@@ -9,8 +10,6 @@ public struct MasterStateMachine: Sendable {
         public var gracefulTimeout: Double
         /// How long a quick stop (INT/QUIT) waits before KILL.
         public var quickTimeout: Double = 2
-        /// How long a worker sent SIGABRT for a timeout gets before SIGKILL.
-        public var abortTimeout: Double = 2
 
         public init(workers: Int, gracefulTimeout: Double) {
             self.workers = workers
@@ -27,7 +26,9 @@ public struct MasterStateMachine: Sendable {
         case signal(Int32)
         case spawned(slot: Int, pid: Int32)
         case spawnFailed(slot: Int, reason: String)
-        case exited(pid: Int32, status: ExitStatus)
+        /// A worker ended; `serving` names the requests its heartbeat page showed in flight
+        /// (`GET /path`), for the log.
+        case exited(pid: Int32, status: ExitStatus, serving: [String] = [])
         case ready(pid: Int32)
         /// HUP, after the loop re-read the configuration: start a new generation of `workers`.
         case reload(Config)
@@ -41,6 +42,8 @@ public struct MasterStateMachine: Sendable {
     public enum Action: Sendable, Equatable {
         case spawn(slot: Int)
         case kill(pid: Int32, signal: Int32)
+        /// Write a message to a worker's control socket.
+        case send(pid: Int32, MasterMessage)
         case closeListeners
         case reopenLogs
         /// Every worker of the new generation is ready: the reload is done.
@@ -66,10 +69,12 @@ public struct MasterStateMachine: Sendable {
         let generation: Int
         let spawnedAt: Double
         var ready = false
+        /// When it reported ready (a worker that served long enough clears its slot's backoff).
+        var readyAt: Double?
         /// Sent TERM to leave (retired, reloaded away, stopping): not replaced when it exits.
         var retiring = false
-        /// Sent ABRT for a timeout; KILL follows at this time.
-        var killAt: Double?
+        /// Killed for a timeout.
+        var timedOut = false
     }
 
     enum Phase: Sendable, Equatable {
@@ -100,10 +105,10 @@ public struct MasterStateMachine: Sendable {
     var reload: Reload?
     var recycling: Recycling?
     var recycleQueue: [(pid: Int32, reason: String)] = []
-    /// Slots waiting to be (re)spawned at a time (backoff after quick deaths).
+    /// Slots waiting to be (re)spawned at a time (backoff after failures).
     var pendingSpawns: [Int: Double] = [:]
-    /// Consecutive deaths of each slot's worker soon after it started.
-    var quickDeaths: [Int: Int] = [:]
+    /// Consecutive failures (deaths at boot, crashes) of each slot's workers: see `backoff`.
+    var failures: [Int: Int] = [:]
     var announcedReady = false
     /// The slot the next `spawned` event belongs to when several spawns share a slot.
     var spawningGeneration: [Int: Int] = [:]
@@ -111,9 +116,6 @@ public struct MasterStateMachine: Sendable {
     public init(config: Config) {
         self.config = config
     }
-
-    /// A worker that dies sooner than this after starting counts towards backoff.
-    static let quickDeath = 1.0
 
     public var workerCount: Int { workers.count }
     public var isStopping: Bool { if case .stopping = phase { true } else { false } }
@@ -135,8 +137,8 @@ public struct MasterStateMachine: Sendable {
             return [.log(.error, "Cannot start a worker for slot \(slot): \(reason)")] + stop(graceful: true, exitCode: 1, now: now)
         case .ready(let pid):
             return ready(pid: pid, now: now)
-        case .exited(let pid, let status):
-            return exited(pid: pid, status: status, now: now)
+        case .exited(let pid, let status, let serving):
+            return exited(pid: pid, status: status, serving: serving, now: now)
         case .signal(let signo):
             return signal(signo, now: now)
         case .reload(let config):
@@ -153,7 +155,7 @@ public struct MasterStateMachine: Sendable {
     private mutating func ready(pid: Int32, now: Double) -> [Action] {
         guard let worker = workers[pid] else { return [] }
         workers[pid]!.ready = true
-        quickDeaths[worker.slot] = nil
+        workers[pid]!.readyAt = now
         var actions: [Action] = []
         if let reload, worker.generation == reload.generation {
             actions += reloadProgress(readySlot: worker.slot)
@@ -171,54 +173,63 @@ public struct MasterStateMachine: Sendable {
         return actions
     }
 
+    /// What `MasterSignal.all` says the signal does (HUP and USR2 reach the machine as `reload`
+    /// and through the loop: they need I/O first).
     private mutating func signal(_ signo: Int32, now: Double) -> [Action] {
-        switch signo {
-        case SIGTERM:
-            return [.log(.info, "Handling signal: term")] + stop(graceful: true, exitCode: 0, now: now)
-        case SIGINT, SIGQUIT:
-            return [.log(.info, "Handling signal: \(signo == SIGINT ? "int" : "quit")")] + stop(graceful: false, exitCode: 0, now: now)
-        case SIGTTIN:
+        guard let signal = MasterSignal.named(signo) else {
+            return [.log(.warning, "Ignoring signal \(Signal.name(signo))")]
+        }
+        let handling = "Handling signal: \(signal.name.lowercased())"
+        switch signal.action {
+        case .gracefulStop:
+            return [.log(.info, handling)] + stop(graceful: true, exitCode: 0, now: now)
+        case .quickStop:
+            return [.log(.info, handling)] + stop(graceful: false, exitCode: 0, now: now)
+        case .addWorker:
             guard case .running = phase else { return [] }
             config.workers += 1
-            return [.log(.info, "Handling signal: ttin; workers: \(config.workers)"), .notify(.status(serving))] + fillSlots()
-        case SIGTTOU:
+            return [.log(.info, "\(handling); workers: \(config.workers)"), .notify(.status(serving))] + fillSlots()
+        case .removeWorker:
             guard case .running = phase else { return [] }
-            guard config.workers > 1 else { return [.log(.info, "Handling signal: ttou; already at 1 worker")] }
+            guard config.workers > 1 else { return [.log(.info, "\(handling); already at 1 worker")] }
             config.workers -= 1
-            return [.log(.info, "Handling signal: ttou; workers: \(config.workers)"), .notify(.status(serving))] + retireExtraSlots()
-        case SIGWINCH:
+            return [.log(.info, "\(handling); workers: \(config.workers)"), .notify(.status(serving))] + retireExtraSlots()
+        case .stopWorkers:
             guard case .running = phase else { return [] }
             config.workers = 0
             pendingSpawns.removeAll()
             reload = nil
-            return [.log(.info, "Handling signal: winch; stopping all workers gracefully (HUP starts them again)"),
+            return [.log(.info, "\(handling); stopping all workers gracefully (HUP starts them again)"),
                     .notify(.status("Workers stopped (WINCH); HUP starts them again"))]
                 + workers.keys.sorted().flatMap { retire($0, because: "SIGWINCH") }
-        case SIGUSR1:
-            return [.log(.info, "Handling signal: usr1; reopening log files"), .reopenLogs]
-                + workers.keys.sorted().map { .kill(pid: $0, signal: SIGUSR1) }
-        default:
-            return [.log(.warning, "Ignoring signal \(Signal.name(signo))")]
+        case .reopenLogs:
+            return [.log(.info, "\(handling); reopening log files"), .reopenLogs]
+                + workers.keys.sorted().map { .send(pid: $0, .reopenLogs) }
+        case .reload, .upgrade:
+            return [.log(.warning, "Ignoring signal \(Signal.name(signo)): the master's loop handles it")]
         }
     }
 
-    private mutating func exited(pid: Int32, status: ExitStatus, now: Double) -> [Action] {
+    private mutating func exited(pid: Int32, status: ExitStatus, serving: [String], now: Double) -> [Action] {
         guard let worker = workers.removeValue(forKey: pid) else { return [] }
-        let how: String
+        var how: String
         switch status {
         case .code(let code): how = "exited with code \(code)"
         case .signal(let signo): how = "was killed by \(Signal.name(signo))"
         }
+        if !serving.isEmpty { how += " while serving \(serving.joined(separator: ", "))" }
+        let name = "Worker (pid: \(pid), slot \(worker.slot))"
         if case .stopping = phase {
-            return [.log(.info, "Worker exiting (pid: \(pid))")] + (workers.isEmpty ? finishStopping() : [])
+            // The master alone says a worker ended (the worker does not log its own exit).
+            let line: Action = status == .code(0) ? .log(.info, "\(name) exited") : .log(.warning, "\(name) \(how)")
+            return [line] + (workers.isEmpty ? finishStopping() : [])
         }
         var actions: [Action] = []
         if let recycling, recycling.old == pid {
             self.recycling = nil
             if !worker.retiring, let replacement = recycling.replacement, workers[replacement] != nil {
                 // It left before its replacement was ready: the replacement takes the slot.
-                return actions + [.log(.info, "Worker (pid: \(pid), slot \(worker.slot)) \(how) while being recycled")]
-                    + nextRecycling()
+                return actions + [.log(.info, "\(name) \(how) while being recycled")] + nextRecycling()
             }
             actions += nextRecycling()
         }
@@ -229,38 +240,35 @@ public struct MasterStateMachine: Sendable {
             actions += retire(recycling.old, because: "its replacement failed to start")
         }
         if worker.retiring {
-            return actions + [.log(.info, "Worker retired (pid: \(pid), slot \(worker.slot))")]
+            let end = status == .code(0) ? "" : "; it \(how)"
+            return actions + [.log(.info, "Worker retired (pid: \(pid), slot \(worker.slot))\(end)")]
         }
         if let reload, worker.generation == reload.generation, !worker.ready {
             return actions + rollback(reason: "new worker (pid: \(pid)) \(how) before it was ready")
         }
-        if case .code(let code) = status, code == 3 || code == 4 {
-            let why = code == 3 ? "Worker failed to boot" : "App failed to load"
-            actions.append(.log(.error, "\(why) (pid: \(pid) \(how)); stopping the master with exit code \(code)"))
+        if case .code(let code) = status, let reserved = WorkerExit(code: code) {
+            actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); stopping the master with exit code \(code)"))
             return actions + stop(graceful: true, exitCode: code, now: now)
         }
         let level: Logger.Level = status == .code(0) ? .info : .error
-        actions.append(.log(level, "Worker (pid: \(pid), slot \(worker.slot)) \(how)"))
+        actions.append(.log(level, "\(name) \(how)"))
         guard worker.slot < config.workers, worker.generation == generation else { return actions }
-        if now - worker.spawnedAt < Self.quickDeath && !worker.ready {
-            let deaths = (quickDeaths[worker.slot] ?? 0) + 1
-            quickDeaths[worker.slot] = deaths
-            if deaths > 1 {
-                let delay = min(0.1 * pow(2, Double(deaths - 1)), 10)
-                actions.append(.log(.warning, "Worker in slot \(worker.slot) keeps dying right after boot (\(deaths) times); restarting in \(formatted(delay)) s"))
-                pendingSpawns[worker.slot] = now + delay
-                return actions
-            }
+        if let wait = backoff(after: worker, status: status, now: now) {
+            actions.append(.log(.warning, wait.reason))
+            pendingSpawns[worker.slot] = now + wait.delay
+            return actions
         }
         return actions + [.spawn(slot: worker.slot)]
     }
 
     private mutating func stuck(pid: Int32, description: String, now: Double) -> [Action] {
-        guard let worker = workers[pid], worker.killAt == nil else { return [] }
-        workers[pid]!.killAt = now + config.abortTimeout
+        guard let worker = workers[pid], !worker.timedOut else { return [] }
+        workers[pid]!.timedOut = true
+        // KILL, not ABRT: Swift's runtime catches ABRT to print a backtrace and the worker would
+        // then carry on and answer the request it timed out on.
         return [
-            .log(.critical, "WORKER TIMEOUT (pid: \(pid), slot \(worker.slot)): \(description); sending SIGABRT"),
-            .kill(pid: pid, signal: SIGABRT),
+            .log(.critical, "WORKER TIMEOUT (pid: \(pid), slot \(worker.slot)): \(description); killing it (SIGKILL)"),
+            .kill(pid: pid, signal: SIGKILL),
         ]
     }
 
@@ -270,12 +278,6 @@ public struct MasterStateMachine: Sendable {
             for (slot, at) in pendingSpawns.sorted(by: { $0.key < $1.key }) where at <= now {
                 pendingSpawns[slot] = nil
                 actions.append(.spawn(slot: slot))
-            }
-        }
-        for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) {
-            if let killAt = worker.killAt, killAt <= now {
-                workers[pid]!.killAt = .infinity
-                actions.append(.kill(pid: pid, signal: SIGKILL))
             }
         }
         if case .stopping(let deadline, let code, let killed) = phase, !killed, now >= deadline {
@@ -293,14 +295,13 @@ public struct MasterStateMachine: Sendable {
 
     /// Every slot has a ready worker and none is being killed for a timeout (for the watchdog).
     public var isHealthy: Bool {
-        guard case .running = phase, workers.values.allSatisfy({ $0.killAt == nil }) else { return false }
+        guard case .running = phase, workers.values.allSatisfy({ !$0.timedOut }) else { return false }
         return workers.values.filter { $0.ready && !$0.retiring }.count >= config.workers
     }
 
     /// When the loop must wake for `tick`, if ever.
     public var nextDeadline: Double? {
         var deadlines = Array(pendingSpawns.values)
-        deadlines += workers.values.compactMap(\.killAt).filter { $0.isFinite }
         if case .stopping(let deadline, _, let killed) = phase, !killed { deadlines.append(deadline) }
         return deadlines.min()
     }

@@ -2,6 +2,7 @@ import CArbiter
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 /// `arbiter --check-startup`: runs the application's `startup()` and `shutdown()` once, in a fresh
 /// process like a worker's (the master itself never runs application code), and reports.

@@ -3,6 +3,7 @@ import Arbiter
 import Configuration
 import Glibc
 import Platform
+import Supervision
 import Worker
 
 var environment: [String: String] = [:]

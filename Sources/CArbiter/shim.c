@@ -131,16 +131,21 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
     if (rc != 0) return rc;
     rc = posix_spawnattr_init(&attr);
     if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
-    /* Move sources out of the target range first, so that a target never clobbers a later source. */
-    int high[64];
-    if (count > 64) count = 64;
-    for (int i = 0; i < count && rc == 0; i++) {
-        high[i] = 200 + i;
-        rc = posix_spawn_file_actions_adddup2(&actions, from[i], high[i]);
+    /* A target may be another mapping's source (or the same descriptor). So each source is first
+       duplicated, in this process, to a fresh descriptor above every target (the lowest free one:
+       no fixed range, which a low RLIMIT_NOFILE would not allow), and the child only dup2()s those.
+       They are close-on-exec, so the child never keeps them; this process closes them after spawn. */
+    int max_target = -1;
+    for (int i = 0; i < count; i++) if (to[i] > max_target) max_target = to[i];
+    int *parked = count > 0 ? malloc(sizeof(int) * (size_t)count) : NULL;
+    if (count > 0 && parked == NULL) rc = ENOMEM;
+    int made = 0;
+    while (rc == 0 && made < count) {
+        int fd = fcntl(from[made], F_DUPFD_CLOEXEC, max_target + 1);
+        if (fd < 0) rc = errno; else parked[made++] = fd;
     }
     for (int i = 0; i < count && rc == 0; i++) {
-        rc = posix_spawn_file_actions_adddup2(&actions, high[i], to[i]);
-        if (rc == 0) rc = posix_spawn_file_actions_addclose(&actions, high[i]);
+        rc = posix_spawn_file_actions_adddup2(&actions, parked[i], to[i]);
     }
     sigset_t none, all;
     sigemptyset(&none);
@@ -151,6 +156,8 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
     if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    for (int i = 0; i < made; i++) close(parked[i]);
+    free(parked);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
@@ -159,6 +166,10 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
 static _Thread_local int on_loop_thread = 0;
 void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
 int arbiter_is_loop_thread(void) { return on_loop_thread; }
+
+static _Thread_local const void *thread_owner = NULL;
+void arbiter_set_thread_owner(const void *owner) { thread_owner = owner; }
+const void *arbiter_thread_owner(void) { return thread_owner; }
 
 int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 

@@ -1,3 +1,5 @@
+import Supervision
+
 /// The settings reference (docs/settings.md), generated from the registry.
 public enum Reference {
     public static func markdown() -> String {
@@ -69,7 +71,7 @@ public enum Reference {
                 out += "  \(names.padding(to: 34))\(summary)\n"
             }
         }
-        out += "\nSignals to the master: TERM graceful stop, INT/QUIT quick stop. See README.md.\n"
+        out += "\n" + MasterSignal.usage()
         return out
     }
 }

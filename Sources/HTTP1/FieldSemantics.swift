@@ -20,6 +20,10 @@ struct FieldSemantics {
         switch name.count {
         case 4 where ASCII.equalsIgnoringCase(name, Self.host):
             hostCount += 1
+            // RFC 9112 §3.2: Host is `uri-host [ ":" port ]` (empty only for an empty authority).
+            if !value.isEmpty && !RequestTarget.isValidAuthority(UnsafeBufferPointer(rebasing: value)) {
+                throw HTTPError.badRequest("invalid Host")
+            }
         case 14 where ASCII.equalsIgnoringCase(name, Self.contentLengthName):
             contentLengths += 1
             if contentLengths > 1 { throw HTTPError.badRequest("more than one Content-Length") }

@@ -93,6 +93,7 @@ public struct HeadParser: Sendable {
             var fields: [RequestHead.Field] = []
             fields.reserveCapacity(16)
             var semantics = FieldSemantics()
+            var fieldLines = 0
             var lineStart = lineEnd + 2
             while lineStart < b.count {
                 var end = lineStart
@@ -102,7 +103,9 @@ public struct HeadParser: Sendable {
                 }
                 let field = try parseField(b, lineStart..<end)
                 lineStart = end + 2
-                if fields.count >= limits.fields {
+                // Every field line counts against the limit, also those dropped below.
+                fieldLines += 1
+                if fieldLines > limits.fields {
                     throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
                 }
                 if b[field.name].contains(UInt8(ascii: "_")) {
@@ -122,7 +125,7 @@ public struct HeadParser: Sendable {
             if version == .http11 && semantics.hostCount == 0 {
                 throw HTTPError.badRequest("HTTP/1.1 request without Host")
             }
-            try checkTargetForm(method: method, target: b[targetRange])
+            _ = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
             let keepAlive = version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose
             return RequestHead(
                 bytes: bytes, methodRange: methodRange, targetRange: targetRange, version: version,
@@ -157,10 +160,11 @@ public struct HeadParser: Sendable {
         else {
             throw HTTPError.badRequest("malformed HTTP version")
         }
-        guard major == 1, minor <= 1 else {
+        guard major == 1 else {
             throw HTTPError.versionNotSupported("HTTP/\(major).\(minor) is not supported")
         }
-        return (method, target, Version(major: major, minor: minor))
+        // RFC 9110 §2.5: a higher minor version is served as the highest this server conforms to.
+        return (method, target, Version(major: major, minor: min(minor, 1)))
     }
 
     private static func digit(_ c: UInt8) -> UInt8? {
@@ -186,26 +190,5 @@ public struct HeadParser: Sendable {
             throw HTTPError.badRequest("invalid character in header value")
         }
         return RequestHead.Field(name: name, value: i..<end)
-    }
-
-    /// Request-target forms per method (RFC 9112 §3.2).
-    static func checkTargetForm(method: Slice<UnsafeBufferPointer<UInt8>>, target: Slice<UnsafeBufferPointer<UInt8>>) throws {
-        let first = target.first!
-        if first == UInt8(ascii: "/") {
-            if method.count == 7 && method.elementsEqual("CONNECT".utf8) {
-                throw HTTPError.notImplemented("CONNECT is not supported")
-            }
-            return
-        }
-        if method.count == 7 && method.elementsEqual("CONNECT".utf8) {
-            throw HTTPError.notImplemented("CONNECT is not supported")
-        }
-        if target.count == 1 && first == UInt8(ascii: "*") {
-            if method.elementsEqual("OPTIONS".utf8) { return }
-            throw HTTPError.badRequest("asterisk-form target is only for OPTIONS")
-        }
-        let lowered = target.prefix(8).map(ASCII.lower)
-        if lowered.starts(with: Array("http://".utf8)) || lowered.starts(with: Array("https://".utf8)) { return }
-        throw HTTPError.badRequest("malformed request target")
     }
 }

@@ -100,6 +100,9 @@ enum ASCII {
     @inline(__always) static func isFieldValueByte(_ c: UInt8) -> Bool {
         c == tab || (c >= 0x20 && c != 0x7F)
     }
+    @inline(__always) static func isHexDigit(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
+    }
     @inline(__always) static func lower(_ c: UInt8) -> UInt8 {
         (c >= 65 && c <= 90) ? c | 0x20 : c
     }

@@ -1,3 +1,4 @@
+import HTTP1
 import Platform
 
 /// One served request, as the access log sees it.
@@ -11,6 +12,22 @@ struct AccessRecord {
     var seconds: Double
     var requestHeader: (String) -> String?
     var responseHeader: (String) -> String?
+}
+
+extension AccessRecord {
+    init(_ summary: ConnectionStateMachine.RequestSummary, remote: String, seconds: Double) {
+        let head = summary.head
+        let headers = summary.responseHeaders
+        self.init(
+            remote: remote, method: head.method.name, target: head.target, version: head.version.description,
+            status: summary.status, bytes: summary.bodyBytesSent, seconds: seconds,
+            requestHeader: { head.field($0) },
+            responseHeader: { name in
+                let lowered = name.lowercased()
+                return headers.first { String(decoding: $0.name, as: UTF8.self).lowercased() == lowered }
+                    .map { String(decoding: $0.value, as: UTF8.self) }
+            })
+    }
 }
 
 /// Gunicorn's `access_log_format`, compiled once: `%(h)s %(l)s … "%({user-agent}i)s"`.

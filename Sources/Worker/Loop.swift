@@ -7,7 +7,7 @@ import Synchronization
 /// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread.
 /// Each job is timed; one that holds the loop longer than the threshold is reported, named after the
 /// request whose task it is (a task's jobs are the task itself, so its pointer identifies it).
-final class Loop: @unchecked Sendable {
+final class Loop: ConnectionOwner, @unchecked Sendable {
     struct Job {
         let job: UnsafeMutableRawPointer?
         let context: UnsafeMutableRawPointer?
@@ -25,14 +25,14 @@ final class Loop: @unchecked Sendable {
     private let logger: Logger
     private let blockThreshold: Double
     /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
-    var attributing: LoopExchange?
-    private var owners: [UnsafeMutableRawPointer: LoopExchange] = [:]
+    var attributing: Exchange?
+    private var owners: [UnsafeMutableRawPointer: Exchange] = [:]
     /// How many times a job blocked the loop past the threshold (for metrics).
     private(set) var blockedCount = 0
 
     private let heartbeat: Heartbeat
     /// The request whose label slot 0 of the heartbeat shows.
-    private var shown: LoopExchange?
+    private var shown: Exchange?
     private var showingUnknown = false
 
     init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
@@ -58,10 +58,12 @@ final class Loop: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` on the loop thread: now if already there, else soon.
-    func execute(_ body: @escaping () -> Void) {
+    var isCurrent: Bool { Self.onLoopThread }
+
+    /// Runs `body` on the loop thread soon (from any thread).
+    func post(_ body: @escaping () -> Void) {
         if Self.onLoopThread {
-            body()
+            local.append(.closure(body))
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .closure(body))) }
             wake.signal()
@@ -111,13 +113,13 @@ final class Loop: @unchecked Sendable {
     static let unknownLabel = Array("a task that is not a request's own".utf8)
 
     /// Forgets the jobs of an ended request.
-    func forget(_ exchange: LoopExchange) {
+    func forget(_ exchange: Exchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
         if shown === exchange { shown = nil }
     }
 
-    private func reportBlock(_ owner: LoopExchange?, _ elapsed: Double) {
+    private func reportBlock(_ owner: Exchange?, _ elapsed: Double) {
         blockedCount += 1
         let who = owner.map { "\($0.head.method) \($0.head.target)" } ?? "a task that is not a request's own"
         logger.warning(

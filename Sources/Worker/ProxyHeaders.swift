@@ -11,7 +11,7 @@ struct Client {
 
     /// Applies `Forwarded` (RFC 7239), or else `X-Forwarded-For` / `X-Forwarded-Proto`, when the peer
     /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
-    static func resolve(head: RequestHead, connection: Connection, trust: TrustList) -> Client {
+    static func resolve(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client {
         var client = Client(
             host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0, scheme: "http",
             hostBytes: connection.remoteHostBytes)
@@ -97,28 +97,5 @@ extension RequestHead {
         let name = bytes[field.name]
         guard name.count == lowered.utf8.count else { return false }
         return zip(name, lowered.utf8).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
-    }
-}
-
-extension Connection {
-    /// Consumes a PROXY protocol header if this connection owes one: true when done (or none was
-    /// owed), nil when more bytes are needed, false when the header is malformed.
-    func consumeProxyHeader(_ version: ProxyProtocol.Version) -> Bool? {
-        guard proxyPending else { return true }
-        let result = buffer.withUnsafeBufferPointer { ProxyProtocol.parse(UnsafeBufferPointer(rebasing: $0[start...]), accept: version) }
-        switch result {
-        case .incomplete:
-            return nil
-        case .failure:
-            return false
-        case .header(let host, let port, let consumed):
-            consume(consumed)
-            proxyPending = false
-            if let host {
-                remote = SocketName(host: host, port: port, isUnix: false)
-                remoteHostBytes = Array(host.utf8)
-            }
-            return true
-        }
     }
 }

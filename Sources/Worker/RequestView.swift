@@ -5,7 +5,7 @@ import HTTP1
 enum RequestView {
     static let http = Array("http".utf8)
 
-    static func with<R>(head: RequestHead, connection: Connection, client: Client, _ body: (UnsafePointer<arbiter_request>) -> R) -> R {
+    static func with<R>(head: RequestHead, connection: ServerConnection, client: Client, _ body: (UnsafePointer<arbiter_request>) -> R) -> R {
         let remoteHost = client.hostBytes
         let localHost = connection.localHostBytes
         let schemeBytes = client.scheme == "http" ? Self.http : Array(client.scheme.utf8)

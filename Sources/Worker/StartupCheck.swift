@@ -2,6 +2,7 @@ import AppLoader
 import Configuration
 import Glibc
 import Platform
+import Supervision
 
 extension WorkerMain {
     /// `arbiter --check-startup`, in the process the master started for it: load the application,

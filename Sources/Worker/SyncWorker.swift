@@ -10,18 +10,20 @@ import Synchronization
 /// requests go to `--threads` request threads that serve them with blocking I/O. Idle keep-alive
 /// connections and slow heads never hold a request thread.
 ///
-/// A connection is registered one-shot: while a request thread serves it, epoll reports nothing for
-/// it; the thread re-arms it when the response is done (or serves a pipelined request right away),
-/// so a keep-alive request costs no hand-back through the loop. Only closing goes back to the loop,
-/// which owns the connection table.
-final class SyncWorker: @unchecked Sendable {
-    private let context: WorkerContext
+/// A driver of `ConnectionStateMachine`. A connection is registered one-shot: while a request
+/// thread serves it (`busy`), epoll reports nothing for it and the loop leaves it alone; the thread
+/// serves any request already pipelined behind, then re-arms it for the loop. Only closing goes
+/// back through the loop, which owns the connection table.
+final class SyncWorker: ConnectionServer, @unchecked Sendable {
+    let context: WorkerContext
+    let app: arbiter_app
     private let epoll: Epoll
     private let wake: WakeUp
     private let signals: SignalPipe
     private let requests = BlockingQueue<Job>()
-    /// Connections request threads are done with: to be closed, or refused with an error (by the loop).
-    private let finished = Mutex<[(Connection, HTTPError?)]>([])
+    /// Connections request threads handed back to the loop: to close, or with an event to process.
+    private let returned = Mutex<[(ServerConnection, close: Bool)]>([])
+    /// Set by the loop thread, read by request threads.
     private let stopping = Atomic<Bool>(false)
     /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
     private let recycling = Atomic<Bool>(false)
@@ -30,52 +32,50 @@ final class SyncWorker: @unchecked Sendable {
     /// The loop stopped accepting for lack of a free request thread: wake it when one frees up.
     private let waitingForCapacity = Atomic<Bool>(false)
     /// Every open connection, busy or not (loop thread only).
-    private var connections: [Int32: Connection] = [:]
-    /// Sync workers wake one at a time (capacity decides); async workers all wake and the ones
-    /// behind on the scoreboard take the connection.
-    private var registration = ListenerRegistration(exclusive: true)
-    private var listenersOpen = true
+    private var connections: [Int32: ServerConnection] = [:]
+    /// Loop thread only.
+    private var accepting: AcceptPolicy
     private var announcedRecycling = false
     private var lastSweep = 0.0
-    /// While stopping: when idle connections are closed.
+    /// While stopping: when idle connections are closed (loop thread only).
     private var drainDeadline: Double?
-    /// How long idle keep-alive connections may still send one request after a graceful stop began.
-    static let drainTime = 1.0
     private let host: Host
+    /// The owner of connections the loop holds (no application calls happen then).
+    private let loopOwner = LoopThreadOwner()
+    private var threads: [RequestThread] = []
 
-    /// Connections accepted less than `freshWindow` ago whose first request is not dispatched yet:
-    /// they count against capacity, so a burst of new connections spreads over the workers. The
-    /// window is short, so that clients that connect and send nothing (or trickle) cannot stop a
-    /// worker from accepting.
-    private var fresh = 0
-    private var freshQueue: [Connection] = []
-    static let freshWindow = 0.05
-
-    struct Job: @unchecked Sendable {
-        let connection: Connection
-        let head: RequestHead
+    /// Values of `ServerConnection.holder`.
+    enum Holder {
+        static let loop = 0
+        static let requestThread = 1
+        /// A request thread, and epoll reported an event the loop could not process.
+        static let requestThreadWithEvent = 2
     }
 
-    /// How long a blocking read or write may wait for the client.
-    private var ioTimeout: Double { context.settings.bodyTimeout > 0 ? context.settings.bodyTimeout : 3600 }
-    private static let connectionEvents = Events.readable | Events.peerClosed | UInt32(ARBITER_EPOLLONESHOT)
+    struct Job: @unchecked Sendable {
+        let connection: ServerConnection
+    }
 
-    init(context: WorkerContext) {
+    private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
+
+    /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
+    init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
+        app = context.app.table.pointee
         do {
             epoll = try Epoll()
             wake = try WakeUp()
-            signals = try SignalPipe(signals: [SIGTERM, SIGINT, SIGQUIT, SIGUSR1])
+            signals = try SignalPipe(signals: routed)
         } catch {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)
         }
         host = Host(workerClass: "sync", logger: context.logger, offload: ThreadPool(size: context.settings.offloadThreads, name: "offload"))
+        accepting = AcceptPolicy(slack: 0)
     }
 
     func run() -> Int32 {
         let logger = context.logger
-        let app = context.app.table.pointee
         if let error = Lifespan.run({ done, callback in app.startup(app.ctx, host.raw, done, callback) }) {
             logger.error("Worker failed to boot: application startup failed: \(error)")
             return WorkerMain.bootFailed
@@ -86,20 +86,23 @@ final class SyncWorker: @unchecked Sendable {
             logger.critical("Worker cannot watch its sockets: \(error)")
             return WorkerMain.bootFailed
         }
+        arbiter_set_thread_owner(Unmanaged.passUnretained(loopOwner).toOpaque())
         updateAccepting()
         context.heartbeat.setKind(.requestThreads)
         for index in 0..<context.settings.threads {
+            let thread = RequestThread(index: index)
+            threads.append(thread)
             startThread(name: "request-\(index)") { [self] in
-                while true { serve(requests.take(), slot: index) }
+                arbiter_set_thread_owner(Unmanaged.passUnretained(thread).toOpaque())
+                while true { serve(requests.take().connection, on: thread) }
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
-        context.control.send("ready")
+        context.control.send(.ready)
         loop()
         if let error = Lifespan.run({ done, callback in app.shutdown(app.ctx, done, callback) }) {
             logger.error("Application shutdown failed: \(error)")
         }
-        logger.info("Worker exiting (pid: \(ProcessControl.pid))")
         return 0
     }
 
@@ -109,7 +112,9 @@ final class SyncWorker: @unchecked Sendable {
         while true {
             if stopping.load(ordering: .relaxed) && inFlight.load(ordering: .acquiring) == 0 && connections.isEmpty { return }
             context.heartbeat.beat()
-            let n = epoll.wait(into: &events, &tokens, timeout: freshQueue.isEmpty ? 0.5 : Self.freshWindow)
+            var timeout = 0.25
+            if let until = accepting.resumeAt { timeout = min(timeout, max(0, until - Clock.monotonic())) }
+            let n = epoll.wait(into: &events, &tokens, timeout: timeout)
             for i in 0..<n {
                 let token = tokens[i]
                 let fd = Token.fd(token)
@@ -122,154 +127,131 @@ final class SyncWorker: @unchecked Sendable {
                         epoll.remove(context.control.fd)
                         beginGracefulStop(reason: "master exit")
                     }
-                default: connectionEvent(fd)
+                default: connectionEvent(fd, events[i])
                 }
             }
-            if !freshQueue.isEmpty {
-                expireFresh(now: Clock.monotonic())
-                updateAccepting()
-            }
             sweep()
-        }
-    }
-
-    private func expireFresh(now: Double) {
-        while let first = freshQueue.first, !first.fresh || now - first.acceptedAt >= Self.freshWindow {
-            freshQueue.removeFirst()
-            if first.fresh {
-                first.fresh = false
-                fresh -= 1
-            }
-        }
-    }
-
-    /// Accept only while a request thread would be free for the new connection, so that a busy
-    /// worker leaves connections to idle ones (load spreads by capacity), and never past
-    /// `worker_connections`. Idle keep-alive connections do not count against capacity.
-    private var hasCapacity: Bool {
-        inFlight.load(ordering: .sequentiallyConsistent) + fresh < context.settings.threads
-            && connections.count < context.settings.workerConnections
-    }
-
-    private func updateAccepting() {
-        guard listenersOpen, !stopping.load(ordering: .relaxed), !recycling.load(ordering: .relaxed) else {
-            return stopAccepting()
-        }
-        if hasCapacity {
-            waitingForCapacity.store(false, ordering: .relaxed)
-            startAccepting()
-        } else {
-            stopAccepting()
-            waitingForCapacity.store(true, ordering: .sequentiallyConsistent)
-            // A thread may have finished between the check and the flag: look again.
-            if hasCapacity { startAccepting() }
-        }
-    }
-
-    private func startAccepting() { registration.start(epoll, context.listeners) }
-
-    private func stopAccepting() { registration.stop(epoll, context.listeners) }
-
-    private func acceptConnections(_ listenerFD: Int32) {
-        // A bounded batch per wake-up, so that one worker does not take every queued connection.
-        for _ in 0..<16 {
-            guard hasCapacity else { return updateAccepting() }
-            guard let connection = context.accept(from: listenerFD) else { return }
-            connection.fresh = true
-            fresh += 1
-            freshQueue.append(connection)
-            connections[connection.fd] = connection
-            do {
-                try epoll.add(connection.fd, events: Self.connectionEvents, token: Token.make(Token.connection, connection.fd))
-            } catch {
-                close(connection)
-            }
-        }
-    }
-
-    /// Re-arms a one-shot registration (from the loop or a request thread).
-    private func rearm(_ connection: Connection) {
-        try? epoll.modify(connection.fd, events: Self.connectionEvents, token: Token.make(Token.connection, connection.fd))
-    }
-
-    private func close(_ connection: Connection) {
-        epoll.remove(connection.fd)
-        connections[connection.fd] = nil
-        if connection.fresh {
-            connection.fresh = false
-            fresh -= 1
-        }
-        connection.close()
-        updateAccepting()
-    }
-
-    private func connectionEvent(_ fd: Int32) {
-        guard let connection = connections[fd], !connection.busy.load(ordering: .acquiring) else { return }
-        if connection.lingerUntil != nil {
-            return connection.lingerDone(now: Clock.monotonic()) ? close(connection) : rearm(connection)
-        }
-        switch connection.readAvailable() {
-        case .data, .wouldBlock:
-            parseHead(connection)
-        case .eof, .error:
-            close(connection)
-        }
-    }
-
-    /// Dispatches a complete head, answers a malformed one, or waits (re-armed) for more bytes.
-    private func parseHead(_ connection: Connection) {
-        switch connection.nextHead(context: context) {
-        case .wait:
-            rearm(connection)
-        case .drop:
-            close(connection)
-        case .reject(let error):
-            reject(connection, error)
-        case .head(let head):
-            if connection.fresh {
-                connection.fresh = false
-                fresh -= 1
-            }
-            dispatch(connection, head)
             updateAccepting()
         }
     }
 
-    private func dispatch(_ connection: Connection, _ head: RequestHead) {
-        connection.busy.store(true, ordering: .releasing)
-        inFlight.add(1, ordering: .relaxed)
-        if context.logger.level == .debug {
-            context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
-        }
-        requests.put(Job(connection: connection, head: head))
+    /// Accept only while a request thread is free (so a busy worker leaves connections to idle
+    /// ones), never past `worker_connections`, and in turn with the other workers. A connection
+    /// that sends nothing costs a descriptor and a timer, and holds back nothing.
+    private var hasCapacity: Bool {
+        inFlight.load(ordering: .sequentiallyConsistent) < context.settings.threads
+            && connections.count < context.settings.workerConnections
     }
 
-    /// Answers a request the server refuses, then lingers and closes: nothing after a bad head is
-    /// parsed.
-    private func reject(_ connection: Connection, _ error: HTTPError) {
-        context.logger.debug("Rejected request from \(connection.remote?.display ?? "-"): \(error)")
-        if connection.fresh {
-            connection.fresh = false
-            fresh -= 1
+    private func updateAccepting() {
+        let eligible = !stopping.load(ordering: .relaxed) && !recycling.load(ordering: .relaxed)
+        var wanted = eligible && hasCapacity
+        if eligible && !wanted {
+            waitingForCapacity.store(true, ordering: .sequentiallyConsistent)
+            // A thread may have finished between the check and the flag: look again.
+            wanted = hasCapacity
         }
-        connection.refuse(with: ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: "arbiter"))
-        rearm(connection)
+        if wanted { waitingForCapacity.store(false, ordering: .relaxed) }
+        accepting.update(wanted: wanted, now: Clock.monotonic(), epoll: epoll, listeners: context.listeners)
+        context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
+    }
+
+    private func acceptConnections(_ listenerFD: Int32) {
+        // A bounded batch per wake-up, so that one worker does not take every queued connection.
+        for _ in 0..<16 {
+            guard hasCapacity, accepting.mayTakeAnother(connections: connections.count, context: context) else {
+                return updateAccepting()
+            }
+            switch context.acceptOne(from: listenerFD, policy: &accepting) {
+            case .none:
+                return updateAccepting()
+            case .accepted(let fd, let remote, let local):
+                let connection = ServerConnection(
+                    transport: SocketTransport(fd: fd), remote: remote, local: local,
+                    configuration: context.connectionConfiguration(for: remote), server: self, owner: loopOwner, now: Clock.monotonic())
+                connections[fd] = connection
+                do {
+                    try epoll.add(fd, events: Events.readable | Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, fd))
+                } catch {
+                    close(connection)
+                }
+            }
+        }
+    }
+
+    /// Re-arms a one-shot registration for what the machine waits for (by its holder).
+    private func rearm(_ connection: ServerConnection) {
+        var events = Events.peerClosed | Self.oneShot
+        if connection.machine.wantsRead { events |= Events.readable }
+        if connection.machine.wantsWrite { events |= Events.writable }
+        try? epoll.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
+    }
+
+    private func close(_ connection: ServerConnection) {
+        guard connections[connection.fd] === connection else { return }
+        epoll.remove(connection.fd)
+        connections[connection.fd] = nil
+        connection.transport.close()
+    }
+
+    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
+        guard let connection = connections[fd] else { return }
+        while connection.holder.load(ordering: .acquiring) != Holder.loop {
+            // Held by a request thread that is re-arming it: it passes the event back.
+            if connection.holder.compareExchange(expected: Holder.requestThread, desired: Holder.requestThreadWithEvent, ordering: .acquiringAndReleasing).exchanged { return }
+            if connection.holder.load(ordering: .acquiring) == Holder.requestThreadWithEvent { return }
+        }
+        if events & Events.writable != 0 { connection.writeAvailable() }
+        if events & Events.readable != 0 {
+            connection.readAvailable()
+        } else if events & Events.hangup != 0 {
+            connection.machine.peerClosed()
+        }
+        process(connection)
+    }
+
+    /// Loop thread: parses heads, answers refusals, dispatches requests, closes.
+    private func process(_ connection: ServerConnection) {
+        if let drainDeadline { connection.machine.stopKeepAlive(drainUntil: drainDeadline) }
+        while true {
+            switch connection.drive() {
+            case .start:
+                return dispatch(connection)
+            case .close:
+                return close(connection)
+            case .idle:
+                if connection.machine.wantsWrite && connection.writeAvailable() { continue }
+                return rearm(connection)
+            }
+        }
+    }
+
+    private func dispatch(_ connection: ServerConnection) {
+        connection.holder.store(Holder.requestThread, ordering: .releasing)
+        inFlight.add(1, ordering: .relaxed)
+        requests.put(Job(connection: connection))
+        updateAccepting()
     }
 
     /// Request threads finished connections, freed capacity, or reached `max_requests`.
     private func wokenUp() {
         wake.drain()
-        let done = finished.withLock { list in
+        let handedBack = returned.withLock { list in
             defer { list.removeAll() }
             return list
         }
-        for (connection, refusal) in done {
-            connection.busy.store(false, ordering: .releasing)
-            if let refusal { reject(connection, refusal) } else { close(connection) }
+        for (connection, shouldClose) in handedBack {
+            connection.holder.store(Holder.loop, ordering: .releasing)
+            if shouldClose {
+                close(connection)
+            } else {
+                connection.writeAvailable()
+                connection.readAvailable()
+                process(connection)
+            }
         }
         if let limit = context.requestLimit, recycling.load(ordering: .relaxed), !announcedRecycling {
             announcedRecycling = true
-            stopAccepting()
             context.reachedRequestLimit(limit)
         }
         updateAccepting()
@@ -281,118 +263,136 @@ final class SyncWorker: @unchecked Sendable {
     private func beginGracefulStop(reason: String) {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         context.logger.debug("Worker stopping gracefully (\(reason)): \(inFlight.load(ordering: .relaxed)) request(s) in flight")
-        stopAccepting()
-        listenersOpen = false
+        accepting.close(epoll: epoll, listeners: context.listeners)
         drainDeadline = context.closeListeners()
+        lastSweep = 0
+        sweep()
     }
 
-    /// Closes idle keep-alive connections and heads that stalled (at most four times a second).
+    /// Timeouts of the connections the loop holds (at most four times a second).
     private func sweep() {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in Array(connections.values) where !connection.busy.load(ordering: .acquiring) {
-            if connection.lingerUntil != nil {
-                if connection.lingerDone(now: now) { close(connection) }
-                continue
+        for connection in Array(connections.values) where connection.holder.load(ordering: .acquiring) == Holder.loop {
+            if let drainDeadline { connection.machine.stopKeepAlive(drainUntil: drainDeadline) }
+            if connection.machine.tick(now: now) { process(connection) }
+        }
+    }
+
+    // MARK: request threads
+
+    /// On a request thread: serves the connection's request, then any request already pipelined
+    /// behind it, then hands the connection back to the loop.
+    private func serve(_ connection: ServerConnection, on thread: RequestThread) {
+        connection.owner = thread
+        while true {
+            if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) {
+                connection.machine.stopKeepAlive(drainUntil: nil)
             }
-            if let drainDeadline, now >= drainDeadline {
-                close(connection)
+            if let head = connection.takeStart() { run(head, on: connection, thread: thread) }
+            switch pump(connection) {
+            case .start:
                 continue
-            }
-            switch connection.idleVerdict(now: now, settings: context.settings) {
-            case .keep: break
-            case .close: close(connection)
-            case .headTimeout: reject(connection, headTimeoutError(context.settings))
+            case .close:
+                return handBack(connection, close: true)
+            case .idle:
+                guard connection.machine.isServing else { return handBack(connection, close: false) }
+                // The application runs elsewhere (an async application's task): carry out its
+                // calls, and notice a client that leaves.
+                if !thread.runPosted(waitingUpTo: 0.25) {
+                    if connection.transport.peerHasClosed() { connection.machine.peerClosed() }
+                    connection.machine.tick(now: Clock.monotonic())
+                }
             }
         }
     }
 
-    /// On a request thread: serves the request, then any request already pipelined behind it, then
-    /// re-arms the connection for the loop (or hands it back to be closed).
-    private func serve(_ job: Job, slot: Int) {
-        let connection = job.connection
-        var head = job.head
-        var refusal: HTTPError?
+    /// Starts the application on a request, on this request thread (a synchronous application
+    /// serves it right here).
+    private func run(_ head: RequestHead, on connection: ServerConnection, thread: RequestThread) {
+        let label = head.methodRange.lowerBound..<head.targetRange.upperBound
+        head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
+        if context.logger.level == .debug {
+            context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
+        }
+        let exchange = connection.makeExchange(head)
+        connection.heartbeatSlot = thread.index
+        // A synchronous application runs to its end inside `handle`, and may wait there for work on
+        // other threads that calls the exchange: lend it the connection meanwhile.
+        if context.app.isBlocking { connection.owner = LentOwner.shared }
+        let token = connection.handle(exchange)
+        connection.owner = thread
+        exchange.tokenArrived(token)
+    }
+
+    /// Drives a connection with blocking I/O until it needs neither a write nor a read for the
+    /// application; a wait gives up on the client after `body_timeout` (the machine's clock).
+    private func pump(_ connection: ServerConnection) -> ServerConnection.Outcome {
         while true {
-            let reusable = serveOne(connection, head, slot: slot)
-            let count = served.add(1, ordering: .relaxed).newValue
-            if let limit = context.requestLimit, count >= limit, !recycling.exchange(true, ordering: .relaxed) {
-                wake.signal()
-            }
-            guard reusable else { break }
-            connection.becameIdle()
-            // A request already in the buffer is served right here, without a trip through the loop.
-            if connection.pending > 0 {
-                switch connection.nextHead(context: context) {
-                case .head(let next):
-                    head = next
-                    continue
-                case .reject(let error):
-                    refusal = error
-                case .drop:
-                    break
-                case .wait:
-                    connection.busy.store(false, ordering: .releasing)
-                    inFlight.subtract(1, ordering: .sequentiallyConsistent)
-                    rearm(connection)
-                    if waitingForCapacity.load(ordering: .sequentiallyConsistent) { wake.signal() }
-                    return
+            let outcome = connection.drive()
+            guard case .idle = outcome else { return outcome }
+            if connection.machine.wantsWrite {
+                if !connection.writeAvailable() && !connection.transport.wait(readable: false, timeout: 1) {
+                    connection.machine.tick(now: Clock.monotonic())
                 }
-                break
+                continue
             }
-            connection.busy.store(false, ordering: .releasing)
+            if connection.waitsForBody {
+                if !connection.readAvailable() && !connection.transport.wait(readable: true, timeout: 1) {
+                    connection.machine.tick(now: Clock.monotonic())
+                }
+                continue
+            }
+            return .idle
+        }
+    }
+
+    /// An application call waits for I/O: on the request thread that owns the connection, do it
+    /// until the call completes.
+    func service(_ connection: ServerConnection) {
+        guard connection.owner.isCurrent else { return }
+        while connection.hasPendingCall {
+            guard case .idle = pump(connection) else { return }
+            if connection.hasPendingCall { return }  // nothing can complete it now
+        }
+    }
+
+    func progressed(_ connection: ServerConnection) {
+        if connection.heartbeatSlot >= 0 { context.heartbeat.progress(slot: connection.heartbeatSlot) }
+    }
+
+    func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary) {
+        if connection.heartbeatSlot >= 0 { context.heartbeat.end(slot: connection.heartbeatSlot) }
+        let count = served.add(1, ordering: .relaxed).newValue
+        if let limit = context.requestLimit, count >= limit, !recycling.exchange(true, ordering: .relaxed) {
+            wake.signal()
+        }
+        context.logAccess(summary, client: exchange.client)
+    }
+
+    /// The request thread is done with the connection: the loop closes it, or waits for its next
+    /// head. Re-armed before it is released, so no other thread can have closed it (and reused its
+    /// descriptor); an event epoll reported in between is passed back to the loop.
+    private func handBack(_ connection: ServerConnection, close: Bool) {
+        connection.owner = loopOwner
+        if close {
+            returned.withLock { $0.append((connection, true)) }
             inFlight.subtract(1, ordering: .sequentiallyConsistent)
-            rearm(connection)
-            if waitingForCapacity.load(ordering: .sequentiallyConsistent) { wake.signal() }
+            wake.signal()
             return
         }
-        finished.withLock { $0.append((connection, refusal)) }
+        connection.writeAvailable()
+        rearm(connection)
+        let released = connection.holder.compareExchange(
+            expected: Holder.requestThread, desired: Holder.loop, ordering: .acquiringAndReleasing).exchanged
         inFlight.subtract(1, ordering: .sequentiallyConsistent)
-        wake.signal()
-    }
-
-    /// Runs one request to its end; whether the connection may carry another.
-    private func serveOne(_ connection: Connection, _ head: RequestHead, slot: Int) -> Bool {
-        let keepAlive = { [self] in
-            context.settings.keepalive > 0 && head.keepAlive && !stopping.load(ordering: .relaxed)
-                && !recycling.load(ordering: .relaxed)
+        if !released {
+            // Still held (with the event): the loop takes it over from the list.
+            returned.withLock { $0.append((connection, false)) }
+            wake.signal()
+        } else if waitingForCapacity.load(ordering: .sequentiallyConsistent) {
+            wake.signal()
         }
-        let exchange = BlockingExchange(
-            connection: connection, head: head, bodyLimit: context.limits.body, ioTimeout: ioTimeout,
-            keepAlive: keepAlive, logger: context.logger, heartbeat: (context.heartbeat, slot))
-        exchange.keepHeaders = context.keepResponseHeaders
-        let label = head.methodRange.lowerBound..<head.targetRange.upperBound
-        head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
-        defer { context.heartbeat.end(slot: slot) }
-        let started = Clock.monotonic()
-        let app = context.app.table.pointee
-        let client = Client.resolve(head: head, connection: connection, trust: context.forwardedTrust)
-        exchange.client = client
-        let token = RequestView.with(head: head, connection: connection, client: client) { view in
-            app.handle(app.ctx, view, exchange.raw)
-        }
-        exchange.waitUntilEnded { app.cancel(app.ctx, token) }
-        app.release(app.ctx, token)
-        if let accessLog = context.accessLog {
-            accessLog.log(AccessRecord(exchange: exchange, seconds: Clock.monotonic() - started))
-        }
-        return exchange.reusable
-    }
-}
-
-extension AccessRecord {
-    init(exchange: BlockingExchange, seconds: Double) {
-        let head = exchange.head
-        let responseHeaders = exchange.responseHeaders
-        self.init(
-            remote: exchange.client?.host ?? "", method: head.method.name, target: head.target,
-            version: head.version.description, status: exchange.status, bytes: exchange.bodyBytesSent, seconds: seconds,
-            requestHeader: { head.field($0) },
-            responseHeader: { name in
-                let lowered = name.lowercased()
-                return responseHeaders.first { String(decoding: $0.name, as: UTF8.self).lowercased() == lowered }
-                    .map { String(decoding: $0.value, as: UTF8.self) }
-            })
     }
 }

@@ -1,24 +1,52 @@
 import CArbiter
 import Glibc
+import HTTP1
 import Platform
+import Supervision
 
 /// What both worker classes do the same way around their event loops.
 extension WorkerContext {
-    /// Accepts one connection from `listenerFD`, or nil when none is waiting (another worker may
-    /// have taken it).
-    func accept(from listenerFD: Int32) -> Connection? {
+    enum Accepted {
+        case accepted(fd: Int32, remote: SocketName?, local: SocketName?)
+        /// Nothing waiting (another worker took it), or the accept failed and accepting pauses.
+        case none
+    }
+
+    /// Accepts one connection from `listenerFD`. Out of descriptors (EMFILE, ENFILE) it logs once,
+    /// pauses accepting for a second and keeps serving the connections it has.
+    func acceptOne(from listenerFD: Int32, policy: inout AcceptPolicy) -> Accepted {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { arbiter_accept4(listenerFD, $0, &length, arbiter_accept_flags()) }
         }
-        if fd < 0 { return nil }
+        if fd < 0 {
+            let code = errno
+            if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                let now = Clock.monotonic()
+                if policy.shouldReportStarvation(now: now) {
+                    logger.error("Cannot accept connections: \(String(cString: strerror(code))); pausing accepts for "
+                        + "\(AcceptPolicy.starvedPause) s at a time and serving the open connections "
+                        + "(raise the descriptor limit, or lower worker_connections)")
+                }
+                policy.starve(until: now + AcceptPolicy.starvedPause)
+            }
+            return .none
+        }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let local = listeners.first { $0.fd == listenerFD }?.name
-        let connection = Connection(fd: fd, remote: SocketName.from(&storage), local: local, limits: limits)
-        prepare(connection)
-        return connection
+        return .accepted(fd: fd, remote: SocketName.from(&storage), local: local)
+    }
+
+    /// The connection machine's settings for a peer: limits, timeouts, and whether it owes a PROXY
+    /// protocol header.
+    func connectionConfiguration(for peer: SocketName?) -> ConnectionStateMachine.Configuration {
+        var configuration = connectionConfiguration
+        if proxyProtocol == .off || !(peer.map { $0.isUnix ? proxyTrust.any : proxyTrust.contains($0.host) } ?? false) {
+            configuration.proxyProtocol = .off
+        }
+        return configuration
     }
 
     /// Registers what every worker loop watches besides connections: its wake-up eventfd, its signal
@@ -37,30 +65,46 @@ extension WorkerContext {
             case SIGTERM:
                 gracefulStop("SIGTERM")
             case SIGINT, SIGQUIT:
-                logger.info("Worker exiting now (\(Signal.name(signo)))")
+                // The master logs the exit; this says why, for debugging.
+                logger.debug("Worker exiting now (\(Signal.name(signo)))")
                 exit(0)
             case SIGUSR1:
-                try? logger.sink.reopen()
-                try? accessLog?.sink.reopen()
+                reopenLogs()
             default:
                 break
             }
         }
     }
 
-    /// True when the master closed its end of the control socket (it is gone).
+    /// Reads the control socket when it is readable: acts on the master's messages, and returns
+    /// true when the master closed its end (it is gone). Called on the event loop's thread.
     func masterIsGone() -> Bool {
-        var byte: UInt8 = 0
-        let n = read(control.fd, &byte, 1)
-        guard n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) else { return false }
+        var chunk = [UInt8](repeating: 0, count: 512)
+        let n = chunk.withUnsafeMutableBytes { read(control.fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            for message in control.reader.feed(chunk[0..<n]) {
+                switch message {
+                case .reopenLogs: reopenLogs()
+                }
+            }
+            for line in control.reader.takeRejected() { logger.warning("Unknown control message from the master: \(line)") }
+            return false
+        }
+        guard n == 0 || (errno != EAGAIN && errno != EINTR) else { return false }
         logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
         return true
+    }
+
+    /// Reopens the error and access logs (after logrotate moved them).
+    func reopenLogs() {
+        try? logger.sink.reopen()
+        try? accessLog?.sink.reopen()
     }
 
     /// Asks the master for a replacement once `max_requests` is reached.
     func reachedRequestLimit(_ limit: Int) {
         logger.info("Worker reached max_requests (\(limit)); asking the master for a replacement")
-        control.send("retire max_requests reached (\(limit) requests)")
+        control.send(.retire(reason: "max_requests reached (\(limit) requests)"))
     }
 
     /// Closes this worker's copies of the listeners (the master and the other workers keep theirs)
@@ -68,6 +112,75 @@ extension WorkerContext {
     /// more request.
     func closeListeners() -> Double {
         for listener in listeners { Descriptor.close(listener.fd) }
-        return Clock.monotonic() + min(SyncWorker.drainTime, settings.keepalive)
+        return Clock.monotonic() + min(Self.drainTime, settings.keepalive)
+    }
+
+    /// How long idle keep-alive connections may still send one request after a graceful stop began.
+    static let drainTime = 1.0
+
+    /// Writes the access log line of a completed request.
+    func logAccess(_ summary: ConnectionStateMachine.RequestSummary, client: Client) {
+        guard let accessLog, summary.status != 0 else { return }
+        accessLog.log(AccessRecord(summary, remote: client.host, seconds: Clock.monotonic() - summary.startedAt))
+    }
+}
+
+/// When a worker takes new connections. Workers take turns through the shared scoreboard: all are
+/// woken for a new connection and the ones behind the least loaded take it; one ahead by more than
+/// `slack` leaves it to the others for `deferral` (they may be busy, so not longer).
+struct AcceptPolicy {
+    /// How many connections more than the least loaded worker this one may hold and still accept:
+    /// 1 for async workers (a connection costs little), 0 for sync workers (a connection soon
+    /// wants one of few request threads).
+    let slack: Int
+    static let deferral = 0.005
+    static let starvedPause = 1.0
+
+    private var registration = ListenerRegistration(exclusive: false)
+    private var open = true
+    /// Accepting pauses until then (ahead of the others, or out of descriptors).
+    private(set) var resumeAt: Double?
+    /// When running out of descriptors was last reported (once a minute at most).
+    private var starvationReported: Double?
+
+    init(slack: Int) {
+        self.slack = slack
+    }
+
+    /// Whether this worker may take one more connection now (false also arms a short deferral).
+    mutating func mayTakeAnother(connections: Int, context: WorkerContext) -> Bool {
+        if resumeAt != nil { return false }
+        guard let board = context.scoreboard, let least = board.page.leastLoaded(excluding: board.index) else { return true }
+        if connections > least + slack {
+            resumeAt = Clock.monotonic() + Self.deferral
+            return false
+        }
+        return true
+    }
+
+    mutating func starve(until: Double) {
+        resumeAt = until
+    }
+
+    mutating func shouldReportStarvation(now: Double) -> Bool {
+        if let last = starvationReported, now - last < 60 { return false }
+        starvationReported = now
+        return true
+    }
+
+    /// Registers or unregisters the listeners as `wanted` and any pause allow.
+    mutating func update(wanted: Bool, now: Double, epoll: Epoll, listeners: [(fd: Int32, name: SocketName?)]) {
+        if let until = resumeAt, now >= until { resumeAt = nil }
+        if open && wanted && resumeAt == nil {
+            registration.start(epoll, listeners)
+        } else {
+            registration.stop(epoll, listeners)
+        }
+    }
+
+    /// For good (a graceful stop).
+    mutating func close(epoll: Epoll, listeners: [(fd: Int32, name: SocketName?)]) {
+        registration.stop(epoll, listeners)
+        open = false
     }
 }

@@ -5,6 +5,7 @@ import Configuration
 import Glibc
 import HTTP1
 import Platform
+import Supervision
 
 /// Everything a worker class needs, set up once in the worker process.
 final class WorkerContext: @unchecked Sendable {
@@ -27,6 +28,8 @@ final class WorkerContext: @unchecked Sendable {
     let keepResponseHeaders: Bool
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
+    /// The HTTP/1 connection rules' settings (before the per-peer PROXY protocol decision).
+    let connectionConfiguration: ConnectionStateMachine.Configuration
 
     init(settings: Settings, logger: Logger, accessLog: AccessLog?, app: LoadedApp, listeners: [(fd: Int32, name: SocketName?)],
          control: ControlChannel, limits: Limits, heartbeat: Heartbeat, forwardedTrust: TrustList, proxyTrust: TrustList,
@@ -45,14 +48,20 @@ final class WorkerContext: @unchecked Sendable {
         self.scoreboard = scoreboard
         keepResponseHeaders = accessLog?.namesResponseHeaders ?? false
         self.requestLimit = requestLimit
+        connectionConfiguration = ConnectionStateMachine.Configuration(
+            limits: limits, keepAlive: settings.keepalive, headerTimeout: settings.headerTimeout, bodyTimeout: settings.bodyTimeout,
+            proxyProtocol: proxyProtocol)
     }
 }
 
 /// The worker process's entry point.
 public enum WorkerMain {
-    /// Exit codes the master treats specially (Gunicorn's).
-    public static let bootFailed: Int32 = 3
-    public static let appLoadFailed: Int32 = 4
+    /// Signals a worker handles: TERM stops gracefully, INT and QUIT at once, USR1 reopens logs.
+    static let signals = [SIGTERM, SIGINT, SIGQUIT, SIGUSR1]
+
+    /// The reserved exit codes of the master↔worker contract, under the names the worker uses.
+    static let bootFailed = WorkerExit.bootFailed.code
+    static let appLoadFailed = WorkerExit.appLoadFailed.code
 
     public static func run(environment: [String: String]) -> Int32 {
         SignalPipe.ignore(SIGPIPE)
@@ -144,27 +153,27 @@ extension Descriptor {
     }
 }
 
-/// The worker's line to the master: status lines out; end-of-file in means the master is gone.
-struct ControlChannel {
+/// The worker's end of its control socket: `WorkerMessage`s out, `MasterMessage`s in; end-of-file
+/// in means the master is gone.
+///
+/// `send` may be called from any thread (one short write per message); `reader` belongs to the
+/// thread that runs the worker's event loop.
+final class ControlChannel: @unchecked Sendable {
     let fd: Int32
+    var reader = ControlReader<MasterMessage>()
 
-    func send(_ line: String) {
-        Descriptor.writeAllIgnoringErrors(fd, line + "\n")
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    func send(_ message: WorkerMessage) {
+        message.encoded.withUnsafeBytes { _ = try? Descriptor.writeAll(fd, $0) }
     }
 }
 
 extension TrustList {
     /// Trusts nobody (settings are validated before a worker starts, so this is a fallback only).
     static var none: TrustList { try! TrustList(parsing: "") }
-}
-
-extension WorkerContext {
-    /// Sets up what a new connection owes before its first request (a PROXY protocol header).
-    func prepare(_ connection: Connection) {
-        if proxyProtocol != .off, let peer = connection.remote, peer.isUnix ? proxyTrust.any : proxyTrust.contains(peer.host) {
-            connection.proxyPending = true
-        }
-    }
 }
 
 /// `--user` / `--group`: the worker drops to them before it loads the application.

@@ -1,4 +1,5 @@
 import Arbiter
+import Supervision
 import Glibc
 import Testing
 
@@ -186,14 +187,18 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(spawns(next) == [1])
     }
 
-    @Test func aStuckWorkerGetsAbortThenKill() {
+    @Test func aStuckWorkerIsKilledAtOnce() {
         var m = running(1)
         let stuck = m.handle(.stuck(pid: 100, description: "GET /slow made no progress for 31.0 s"), now: 50)
-        #expect(kills(stuck).map(\.1) == [SIGABRT])
-        #expect(logs(stuck).first == "WORKER TIMEOUT (pid: 100, slot 0): GET /slow made no progress for 31.0 s; sending SIGABRT")
+        // Not ABRT: Swift's runtime would catch it, print a backtrace and let the worker carry on.
+        #expect(kills(stuck).map(\.1) == [SIGKILL])
+        #expect(logs(stuck) == ["WORKER TIMEOUT (pid: 100, slot 0): GET /slow made no progress for 31.0 s; killing it (SIGKILL)"])
+        #expect(!m.isHealthy)
         #expect(m.handle(.stuck(pid: 100, description: "again"), now: 51).isEmpty)
-        #expect(kills(m.handle(.tick, now: 52)).map(\.1) == [SIGKILL])
-        #expect(spawns(m.handle(.exited(pid: 100, status: .signal(SIGKILL)), now: 52.1)) == [0])
+        #expect(kills(m.handle(.tick, now: 52)).isEmpty)
+        let gone = m.handle(.exited(pid: 100, status: .signal(SIGKILL), serving: ["GET /slow"]), now: 52.1)
+        #expect(logs(gone) == ["Worker (pid: 100, slot 0) was killed by SIGKILL while serving GET /slow"])
+        #expect(spawns(gone) == [0])
     }
 
     @Test func winchStopsWorkersAndHupStartsThemAgain() {
@@ -203,6 +208,92 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(spawns(m.handle(.exited(pid: 100, status: .code(0)), now: 2)).isEmpty)
         #expect(spawns(m.handle(.exited(pid: 101, status: .code(0)), now: 2)).isEmpty)
         #expect(spawns(m.handle(.reload(.init(workers: 2, gracefulTimeout: 30)), now: 3)) == [0, 1])
+    }
+}
+
+@Suite struct CrashTests {
+    /// Worker `pid` takes slot 0 at `now` and is ready at once.
+    func respawned(_ m: inout Machine, pid: Int32, now: Double) {
+        _ = m.handle(.spawned(slot: 0, pid: pid), now: now)
+        _ = m.handle(.ready(pid: pid), now: now)
+    }
+
+    @Test func theExitLineNamesTheRequestsInFlight() {
+        var m = running(2)
+        let actions = m.handle(.exited(pid: 101, status: .signal(SIGILL), serving: ["GET /stream?chunks=-1"]), now: 5)
+        #expect(logs(actions) == ["Worker (pid: 101, slot 1) was killed by SIGILL while serving GET /stream?chunks=-1"])
+        let two = m.handle(.exited(pid: 100, status: .signal(SIGSEGV), serving: ["GET /a", "POST /b"]), now: 5)
+        #expect(logs(two).first?.hasSuffix("while serving GET /a, POST /b") == true)
+    }
+
+    @Test func workersCrashingAfterReadinessBackOff() throws {
+        var m = running(1)
+        var now = 100.0
+        // The first crash is replaced at once.
+        #expect(spawns(m.handle(.exited(pid: 100, status: .signal(SIGSEGV)), now: now)) == [0])
+        respawned(&m, pid: 1, now: now)
+        // Each further crash in a row doubles the wait: 0.2, 0.4, 0.8, … s, at most 10 s.
+        var waits: [Double] = []
+        for pid in Int32(2)...9 {
+            now += 0.05
+            let crash = m.handle(.exited(pid: pid - 1, status: .signal(SIGSEGV), serving: ["GET /crash"]), now: now)
+            #expect(spawns(crash).isEmpty)
+            #expect(logs(crash).last?.hasPrefix("Worker in slot 0 keeps crashing (\(pid) times in a row); restarting in") == true)
+            let deadline = try #require(m.nextDeadline)
+            waits.append(deadline - now)
+            #expect(spawns(m.handle(.tick, now: deadline - 0.01)).isEmpty)
+            now = deadline
+            #expect(spawns(m.handle(.tick, now: now)) == [0])
+            respawned(&m, pid: pid, now: now)
+        }
+        let expected: [Double] = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10, 10]
+        #expect(zip(waits, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "\(waits)")
+    }
+
+    @Test func aHealthyPeriodEndsTheRunOfCrashes() {
+        var m = running(1)
+        #expect(spawns(m.handle(.exited(pid: 100, status: .code(1)), now: 1)) == [0])
+        respawned(&m, pid: 1, now: 1)
+        #expect(spawns(m.handle(.exited(pid: 1, status: .code(1)), now: 2)).isEmpty, "second crash in a row")
+        _ = m.handle(.tick, now: 3)
+        respawned(&m, pid: 2, now: 3)
+        // It served 10 s: its crash is a first one again.
+        #expect(spawns(m.handle(.exited(pid: 2, status: .signal(SIGSEGV)), now: 13)) == [0])
+    }
+
+    @Test func cleanExitsAndRetirementsAreNoFailures() {
+        var m = running(1)
+        #expect(spawns(m.handle(.exited(pid: 100, status: .code(0)), now: 5)) == [0])
+        respawned(&m, pid: 1, now: 5)
+        #expect(spawns(m.handle(.exited(pid: 1, status: .code(0)), now: 6)) == [0])
+        respawned(&m, pid: 2, now: 6)
+        #expect(spawns(m.handle(.exited(pid: 2, status: .signal(SIGKILL)), now: 7)) == [0], "the first failure")
+    }
+
+    @Test func aWorkerExitWhileStoppingIsLoggedOnce() {
+        var m = running(2)
+        _ = m.handle(.signal(SIGTERM), now: 0)
+        #expect(logs(m.handle(.exited(pid: 100, status: .code(0)), now: 1)) == ["Worker (pid: 100, slot 0) exited"])
+        let last = m.handle(.exited(pid: 101, status: .signal(SIGKILL), serving: ["GET /slow"]), now: 31)
+        #expect(logs(last) == ["Worker (pid: 101, slot 1) was killed by SIGKILL while serving GET /slow", "Shutting down: Master"])
+    }
+
+    @Test func theSignalTableDrivesTheMachine() {
+        for signal in MasterSignal.all where signal.action != .reload && signal.action != .upgrade {
+            var m = running(2)
+            let actions = m.handle(.signal(signal.number), now: 1)
+            #expect(logs(actions).first?.hasPrefix("Handling signal: \(signal.name.lowercased())") == true, "\(signal.name)")
+        }
+        var m = running(1)
+        #expect(logs(m.handle(.signal(SIGALRM), now: 1)) == ["Ignoring signal SIGALRM"])
+    }
+
+    @Test func usr1TellsEveryWorkerToReopenItsLogs() {
+        var m = running(2)
+        let actions = m.handle(.signal(SIGUSR1), now: 1)
+        #expect(actions.contains(.reopenLogs))
+        #expect(actions.filter { if case .send = $0 { true } else { false } } == [.send(pid: 100, .reopenLogs), .send(pid: 101, .reopenLogs)])
+        #expect(kills(actions).isEmpty)
     }
 }
 

@@ -37,7 +37,7 @@ let hardeningCases: [(name: String, raw: String, status: Int)] = {
         ("authority-form with GET", "GET example.com:80 HTTP/1.1\r\n\(host)\r\n", 400),
         ("CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
         ("HTTP/2.0", "GET / HTTP/2.0\r\n\(host)\r\n", 505),
-        ("HTTP/1.2", "GET / HTTP/1.2\r\n\(host)\r\n", 505),
+        ("HTTP/3.1", "GET / HTTP/3.1\r\n\(host)\r\n", 505),
         ("malformed version", "GET / HTTP/1\r\n\(host)\r\n", 400),
         ("request line too long", "GET /\(String(repeating: "a", count: 5000)) HTTP/1.1\r\n\(host)\r\n", 414),
         ("too many fields", "GET / HTTP/1.1\r\n\(host)" + (0..<101).map { "X-\($0): v\r\n" }.joined() + "\r\n", 431),

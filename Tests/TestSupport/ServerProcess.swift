@@ -67,8 +67,10 @@ public final class ServerProcess: @unchecked Sendable {
     ///   then the test's listener is not passed, and `pid` is the launcher's (which execs arbiter).
     /// - Parameter journal: set `JOURNAL_STREAM` to the captured stderr, as systemd does when stderr
     ///   is the journal.
+    /// - Parameter fileLimit: run arbiter under this `RLIMIT_NOFILE` (set by `sh -c 'ulimit -n N'`,
+    ///   which then execs arbiter, so `pid` is arbiter's and the listener is passed as usual).
     public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true, launcher: [String] = [],
-                journal: Bool = false) throws {
+                journal: Bool = false, fileLimit: Int? = nil) throws {
         let listener = try TestListener.make()
         listenerFD = listener.fd
         port = listener.port
@@ -85,10 +87,12 @@ public final class ServerProcess: @unchecked Sendable {
             env.append("JOURNAL_STREAM=\(st.st_dev):\(st.st_ino)")
         }
         let bind = bindListener && launcher.isEmpty
-        let args = launcher + [launcher.isEmpty ? "arbiter" : Products.arbiter, "--chdir", Products.directory] + arguments
+        let shell = fileLimit.map { ["/bin/sh", "-c", "ulimit -n \($0) && exec \"$0\" \"$@\""] } ?? []
+        let launch = launcher.isEmpty ? shell : launcher
+        let args = launch + [launch.isEmpty ? "arbiter" : Products.arbiter, "--chdir", Products.directory] + arguments
             + (bind ? ["-b", "fd://3"] : [])
         pid = try ProcessControl.spawn(
-            path: launcher.first ?? Products.arbiter, arguments: args, environment: env,
+            path: launch.first ?? Products.arbiter, arguments: args, environment: env,
             descriptors: [(pipeFDs[1], Int32(1)), (pipeFDs[1], Int32(2))] + (bind ? [(listener.fd, Int32(3))] : []))
         Descriptor.close(pipeFDs[1])
         output.collect(from: readFD)

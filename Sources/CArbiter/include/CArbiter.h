@@ -83,6 +83,11 @@ enum { ARBITER_SCRATCH_SIZE = 65536 };
 void arbiter_set_loop_thread(int on);
 int arbiter_is_loop_thread(void);
 
+/* The connection owner this thread is (a worker's loop, a request thread): calls made on another
+   thread are posted to the owner. A thread-local, since pthread_self() is `const` in Glibc. */
+void arbiter_set_thread_owner(const void *owner);
+const void *arbiter_thread_owner(void);
+
 #include "arbiter_inotify.h"
 
 #endif

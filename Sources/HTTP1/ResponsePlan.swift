@@ -1,14 +1,12 @@
-import ArbiterABI
-import HTTP1
-import Platform
+import Glibc
 import Synchronization
 
 /// How a response is framed, decided when the application sends its head; the head bytes are
 /// written straight from the application's borrowed fields.
-struct ResponsePlan {
+struct ResponsePlan: Sendable {
     var head: [UInt8]
     var chunked: Bool
-    /// HEAD, 1xx, 204 and 304 responses carry no body bytes even if the application writes some.
+    /// HEAD, 204 and 304 responses carry no body bytes even if the application writes some.
     var suppressBody: Bool
     var contentLength: Int64?
     var keepAlive: Bool
@@ -19,28 +17,27 @@ struct ResponsePlan {
         let name: String
     }
 
-    /// A final response status: three digits, not 1xx (interim responses are the server's).
-    static func isFinal(_ status: Int) -> Bool { (200...999).contains(status) }
-
     /// - Parameters:
     ///   - keepAlive: whether the server would keep the connection open (request, settings, stopping).
     ///   - keepHeaders: copy the fields for `%({name}o)s` in the access log.
     static func make(
-        status: Int, headers views: UnsafeBufferPointer<arbiter_header>, contentLength: Int64,
-        request: RequestHead, keepAlive requested: Bool, keepHeaders: Bool = false
+        status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
+        contentLength: Int64, request: RequestHead, keepAlive requested: Bool, server: String?, keepHeaders: Bool
     ) throws(InvalidHeader) -> ResponsePlan {
         var keepAlive = requested
         var copies: [(name: [UInt8], value: [UInt8])] = []
         var head: [UInt8] = []
         var size = 200
-        for view in views { size += view.name.length + view.value.length + 4 }
+        for i in 0..<fieldCount {
+            let (name, value) = field(i)
+            size += name.count + value.count + 4
+        }
         head.reserveCapacity(size)
         ResponseEncoder.appendStatusLine(&head, status: status, version: request.version)
         var hasDate = false
         var hasServer = false
-        for view in views {
-            let name = UnsafeBufferPointer(start: view.name.base, count: view.name.base == nil ? 0 : view.name.length)
-            let value = UnsafeBufferPointer(start: view.value.base, count: view.value.base == nil ? 0 : view.value.length)
+        for i in 0..<fieldCount {
+            let (name, value) = field(i)
             switch ResponseEncoder.classify(name: name, value: value) {
             case .invalid:
                 throw InvalidHeader(name: String(decoding: name, as: UTF8.self))
@@ -56,19 +53,20 @@ struct ResponsePlan {
             ResponseEncoder.appendField(&head, name: name, value: value)
             if keepHeaders { copies.append((Array(name), Array(value))) }
         }
-        if !hasServer { head.append(contentsOf: Self.serverLine) }
+        if !hasServer, let server {
+            if server == "arbiter" { head.append(contentsOf: Self.serverLine) } else { head.append(contentsOf: "Server: \(server)\r\n".utf8) }
+        }
         if !hasDate { DateCache.shared.appendLine(to: &head) }
         let method = request.method
-        let bodyless = (100..<200).contains(status) || status == 204 || status == 304
+        // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none.
+        let bodyless = status == 204 || status == 304
         let suppress = bodyless || method == .head
         var length: Int64? = contentLength >= 0 ? contentLength : nil
         var chunked = false
         if bodyless {
-            length = nil
-        } else if length == nil {
-            if method == .head {
-                chunked = false
-            } else if request.version == .http11 {
+            length = nil  // RFC 9110 §8.6: none in a 204; a 304's would have to match the 200's.
+        } else if length == nil && !suppress {
+            if request.version == .http11 {
                 chunked = true
             } else {
                 keepAlive = false  // HTTP/1.0 without a length: the end of the body is the close.
@@ -84,19 +82,19 @@ struct ResponsePlan {
 }
 
 /// The `Date` header, formatted once per second.
-final class DateCache: Sendable {
-    static let shared = DateCache()
+public final class DateCache: Sendable {
+    public static let shared = DateCache()
     private let cached = Mutex<(second: Int, value: String, line: [UInt8])>((0, "", []))
 
     private func refresh(_ cache: inout (second: Int, value: String, line: [UInt8])) {
-        let now = Int(Clock.wall())
+        let now = time(nil)
         if cache.second != now {
             let value = HTTPDate.format(epochSeconds: now)
             cache = (now, value, Array("Date: \(value)\r\n".utf8))
         }
     }
 
-    func current() -> String {
+    public func current() -> String {
         cached.withLock { cache in
             refresh(&cache)
             return cache.value

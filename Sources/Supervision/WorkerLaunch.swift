@@ -1,5 +1,5 @@
-/// The contract between the master and the worker processes it starts: the variables and
-/// descriptors a worker finds at exec.
+/// The contract between the master and the processes it starts (workers, and a successor master on
+/// USR2): the variables and descriptors they find at exec.
 public enum WorkerLaunch {
     /// The slot number; its presence makes the process a worker.
     public static let slotVariable = "ARBITER_WORKER"
@@ -21,4 +21,6 @@ public enum WorkerLaunch {
     public static let firstListenerFD: Int32 = 6
     /// Set by an upgrading master for its successor: `BIND=FD;…`, listeners to adopt, not bind.
     public static let inheritedListenersVariable = "ARBITER_INHERIT_FDS"
+    /// Where an upgrading master puts those listeners in its successor, in order.
+    public static let firstInheritedListenerFD: Int32 = 3
 }

@@ -1,0 +1,119 @@
+/// The application's calls on the request in flight (the C ABI's exchange calls).
+extension ConnectionStateMachine {
+    /// The application asks for up to `max` body bytes; the answer comes from `poll`
+    /// (`.readCompleted`) unless the call is refused at once.
+    public mutating func applicationRead(max: Int, now: Double) -> CallStatus {
+        guard phase == .request, var request, request.end == .running, request.readMax == nil else { return .invalidState }
+        defer { self.request = request }
+        // RFC 9110 §10.1.1: the client waits for `100 Continue` before sending the body; send it
+        // only when the body is actually read, and never once a final response started.
+        if request.head.expectsContinue && !request.continueSent && request.plan == nil && !request.decoder.isComplete && !peerGone {
+            request.continueSent = true
+            queue(Self.continueLine)
+        }
+        request.readMax = Swift.max(1, max)
+        request.waitingSince = now
+        return .ok
+    }
+
+    static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// The application starts its response. `field(i)` gives the `i`th header field (borrowed);
+    /// `contentLength` is -1 when unknown (the server frames the body).
+    public mutating func applicationSendHead(
+        status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
+        contentLength: Int64, keepResponseHeaders: Bool = false
+    ) -> CallStatus {
+        guard phase == .request, var request, request.end == .running, request.plan == nil else { return .invalidState }
+        // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's.
+        guard (200...599).contains(status) else {
+            diagnostics.append(Diagnostic(level: .error, message: "Invalid response status \(status) from the application for \(request.label)"))
+            return .invalidState
+        }
+        let plan: ResponsePlan
+        do {
+            plan = try ResponsePlan.make(
+                status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request.head,
+                keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request.head.keepAlive && !peerGone,
+                server: configuration.server, keepHeaders: keepResponseHeaders)
+        } catch {
+            diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request.label)"))
+            return .invalidState
+        }
+        request.plan = plan
+        request.status = status
+        if !peerGone { queue(plan.head) }
+        self.request = request
+        return .ok
+    }
+
+    /// The application writes body bytes; `.writeCompleted` follows from `poll` once the output is
+    /// below the high-water mark (backpressure).
+    public mutating func applicationWrite(_ bytes: UnsafeRawBufferPointer, now: Double) -> CallStatus {
+        guard phase == .request, var request, request.end == .running, !request.writePending, let plan = request.plan else {
+            return .invalidState
+        }
+        if peerGone { return .disconnected }
+        defer { self.request = request }
+        request.writePending = true
+        request.waitingSince = now
+        guard !plan.suppressBody, !bytes.isEmpty else { return .ok }
+        var count = bytes.count
+        if let length = plan.contentLength {
+            count = Int(Swift.min(Int64(count), Swift.max(0, length - request.written)))
+            if count < bytes.count {
+                diagnostics.append(Diagnostic(level: .error, message:
+                    "Application wrote more than its Content-Length (\(length)) for \(request.label); extra bytes dropped"))
+            }
+        }
+        guard count > 0 else { return .ok }
+        if plan.chunked { output.append(contentsOf: ResponseEncoder.chunkHeader(size: count)) }
+        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
+        if plan.chunked { output.append(contentsOf: ResponseEncoder.chunkTrailer) }
+        request.written += Int64(count)
+        request.bodyBytesSent += count
+        return .ok
+    }
+
+    public mutating func applicationWrite(_ bytes: [UInt8], now: Double) -> CallStatus {
+        bytes.withUnsafeBytes { applicationWrite($0, now: now) }
+    }
+
+    /// The application ends its response, with trailer fields for a chunked body.
+    public mutating func applicationFinish(trailers: [(name: [UInt8], value: [UInt8])], now: Double) {
+        guard phase == .request, var request, request.end == .running else { return }
+        guard let plan = request.plan else { return applicationAbort(now: now) }
+        if plan.chunked && !peerGone {
+            let valid = trailers.filter { ResponseEncoder.isAcceptableResponseHeader(name: $0.name, value: $0.value) }
+            queue(ResponseEncoder.lastChunk(trailers: valid))
+        }
+        var complete = true
+        if let length = plan.contentLength, !plan.suppressBody, request.written < length {
+            diagnostics.append(Diagnostic(level: .error, message:
+                "Application wrote \(request.written) of its Content-Length \(length) for \(request.label); closing the connection"))
+            complete = false
+        }
+        request.end = .finished(complete: complete)
+        request.waitingSince = now
+        self.request = request
+    }
+
+    /// The application ends the exchange without completing its response. Before a head, the
+    /// server answers for it (the body's error status, else 500); after one, the response is cut
+    /// short — no last chunk, no more bytes — and the connection closes, so the client can tell
+    /// a failed response from a whole one.
+    public mutating func applicationAbort(now: Double) {
+        guard phase == .request, var request, request.end == .running else { return }
+        if request.plan == nil && !peerGone {
+            let error = request.bodyError ?? HTTPError(500, "the application failed before responding")
+            request.status = error.status
+            queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: configuration.server))
+        }
+        request.end = .aborted
+        request.waitingSince = now
+        self.request = request
+    }
+
+    /// The request in flight, as the application was given it.
+    public var currentHead: RequestHead? { request?.head }
+}

@@ -1,0 +1,142 @@
+/// Events from the transport and the clock.
+extension ConnectionStateMachine {
+    /// Bytes arrived from the client.
+    public mutating func received(_ bytes: UnsafeRawBufferPointer, now: Double) {
+        guard !bytes.isEmpty, !peerGone, phase != .closed else { return }
+        lastActivity = now
+        if case .lingering = phase { return }  // dropped: nothing after a refusal is parsed
+        if case .closing = phase { return }
+        compactInput()
+        input.append(contentsOf: bytes)
+        if phase == .head, headStartedAt == nil, discard == nil { headStartedAt = now }
+    }
+
+    public mutating func received(_ bytes: [UInt8], now: Double) {
+        bytes.withUnsafeBytes { received($0, now: now) }
+    }
+
+    /// The client closed its side, or reading or writing failed: nothing more is read or written.
+    public mutating func peerClosed() {
+        peerGone = true
+    }
+
+    /// `count` bytes of `outbound` were written.
+    public mutating func wrote(_ count: Int, now: Double) {
+        guard count > 0 else { return }
+        outputStart += count
+        lastActivity = now
+        if outputStart == output.count {
+            output.removeAll(keepingCapacity: output.capacity <= 262_144)
+            outputStart = 0
+        } else if outputStart > 262_144 {
+            output.removeSubrange(0..<outputStart)
+            outputStart = 0
+        }
+    }
+
+    /// The server stops taking requests on this connection: responses from now on close it, and an
+    /// idle connection may still send one request until `drainUntil` (nil: only keep-alive ends),
+    /// so a client never races the close.
+    public mutating func stopKeepAlive(drainUntil: Double?) {
+        serverKeepAlive = false
+        if let drainUntil { drainDeadline = min(drainDeadline ?? drainUntil, drainUntil) }
+    }
+
+    /// Timeouts: call a few times a second. Returns true when the driver should poll.
+    @discardableResult
+    public mutating func tick(now: Double) -> Bool {
+        switch phase {
+        case .closed:
+            return false
+        case .lingering(let until):
+            guard now >= until || peerGone else { return false }
+            phase = .closing
+            output.removeAll()
+            outputStart = 0
+            return true
+        case .closing:
+            // A client that stopped reading the last bytes of a closing connection.
+            guard stalledWriting(now) else { return false }
+            peerGone = true
+            return true
+        case .head:
+            if let drainDeadline, now >= drainDeadline, bufferedInput == 0 || headStartedAt == nil {
+                phase = .closing
+                return true
+            }
+            if let started = headStartedAt {
+                guard now - started > configuration.headerTimeout else { return false }
+                if bufferedInput > 0 && discard == nil && !proxyOwed {
+                    refuse(HTTPError(408, "request head not received within header_timeout (\(configuration.headerTimeout) s)"), now: now)
+                } else {
+                    phase = .closing
+                }
+                return true
+            }
+            if discard != nil {
+                guard stalledWriting(now) || now - lastActivity > configuration.headerTimeout else { return false }
+                phase = .closing
+                return true
+            }
+            if outboundCount > 0 { return stalledWriting(now) ? markGone() : false }
+            guard now - lastActivity > configuration.keepAlive else { return false }
+            phase = .closing
+            return true
+        case .request:
+            guard var request, configuration.bodyTimeout > 0 else { return false }
+            let waiting = request.readMax != nil || request.writePending || (request.end != .running && outboundCount > 0)
+            guard waiting, let since = request.waitingSince,
+                  now - max(since, lastActivity) > configuration.bodyTimeout
+            else { return false }
+            if request.readMax != nil {
+                request.bodyError = HTTPError(408, "request body made no progress within body_timeout")
+                self.request = request
+            } else {
+                peerGone = true  // a client that stopped reading its response
+            }
+            return true
+        }
+    }
+
+    private mutating func markGone() -> Bool {
+        peerGone = true
+        return true
+    }
+
+    private func stalledWriting(_ now: Double) -> Bool {
+        outboundCount > 0 && configuration.bodyTimeout > 0 && now - lastActivity > configuration.bodyTimeout
+    }
+
+    /// Drops consumed input when it dominates the buffer.
+    mutating func compactInput() {
+        if inputStart > 0 && (inputStart == input.count || inputStart > 65_536) {
+            input.removeSubrange(0..<inputStart)
+            inputStart = 0
+        }
+    }
+
+    mutating func consumeInput(_ n: Int) {
+        inputStart += n
+        if inputStart == input.count {
+            input.removeAll(keepingCapacity: input.capacity <= 65_536)
+            inputStart = 0
+        }
+    }
+
+    mutating func queue(_ bytes: [UInt8]) {
+        output.append(contentsOf: bytes)
+    }
+
+    /// Answers a request the server refuses, then lingers: nothing after it is parsed.
+    mutating func refuse(_ error: HTTPError, now: Double) {
+        input.removeAll()
+        inputStart = 0
+        discard = nil
+        headStartedAt = nil
+        if !peerGone {
+            queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: configuration.server))
+        }
+        phase = .lingering(until: now + configuration.lingerTime)
+        pendingRefusal = error
+    }
+}

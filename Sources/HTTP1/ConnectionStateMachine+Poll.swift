@@ -1,0 +1,181 @@
+/// What to do next, derived from the state: call until it answers `.none`.
+extension ConnectionStateMachine {
+    public mutating func poll(now: Double) -> Action {
+        if !diagnostics.isEmpty { return .log(diagnostics.removeFirst()) }
+        if let refusal = pendingRefusal {
+            pendingRefusal = nil
+            return .refused(refusal)
+        }
+        switch phase {
+        case .closed:
+            return .none
+        case .closing:
+            guard outboundCount == 0 || peerGone else { return .none }
+            phase = .closed
+            return .close
+        case .lingering:
+            if peerGone {
+                phase = .closed
+                return .close
+            }
+            if outboundCount == 0 && !writeShutAnnounced {
+                writeShutAnnounced = true
+                return .shutdownWrite
+            }
+            // Input is dropped as it arrives; `tick` ends the wait.
+            input.removeAll(keepingCapacity: true)
+            inputStart = 0
+            return .none
+        case .request:
+            return pollRequest(now: now)
+        case .head:
+            return pollHead(now: now)
+        }
+    }
+
+    private mutating func pollRequest(now: Double) -> Action {
+        guard var request else { fatalError("ConnectionStateMachine: request phase without a request") }
+        defer { self.request = request }
+        if !request.announced {
+            request.announced = true
+            return .startRequest(request.head)
+        }
+        if request.readMax != nil, let result = nextRead(&request) {
+            request.readMax = nil
+            request.waitingSince = nil
+            return .readCompleted(result)
+        }
+        if request.writePending && (outboundCount <= configuration.highWater || peerGone) {
+            request.writePending = false
+            request.waitingSince = nil
+            return .writeCompleted(peerGone ? .disconnected : .ok)
+        }
+        if peerGone && request.end == .running && !request.cancelAnnounced {
+            request.cancelAnnounced = true
+            return .cancelRequest
+        }
+        guard request.end != .running, outboundCount == 0 || peerGone else { return .none }
+        return complete(request, now: now)
+    }
+
+    /// The result for an outstanding read, if one can be given now.
+    private mutating func nextRead(_ request: inout Request) -> ReadResult? {
+        if request.end != .running { return .disconnected }
+        if request.bodyError != nil { return .badBody }
+        if request.decoder.isComplete { return .end }
+        while bufferedInput > 0 {
+            let step: BodyDecoder.Step
+            do {
+                step = try input.withUnsafeBufferPointer { (all) throws(HTTPError) -> BodyDecoder.Step in
+                    try request.decoder.decode(UnsafeBufferPointer(rebasing: all[inputStart...]), maxData: request.readMax ?? 65_536)
+                }
+            } catch {
+                request.bodyError = error
+                return .badBody
+            }
+            if let data = step.data, !data.isEmpty {
+                let chunk = Array(input[(inputStart + data.lowerBound)..<(inputStart + data.upperBound)])
+                consumeInput(step.consumed)
+                return .data(chunk)
+            }
+            consumeInput(step.consumed)
+            if request.decoder.isComplete || step.consumed == 0 { break }
+        }
+        if request.decoder.isComplete { return .end }
+        if peerGone { return .disconnected }
+        return nil
+    }
+
+    /// The request is over: keep the connection for the next one, or close it.
+    private mutating func complete(_ request: Request, now: Double) -> Action {
+        let finishedWhole = request.end == .finished(complete: true)
+        let summary = RequestSummary(
+            head: request.head, status: request.status, bodyBytesSent: request.bodyBytesSent,
+            complete: finishedWhole && !peerGone, startedAt: request.startedAt,
+            responseHeaders: request.plan?.headers ?? [])
+        self.request = nil
+        requestsServed += 1
+        lastActivity = now
+        // The client still waits for `100 Continue` before it sends the body: the body's bytes
+        // cannot be told from the next request's, so the connection ends.
+        let bodyPending = request.head.expectsContinue && !request.continueSent && !request.decoder.isComplete
+        let reusable = !peerGone && finishedWhole && (request.plan?.keepAlive ?? false) && request.bodyError == nil && !bodyPending
+        if reusable {
+            phase = .head
+            headStartedAt = nil
+            discard = request.decoder.isComplete ? nil : request.decoder
+        } else {
+            phase = .closing
+        }
+        return .requestCompleted(summary)
+    }
+
+    private mutating func pollHead(now: Double) -> Action {
+        if peerGone {
+            phase = .closed
+            return .close
+        }
+        if var remaining = discard {
+            defer { discard = remaining.isComplete ? nil : remaining }
+            while bufferedInput > 0 && !remaining.isComplete {
+                let step: BodyDecoder.Step
+                do {
+                    step = try input.withUnsafeBufferPointer { (all) throws(HTTPError) -> BodyDecoder.Step in
+                        try remaining.decode(UnsafeBufferPointer(rebasing: all[inputStart...]))
+                    }
+                } catch {
+                    phase = .closing
+                    return poll(now: now)
+                }
+                consumeInput(step.consumed)
+                if step.consumed == 0 { break }
+            }
+            if remaining.received > configuration.discardLimit {
+                diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: more than \(configuration.discardLimit) bytes of unread request body"))
+                phase = .closing
+                return poll(now: now)
+            }
+            if !remaining.isComplete { return .none }
+            lastActivity = now
+        }
+        if proxyOwed {
+            let result = input.withUnsafeBufferPointer {
+                ProxyProtocol.parse(UnsafeBufferPointer(rebasing: $0[inputStart...]), accept: configuration.proxyProtocol)
+            }
+            switch result {
+            case .incomplete:
+                return .none
+            case .failure(let reason):
+                diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: \(reason)"))
+                phase = .closing
+                return poll(now: now)
+            case .header(let host, let port, let consumed):
+                consumeInput(consumed)
+                proxyOwed = false
+                return .proxied(host: host, port: port)
+            }
+        }
+        guard bufferedInput > 0 else { return .none }
+        if headStartedAt == nil { headStartedAt = now }
+        let result = input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
+        switch result {
+        case .incomplete:
+            return .none
+        case .failure(let error):
+            refuse(error, now: now)
+            return poll(now: now)
+        case .complete(let head, let consumed):
+            consumeInput(consumed)
+            parser.reset()
+            headStartedAt = nil
+            let bodyLimit = configuration.limits.body
+            if case .length(let n) = head.framing, bodyLimit > 0, n > bodyLimit {
+                refuse(.contentTooLarge("declared body of \(n) bytes exceeds limit_request_body \(bodyLimit)"), now: now)
+                return poll(now: now)
+            }
+            request = Request(head: head, bodyLimit: bodyLimit, now: now)
+            phase = .request
+            return pollRequest(now: now)
+        }
+    }
+}

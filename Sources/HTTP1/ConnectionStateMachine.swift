@@ -1,0 +1,174 @@
+/// Every rule of one HTTP/1.1 server connection, without I/O (RFC 9112): reading request heads,
+/// 100-continue, decoding request bodies, framing responses, keep-alive and pipelining, discarding
+/// unread bodies, refusing malformed input, lingering close and timeouts.
+///
+/// A driver feeds it events — bytes read, bytes written, the peer closing, the clock — and the
+/// application's calls on the request in flight; it asks `poll` what to do next until the answer is
+/// `.none`, writes `outbound` to the transport, and reads while `wantsRead` says so. The driver owns
+/// the transport (a socket today; TLS sits between the socket and this machine), the threads and the
+/// application; the machine owns every protocol decision, so both worker classes share them.
+///
+/// The machine is a value: one owner mutates it, on one thread at a time.
+public struct ConnectionStateMachine: Sendable {
+    /// Limits and timeouts (seconds; 0 disables a timeout where noted).
+    public struct Configuration: Sendable {
+        public var limits: Limits
+        /// How long an idle keep-alive connection may wait for its next request; 0: no keep-alive.
+        public var keepAlive: Double
+        /// How long a request head may take to arrive, from its first byte (or the accept).
+        public var headerTimeout: Double
+        /// How long a body read or a response write may wait for the client; 0: no limit.
+        public var bodyTimeout: Double
+        /// The connection starts with a PROXY protocol header of this version (`.off`: none owed).
+        public var proxyProtocol: ProxyProtocol.Version
+        /// Input read ahead of the application while it is not reading the body (bounds memory).
+        public var readAhead: Int
+        /// Buffered output above which an application write waits (backpressure).
+        public var highWater: Int
+        /// Unread request body discarded to keep a connection; past this it is closed instead.
+        public var discardLimit: Int64
+        /// How long a refused connection keeps reading (and dropping) input before it closes.
+        public var lingerTime: Double
+        /// The `Server` header value (nil: none).
+        public var server: String?
+
+        public init(limits: Limits = Limits(), keepAlive: Double = 2, headerTimeout: Double = 10, bodyTimeout: Double = 60,
+                    proxyProtocol: ProxyProtocol.Version = .off, readAhead: Int = 65_536, highWater: Int = 65_536,
+                    discardLimit: Int64 = 1 << 20, lingerTime: Double = 2, server: String? = "arbiter") {
+            self.limits = limits
+            self.keepAlive = keepAlive
+            self.headerTimeout = headerTimeout
+            self.bodyTimeout = bodyTimeout
+            self.proxyProtocol = proxyProtocol
+            self.readAhead = readAhead
+            self.highWater = highWater
+            self.discardLimit = discardLimit
+            self.lingerTime = lingerTime
+            self.server = server
+        }
+    }
+
+    enum Phase: Sendable, Equatable {
+        /// Waiting for (or receiving) a request head.
+        case head
+        /// A request is in flight (`request` is set).
+        case request
+        /// Refused: the answer is queued; once written, the write side is shut and input dropped
+        /// until the peer closes or `until` passes, so that unread request bytes do not make the
+        /// kernel reset the connection before the client reads the answer (RFC 9112 §9.6).
+        case lingering(until: Double)
+        /// Closing once the output is written.
+        case closing
+        case closed
+    }
+
+    public let configuration: Configuration
+    var phase: Phase = .head
+    var request: Request?
+
+    /// Received bytes not consumed yet, from `inputStart`.
+    var input: [UInt8] = []
+    var inputStart = 0
+    var parser: HeadParser
+    /// A PROXY protocol header must come first.
+    var proxyOwed: Bool
+    /// The previous request's unread body, skipped before the next head is parsed.
+    var discard: BodyDecoder?
+
+    /// Bytes to write, from `outputStart`.
+    var output: [UInt8] = []
+    var outputStart = 0
+    var writeShutAnnounced = false
+
+    /// The peer closed or the transport failed: nothing more can be read or written.
+    var peerGone = false
+    /// Keep-alive is still allowed by the server (false while the worker stops or recycles).
+    var serverKeepAlive = true
+    /// While stopping: idle connections close at this time.
+    var drainDeadline: Double?
+    /// When the head being received began (accept, or first byte after idle); nil while idle.
+    var headStartedAt: Double?
+    /// The last progress on the connection (bytes either way).
+    var lastActivity: Double
+    /// Requests completed on this connection.
+    public internal(set) var requestsServed = 0
+    /// A refusal not yet reported by `poll`.
+    var pendingRefusal: HTTPError?
+    /// Messages for the error log, drained by `poll`.
+    var diagnostics: [Diagnostic] = []
+
+    public init(configuration: Configuration, now: Double) {
+        self.configuration = configuration
+        parser = HeadParser(limits: configuration.limits)
+        proxyOwed = configuration.proxyProtocol != .off
+        lastActivity = now
+        headStartedAt = now
+    }
+
+    /// Bytes waiting to be written.
+    public var outboundCount: Int { output.count - outputStart }
+
+    /// Calls `body` with the bytes waiting to be written; report what was written with `wrote`.
+    public func withOutbound<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[outputStart...])) }
+    }
+
+    /// Input buffered and not consumed yet.
+    public var bufferedInput: Int { input.count - inputStart }
+
+    /// Whether the driver should read from the transport now, and at most how many bytes: heads up
+    /// to their limit, bodies while the application reads them, and otherwise only a bounded
+    /// read-ahead, so memory per connection does not depend on what the client sends.
+    public var readBudget: Int {
+        if peerGone { return 0 }
+        switch phase {
+        case .closed, .closing: return 0
+        case .lingering: return 65_536  // dropped as it arrives
+        case .head:
+            if discard != nil { return max(0, configuration.readAhead - bufferedInput) }
+            return max(0, Self.headWindow(configuration) - bufferedInput)
+        case .request:
+            // Also while the application reads the body: the decoder makes progress within any
+            // window larger than a chunk line.
+            return max(0, configuration.readAhead - bufferedInput)
+        }
+    }
+
+    public var wantsRead: Bool { readBudget > 0 }
+
+    /// The most input held while a head arrives: the largest head, its final CRLF and the empty
+    /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
+    static func headWindow(_ configuration: Configuration) -> Int {
+        configuration.limits.maxHeadSize + 20 + (configuration.proxyProtocol != .off ? 16 + 65_535 : 0)
+    }
+
+    /// The most input this machine ever holds (its driver reading within `readBudget`).
+    public var inputBound: Int { max(Self.headWindow(configuration), configuration.readAhead, 65_536) }
+
+    public var wantsWrite: Bool { outboundCount > 0 && !peerGone }
+
+    /// The connection is between requests with nothing buffered (a graceful stop may close it).
+    public var isIdle: Bool {
+        phase == .head && bufferedInput == 0 && discard == nil && outboundCount == 0
+    }
+
+    public var isClosed: Bool { phase == .closed }
+
+    /// The peer closed or the transport failed.
+    public var peerIsGone: Bool { peerGone }
+
+    /// A request is in flight.
+    public var isServing: Bool { phase == .request }
+}
+
+/// A message for the error log about a connection.
+public struct Diagnostic: Sendable, Equatable {
+    public enum Level: Sendable, Equatable { case error, warning, info, debug }
+    public let level: Level
+    public let message: String
+}
+
+extension Limits {
+    /// The largest head the parser accepts (request line plus every field at its maximum).
+    public var maxHead: Int { maxHeadSize }
+}

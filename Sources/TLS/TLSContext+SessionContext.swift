@@ -1,0 +1,45 @@
+import COpenSSL
+import Glibc
+
+extension TLSContext {
+    /// The session ID context: SHA-256 over the settings that decide who is let in (`cert_reqs`, the
+    /// `ca_certs` path and its contents).
+    ///
+    /// OpenSSL resumes a session (a ticket) only under the context it was made in. Equal settings
+    /// give equal values, so workers resume each other's sessions; a reload that turns on mutual TLS
+    /// or changes the CAs gives a new value, so no ticket from before lets a client skip the
+    /// certificate check.
+    static func sessionContext(for configuration: TLSConfiguration) throws(TLSError) -> [UInt8] {
+        var input = Array("arbiter TLS session context 1\0cert_reqs=\(configuration.certReqs.rawValue)\0".utf8)
+        if let caCerts = configuration.caCerts, !caCerts.isEmpty {
+            input += Array("ca_certs=\(caCerts)\0".utf8)
+            input += try readFile(caCerts, setting: "ca_certs")
+        }
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        ErrorQueue.clear()
+        guard cossl_EVP_Digest(input, input.count, &digest, &length, cossl_EVP_sha256(), nil) == 1, length == 32 else {
+            throw ErrorQueue.error(.resources, "cannot compute the session ID context")
+        }
+        return digest
+    }
+
+    /// The contents of the file at `path`, named by `setting` in errors.
+    private static func readFile(_ path: String, setting: String) throws(TLSError) -> [UInt8] {
+        guard let file = fopen(path, "rb") else {
+            throw TLSError(.caCertificates, "cannot read \(setting) \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var contents: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count > 0 { contents += chunk.prefix(count) }
+            if count < chunk.count { break }
+        }
+        if ferror(file) != 0 {
+            throw TLSError(.caCertificates, "cannot read \(setting) \(path): \(String(cString: strerror(errno)))")
+        }
+        return contents
+    }
+}

@@ -1,0 +1,280 @@
+import ArbiterABI
+import CArbiter
+import Glibc
+import HTTP1
+import Platform
+import Synchronization
+
+/// The thread that owns a connection now; calls made on other threads are posted to it.
+protocol ConnectionOwner: AnyObject, Sendable {
+    /// The calling thread is the owner.
+    var isCurrent: Bool { get }
+    /// Runs `work` on the owner thread, soon.
+    func post(_ work: @escaping () -> Void)
+}
+
+/// What a worker class does for its connections. Called on the connection's owner thread.
+protocol ConnectionServer: AnyObject {
+    var context: WorkerContext { get }
+    var app: arbiter_app { get }
+    /// An application call waits for I/O: do it (async: write and re-arm; sync: block until the
+    /// call completes).
+    func service(_ connection: ServerConnection)
+    /// The application's read or write made progress (sync: the heartbeat's per-thread stamp).
+    func progressed(_ connection: ServerConnection)
+    /// A request is over: access log, heartbeat, counters. The one place every request passes.
+    func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary)
+}
+
+/// One client connection of a worker: its transport, the HTTP/1 machine that owns every protocol
+/// rule, and the application's exchange for the request in flight.
+///
+/// Owner: one thread at a time — the worker's loop thread (async worker; sync worker while the
+/// connection waits for a head), or the request thread serving it (sync worker, while `busy`).
+/// Nothing here is touched by two threads at once; `owner` says where application calls go.
+final class ServerConnection: @unchecked Sendable {
+    let transport: any Transport
+    var machine: ConnectionStateMachine
+    /// The peer, or the client a PROXY protocol header named.
+    private(set) var remote: SocketName?
+    let local: SocketName?
+    /// The addresses as bytes, made once per connection for every request's C view.
+    private(set) var remoteHostBytes: [UInt8]
+    let localHostBytes: [UInt8]
+    /// Whether the peer may set forwarding fields (decided once per connection).
+    var peerTrusted: Bool?
+    unowned let server: any ConnectionServer
+    var owner: ConnectionOwner
+    /// The request in flight, from its start until the machine completes it.
+    private(set) var current: Exchange?
+    private var pendingRead: (context: UnsafeMutableRawPointer?, callback: arbiter_read_cb)?
+    private var pendingWrite: (context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)?
+    private var cancelledExchange: Exchange?
+    /// A head the machine announced that the driver has not started yet.
+    private var startable: RequestHead?
+    private var driving = false
+    /// Sync worker: who holds the connection — `SyncWorker.Holder` values: the loop, a request
+    /// thread, or a request thread while epoll reported an event for it (which the thread passes
+    /// back to the loop when it hands the connection over). Release/acquire hand-off.
+    let holder = Atomic<Int>(0)
+    /// Sync worker: the heartbeat slot of the request thread serving it (-1: none).
+    var heartbeatSlot = -1
+    /// Async worker: the events registered with epoll.
+    var interest: UInt32 = 0
+    let acceptedAt: Double
+
+    init(transport: any Transport, remote: SocketName?, local: SocketName?, configuration: ConnectionStateMachine.Configuration,
+         server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
+        self.transport = transport
+        self.remote = remote
+        self.local = local
+        remoteHostBytes = Array((remote?.host ?? "").utf8)
+        localHostBytes = Array((local?.host ?? "").utf8)
+        machine = ConnectionStateMachine(configuration: configuration, now: now)
+        self.server = server
+        self.owner = owner
+        acceptedAt = now
+    }
+
+    var fd: Int32 { transport.fd }
+
+    /// The application has an outstanding read or write.
+    var hasPendingCall: Bool { pendingRead != nil || pendingWrite != nil }
+    var waitsForBody: Bool { pendingRead != nil }
+
+    enum Outcome {
+        /// The machine waits for I/O (see `wantsRead`, `wantsWrite`) or for the application.
+        case idle
+        /// A request head is ready: start the application (`takeStart`).
+        case start
+        /// The connection is done: close the transport.
+        case close
+    }
+
+    /// Carries out the machine's actions until it needs the driver.
+    func drive() -> Outcome {
+        if startable != nil { return .start }
+        if driving { return .idle }
+        driving = true
+        defer { driving = false }
+        let now = Clock.monotonic()
+        while true {
+            switch machine.poll(now: now) {
+            case .none:
+                return .idle
+            case .startRequest(let head):
+                startable = head
+                return .start
+            case .close:
+                return .close
+            case .proxied(let host, let port):
+                if let host {
+                    remote = SocketName(host: host, port: port, isUnix: false)
+                    remoteHostBytes = Array(host.utf8)
+                }
+            case .readCompleted(let result):
+                guard let read = pendingRead else { continue }
+                pendingRead = nil
+                server.progressed(self)
+                switch result {
+                case .data(let chunk): chunk.withUnsafeBufferPointer { read.callback(read.context, $0.baseAddress, $0.count, Status.ok) }
+                case .end: read.callback(read.context, nil, 0, Status.end)
+                case .disconnected: read.callback(read.context, nil, 0, Status.disconnected)
+                case .badBody: read.callback(read.context, nil, 0, Status.badBody)
+                }
+            case .writeCompleted(let status):
+                guard let write = pendingWrite else { continue }
+                pendingWrite = nil
+                server.progressed(self)
+                write.callback(write.context, Status.of(status))
+            case .cancelRequest:
+                guard let exchange = current else { continue }
+                server.context.logger.debug("Client gone during \(exchange.head.method) \(exchange.head.target); cancelling its request")
+                cancelledExchange = exchange
+                if exchange.tokenKnown { server.app.cancel(server.app.ctx, exchange.token) }
+            case .requestCompleted(let summary):
+                guard let exchange = current else { continue }
+                current = nil
+                cancelledExchange = nil
+                server.requestCompleted(self, exchange, summary)
+                exchange.markCompleted()
+            case .shutdownWrite:
+                transport.shutdownWrite()
+            case .log(let diagnostic):
+                server.context.logger.log(diagnostic.level.logLevel, diagnostic.message)
+            case .refused(let error):
+                server.context.logger.debug("Rejected request from \(remote?.display ?? "-"): \(error)")
+            }
+        }
+    }
+
+    /// The head to start the application on, once.
+    func takeStart() -> RequestHead? {
+        defer { startable = nil }
+        return startable
+    }
+
+    /// Makes the exchange for a request the machine started.
+    func makeExchange(_ head: RequestHead) -> Exchange {
+        let client = Client.resolve(head: head, connection: self, trust: server.context.forwardedTrust)
+        let exchange = Exchange(connection: self, head: head, client: client)
+        current = exchange
+        return exchange
+    }
+
+    /// Calls the application's `handle` (on any thread that may run it); returns its token.
+    func handle(_ exchange: Exchange) -> UnsafeMutableRawPointer? {
+        let app = server.app
+        return RequestView.with(head: exchange.head, connection: self, client: exchange.client) { view in
+            app.handle(app.ctx, view, exchange.raw)
+        }
+    }
+
+    func cancelled(_ exchange: Exchange) -> Bool { cancelledExchange === exchange }
+
+    /// The application called with the connection's machine in mind: let the driver act.
+    private func kick() {
+        if !driving { server.service(self) }
+    }
+}
+
+/// The application's calls, on the owner thread.
+extension ServerConnection {
+    func applicationRead(_ exchange: Exchange, max: Int, context: UnsafeMutableRawPointer?, callback: arbiter_read_cb) {
+        guard current === exchange, pendingRead == nil else { return callback(context, nil, 0, Status.invalidState) }
+        let status = machine.applicationRead(max: max, now: Clock.monotonic())
+        guard status == .ok else { return callback(context, nil, 0, Status.of(status)) }
+        pendingRead = (context, callback)
+        kick()
+    }
+
+    func applicationSendHead(_ exchange: Exchange, status: Int, fieldCount: Int,
+                             field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
+                             contentLength: Int64) -> Int32 {
+        guard current === exchange else { return Status.invalidState }
+        let result = machine.applicationSendHead(
+            status: status, fieldCount: fieldCount, field: field, contentLength: contentLength,
+            keepResponseHeaders: server.context.keepResponseHeaders)
+        if result != .ok { kick() }  // the log line
+        return Status.of(result)
+    }
+
+    func applicationWrite(_ exchange: Exchange, _ bytes: UnsafeRawBufferPointer, context: UnsafeMutableRawPointer?, callback: arbiter_done_cb) {
+        guard current === exchange, pendingWrite == nil else { return callback(context, Status.invalidState) }
+        let status = machine.applicationWrite(bytes, now: Clock.monotonic())
+        guard status == .ok else { return callback(context, Status.of(status)) }
+        pendingWrite = (context, callback)
+        kick()
+    }
+
+    func applicationFinish(_ exchange: Exchange, trailers: [(name: [UInt8], value: [UInt8])]) {
+        guard current === exchange else { return }
+        machine.applicationFinish(trailers: trailers, now: Clock.monotonic())
+        kick()
+    }
+
+    func applicationAbort(_ exchange: Exchange) {
+        guard current === exchange else { return }
+        machine.applicationAbort(now: Clock.monotonic())
+        kick()
+    }
+}
+
+/// Moving bytes between the transport and the machine.
+extension ServerConnection {
+    /// Reads what the transport has, within the machine's budget; true when bytes arrived or the
+    /// peer closed (the machine has news).
+    @discardableResult
+    func readAvailable() -> Bool {
+        var news = false
+        let scratch = UnsafeMutableRawBufferPointer(start: arbiter_thread_scratch(), count: Int(ARBITER_SCRATCH_SIZE))
+        while true {
+            let budget = machine.readBudget
+            guard budget > 0 else { return news }
+            let room = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(budget, scratch.count)])
+            switch transport.read(into: room) {
+            case .bytes(let n):
+                machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.monotonic())
+                news = true
+                // A short read drained the socket: level-triggered epoll reports what comes next.
+                if n < room.count { return news }
+            case .wouldBlock:
+                return news
+            case .eof, .error:
+                machine.peerClosed()
+                return true
+            }
+        }
+    }
+
+    /// Writes what the transport takes now; true when anything was written or the peer is gone.
+    @discardableResult
+    func writeAvailable() -> Bool {
+        var news = false
+        while machine.wantsWrite {
+            let result = machine.withOutbound { transport.write($0) }
+            switch result {
+            case .bytes(let n) where n > 0:
+                machine.wrote(n, now: Clock.monotonic())
+                news = true
+            case .wouldBlock, .bytes:
+                return news
+            case .eof, .error:
+                machine.peerClosed()
+                return true
+            }
+        }
+        return news
+    }
+}
+
+extension Diagnostic.Level {
+    var logLevel: Logger.Level {
+        switch self {
+        case .error: .error
+        case .warning: .warning
+        case .info: .info
+        case .debug: .debug
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import CArbiter
+import Glibc
+import Platform
+
+/// The result of one transport read or write.
+enum IOResult: Equatable {
+    case bytes(Int)
+    case wouldBlock
+    case eof
+    case error(Int32)
+}
+
+/// The bytes under a connection's HTTP machine: a plain socket, or TLS over a socket. Calls never
+/// block; a blocking driver waits with `wait(readable:timeout:)` first.
+protocol Transport: AnyObject {
+    var fd: Int32 { get }
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
+    func write(_ bytes: UnsafeRawBufferPointer) -> IOResult
+    /// Ends the write side (the peer reads end-of-file; input can still be read).
+    func shutdownWrite()
+    func close()
+}
+
+extension Transport {
+    /// Waits until the descriptor is readable (or writable), up to `timeout` seconds; false on timeout.
+    func wait(readable: Bool, timeout: Double) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(readable ? POLLIN : POLLOUT), revents: 0)
+        let ms = Int32(max(0, min(timeout, 3600)) * 1000) + 1
+        while true {
+            let n = poll(&p, 1, ms)
+            if n < 0 && errno == EINTR { continue }
+            return n > 0
+        }
+    }
+
+    /// Whether the peer closed its side (a peek, which consumes nothing).
+    func peerHasClosed() -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    }
+}
+
+/// A connected TCP or unix socket, non-blocking.
+final class SocketTransport: Transport {
+    let fd: Int32
+    /// Closed already (the descriptor number may be reused: never touch it again).
+    private(set) var closed = false
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 { return .bytes(n) }
+            if n == 0 { return .eof }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .error(errno)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> IOResult {
+        while true {
+            let n = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if n >= 0 { return .bytes(n) }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
+            return .error(errno)
+        }
+    }
+
+    func shutdownWrite() {
+        guard !closed else { return }
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Descriptor.close(fd)
+    }
+}

@@ -1,0 +1,351 @@
+import HTTP1
+import Testing
+
+/// The connection machine alone: bytes and application calls in, actions and bytes out, a manual
+/// clock, no sockets.
+struct Harness {
+    var machine: ConnectionStateMachine
+    var now = 100.0
+    /// Every action but `.none`, in order.
+    var actions: [ConnectionStateMachine.Action] = []
+    /// Bytes the machine asked to write (and that were "written").
+    var written: [UInt8] = []
+
+    init(_ configuration: ConnectionStateMachine.Configuration = .init()) {
+        machine = ConnectionStateMachine(configuration: configuration, now: 100)
+    }
+
+    /// Polls until `.none`, recording the actions.
+    @discardableResult
+    mutating func run() -> [ConnectionStateMachine.Action] {
+        var new: [ConnectionStateMachine.Action] = []
+        for _ in 0..<1000 {
+            let action = machine.poll(now: now)
+            if case .none = action { break }
+            new.append(action)
+        }
+        actions += new
+        return new
+    }
+
+    @discardableResult
+    mutating func receive(_ text: String) -> [ConnectionStateMachine.Action] {
+        machine.received(Array(text.utf8), now: now)
+        return run()
+    }
+
+    /// Writes everything the machine has, then polls.
+    @discardableResult
+    mutating func flush() -> [ConnectionStateMachine.Action] {
+        let count = machine.outboundCount
+        machine.withOutbound { written += $0 }
+        machine.wrote(count, now: now)
+        return run()
+    }
+
+    mutating func takeWritten() -> String {
+        defer { written.removeAll() }
+        return String(decoding: written, as: UTF8.self)
+    }
+
+    mutating func respond(_ status: Int = 200, _ body: String, length: Int64? = nil, fields: [(String, String)] = []) {
+        let owned = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+        let result = Harness.withViews(owned) { views in
+            machine.applicationSendHead(status: status, fieldCount: views.count, field: { views[$0] },
+                                        contentLength: length ?? Int64(body.utf8.count))
+        }
+        #expect(result == .ok)
+        if !body.isEmpty { #expect(machine.applicationWrite(Array(body.utf8), now: now) == .ok) }
+        machine.applicationFinish(trailers: [], now: now)
+    }
+
+    static func withViews<R>(_ fields: [([UInt8], [UInt8])],
+                      _ body: ([(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>)]) -> R) -> R {
+        let copies = fields.map { (name: $0.0, value: $0.1) }
+        return copies.withUnsafeBufferPointer { all in
+            // The arrays live as long as `copies`: borrow their storage.
+            let views = all.map { field in
+                (name: field.name.withUnsafeBufferPointer { $0 }, value: field.value.withUnsafeBufferPointer { $0 })
+            }
+            return body(views)
+        }
+    }
+}
+
+extension ConnectionStateMachine.Action {
+    var startedTarget: String? {
+        if case .startRequest(let head) = self { return head.target }
+        return nil
+    }
+    var isClose: Bool {
+        if case .close = self { return true }
+        return false
+    }
+    var completion: ConnectionStateMachine.RequestSummary? {
+        if case .requestCompleted(let summary) = self { return summary }
+        return nil
+    }
+    var refusal: HTTPError? {
+        if case .refused(let error) = self { return error }
+        return nil
+    }
+    var read: ConnectionStateMachine.ReadResult? {
+        if case .readCompleted(let result) = self { return result }
+        return nil
+    }
+}
+
+@Suite struct ConnectionStateMachineTests {
+    @Test func aRequestIsStartedAnsweredAndTheConnectionKept() {
+        var h = Harness()
+        let started = h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(started.compactMap(\.startedTarget) == ["/a"])
+        h.respond(200, "hello")
+        let after = h.flush()
+        let response = h.takeWritten()
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(response.contains("Content-Length: 5\r\n"))
+        #expect(response.hasSuffix("\r\n\r\nhello"))
+        #expect(after.contains { if case .writeCompleted(.ok) = $0 { true } else { false } })
+        #expect(after.compactMap(\.completion).map(\.status) == [200])
+        #expect(!after.contains { $0.isClose })
+        #expect(h.machine.isIdle)
+        #expect(h.machine.requestsServed == 1)
+    }
+
+    @Test func pipelinedRequestsStartOneAtATimeInOrder() {
+        var h = Harness()
+        let first = h.receive("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(first.compactMap(\.startedTarget) == ["/1"])
+        h.respond(200, "one")
+        let second = h.flush()
+        #expect(second.compactMap(\.startedTarget) == ["/2"])
+        h.respond(200, "two")
+        h.flush()
+        let text = h.takeWritten()
+        #expect(text.firstRange(of: "one")!.lowerBound < text.firstRange(of: "two")!.lowerBound)
+    }
+
+    @Test func nothingAfterAMalformedHeadIsParsed() {
+        var h = Harness()
+        let actions = h.receive("GET /a HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(actions.compactMap(\.refusal).map(\.status) == [400])
+        #expect(actions.compactMap(\.startedTarget).isEmpty)
+        let afterFlush = h.flush()
+        #expect(h.takeWritten().hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(afterFlush.contains { if case .shutdownWrite = $0 { true } else { false } })
+        // More input while lingering is dropped, never parsed.
+        #expect(h.receive("GET /later HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget).isEmpty)
+        h.now += 3
+        h.machine.tick(now: h.now)
+        #expect(h.run().contains { $0.isClose })
+    }
+
+    @Test func continueIsSentOnlyWhenTheBodyIsRead() {
+        var h = Harness()
+        h.receive("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        #expect(h.machine.applicationRead(max: 100, now: h.now) == .ok)
+        h.flush()
+        #expect(h.takeWritten() == "HTTP/1.1 100 Continue\r\n\r\n")
+        let read = h.receive("abc")
+        #expect(read.compactMap(\.read) == [.data(Array("abc".utf8))])
+    }
+
+    @Test func aResponseWithoutReadingAnExpectedBodyClosesTheConnection() {
+        var h = Harness()
+        h.receive("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+        h.respond(413, "no")
+        let after = h.flush()
+        #expect(!h.takeWritten().contains("100 Continue"))
+        #expect(after.contains { $0.isClose })
+    }
+
+    @Test func readAheadIsBoundedWhileTheApplicationIsNotReading() {
+        var h = Harness(.init(readAhead: 65_536))
+        h.receive("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(h.machine.readBudget == 65_536)
+        h.machine.received([UInt8](repeating: 65, count: 65_536), now: h.now)
+        #expect(h.machine.readBudget == 0)
+        #expect(!h.machine.wantsRead)
+        #expect(h.machine.bufferedInput == 65_536)
+    }
+
+    @Test func aBadChunkFailsTheReadAndTheAbortAnswersWithItsStatus() {
+        var h = Harness()
+        h.receive("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        #expect(h.machine.applicationRead(max: 100, now: h.now) == .ok)
+        #expect(h.run().compactMap(\.read) == [.badBody])
+        h.machine.applicationAbort(now: h.now)
+        let after = h.flush()
+        #expect(h.takeWritten().hasPrefix("HTTP/1.1 400 Bad Request"))
+        #expect(after.contains { $0.isClose })
+    }
+
+    @Test func anAbortAfterTheHeadCutsTheResponseShort() {
+        var h = Harness()
+        h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let result = Harness.withViews([]) { views in
+            h.machine.applicationSendHead(status: 200, fieldCount: 0, field: { views[$0] }, contentLength: -1)
+        }
+        #expect(result == .ok)
+        #expect(h.machine.applicationWrite(Array("part".utf8), now: h.now) == .ok)
+        h.machine.applicationAbort(now: h.now)
+        let after = h.flush()
+        let text = h.takeWritten()
+        #expect(text.contains("Transfer-Encoding: chunked"))
+        #expect(text.hasSuffix("4\r\npart\r\n"))  // no last chunk
+        #expect(!text.contains("Internal Server Error"))
+        #expect(after.compactMap(\.completion).map(\.complete) == [false])
+        #expect(after.contains { $0.isClose })
+    }
+
+    @Test func anAbortBeforeTheHeadIsAnswered500() {
+        var h = Harness()
+        h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.machine.applicationAbort(now: h.now)
+        h.flush()
+        #expect(h.takeWritten().hasPrefix("HTTP/1.1 500 Internal Server Error"))
+    }
+
+    @Test(arguments: [99, 100, 199, 600, 1000, -1])
+    func aStatusOutsideTheFinalRangeIsRefusedAndLogged(status: Int) {
+        var h = Harness()
+        h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let result = Harness.withViews([]) { views in
+            h.machine.applicationSendHead(status: status, fieldCount: 0, field: { views[$0] }, contentLength: 0)
+        }
+        #expect(result == .invalidState)
+        #expect(h.run().contains { if case .log(let d) = $0 { d.level == .error && d.message.contains("\(status)") } else { false } })
+        h.respond(500, "")
+        h.flush()
+        #expect(h.takeWritten().hasPrefix("HTTP/1.1 500"))
+    }
+
+    @Test func aShortFixedLengthBodyClosesTheConnection() {
+        var h = Harness()
+        h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.respond(200, "abc", length: 10)
+        let after = h.flush()
+        #expect(after.compactMap(\.completion).map(\.complete) == [false])
+        #expect(after.contains { $0.isClose })
+    }
+
+    @Test func aClientThatLeavesCancelsItsRequestAndFailsItsRead() {
+        var h = Harness()
+        h.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        #expect(h.machine.applicationRead(max: 100, now: h.now) == .ok)
+        #expect(h.run().compactMap(\.read) == [.data(Array("ab".utf8))])
+        #expect(h.machine.applicationRead(max: 100, now: h.now) == .ok)
+        h.machine.peerClosed()
+        let actions = h.run()
+        #expect(actions.compactMap(\.read) == [.disconnected])
+        #expect(actions.contains { if case .cancelRequest = $0 { true } else { false } })
+        h.machine.applicationAbort(now: h.now)
+        let end = h.run()
+        #expect(end.compactMap(\.completion).count == 1)
+        #expect(end.contains { $0.isClose })
+        #expect(h.machine.outboundCount == 0 || h.machine.peerIsGone)
+    }
+
+    @Test func timeouts() {
+        var idle = Harness(.init(keepAlive: 2))
+        idle.machine.received(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), now: idle.now)
+        idle.run()
+        idle.respond(200, "")
+        idle.flush()
+        idle.now += 1
+        let ticked10840 = idle.machine.tick(now: idle.now)
+        #expect(!ticked10840)
+        idle.now += 1.5
+        let ticked10915 = idle.machine.tick(now: idle.now)
+        #expect(ticked10915)
+        #expect(idle.run().contains { $0.isClose })
+
+        var slowHead = Harness(.init(headerTimeout: 5))
+        slowHead.receive("GET / HTTP/1.1\r\nHo")
+        slowHead.now += 6
+        slowHead.machine.tick(now: slowHead.now)
+        #expect(slowHead.run().compactMap(\.refusal).map(\.status) == [408])
+
+        var silent = Harness(.init(headerTimeout: 5))
+        silent.now += 6
+        silent.machine.tick(now: silent.now)
+        #expect(silent.run().contains { $0.isClose })
+
+        var stalledBody = Harness(.init(bodyTimeout: 3))
+        stalledBody.receive("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        #expect(stalledBody.machine.applicationRead(max: 10, now: stalledBody.now) == .ok)
+        stalledBody.now += 4
+        stalledBody.machine.tick(now: stalledBody.now)
+        #expect(stalledBody.run().compactMap(\.read) == [.badBody])
+        stalledBody.machine.applicationAbort(now: stalledBody.now)
+        stalledBody.flush()
+        #expect(stalledBody.takeWritten().hasPrefix("HTTP/1.1 408"))
+    }
+
+    @Test func aGracefulStopAnswersWithCloseAndDrainsIdleConnections() {
+        var h = Harness()
+        h.receive("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.machine.stopKeepAlive(drainUntil: h.now + 1)
+        h.respond(200, "x")
+        let after = h.flush()
+        #expect(h.takeWritten().contains("Connection: close\r\n"))
+        #expect(after.contains { $0.isClose })
+
+        var idle = Harness()
+        idle.receive("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.respond(200, "x")
+        idle.flush()
+        idle.machine.stopKeepAlive(drainUntil: idle.now + 1)
+        idle.now += 0.5
+        let ticked12620 = idle.machine.tick(now: idle.now)
+        #expect(!ticked12620)
+        idle.now += 1
+        let ticked12693 = idle.machine.tick(now: idle.now)
+        #expect(ticked12693)
+        #expect(idle.run().contains { $0.isClose })
+    }
+
+    @Test func anUnreadBodyIsDiscardedBeforeTheNextRequest() {
+        var h = Harness()
+        h.receive("POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+        h.respond(200, "ok")
+        h.flush()
+        #expect(h.receive("cdeGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget) == ["/2"])
+
+        var big = Harness(.init(discardLimit: 10))
+        big.receive("POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        big.respond(200, "ok")
+        big.flush()
+        #expect(big.receive(String(repeating: "a", count: 50)).contains { $0.isClose })
+    }
+
+    @Test func writesWaitWhileTheOutputIsAboveTheHighWaterMark() {
+        var h = Harness(.init(highWater: 10))
+        h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = Harness.withViews([]) { views in h.machine.applicationSendHead(status: 200, fieldCount: 0, field: { views[$0] }, contentLength: -1) }
+        #expect(h.machine.applicationWrite([UInt8](repeating: 65, count: 100), now: h.now) == .ok)
+        #expect(!h.run().contains { if case .writeCompleted = $0 { true } else { false } })
+        #expect(h.flush().contains { if case .writeCompleted(.ok) = $0 { true } else { false } })
+    }
+
+    @Test func http10WithoutALengthEndsTheBodyWithTheClose() {
+        var h = Harness()
+        h.receive("GET / HTTP/1.0\r\n\r\n")
+        _ = Harness.withViews([]) { views in h.machine.applicationSendHead(status: 200, fieldCount: 0, field: { views[$0] }, contentLength: -1) }
+        #expect(h.machine.applicationWrite(Array("body".utf8), now: h.now) == .ok)
+        h.machine.applicationFinish(trailers: [], now: h.now)
+        let after = h.flush()
+        let text = h.takeWritten()
+        #expect(!text.contains("chunked"))
+        #expect(text.hasSuffix("\r\n\r\nbody"))
+        #expect(after.contains { $0.isClose })
+    }
+
+    @Test func aProxyProtocolHeaderNamesTheClient() {
+        var h = Harness(.init(proxyProtocol: .v1))
+        let actions = h.receive("PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(actions.contains { if case .proxied(let host, let port) = $0 { host == "192.0.2.1" && port == 56324 } else { false } })
+        #expect(actions.compactMap(\.startedTarget) == ["/"])
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# ThreadSanitizer run: builds arbiter and the example apps with -sanitize=thread (in .build-tsan),
+# then drives both worker classes with a synchronous and an asynchronous application through
+# plain requests, request and response streaming, pipelining, cancellation (clients that leave),
+# a HUP reload and a graceful stop, and fails on any ThreadSanitizer report.
+#   Tests/Sanitizers/tsan.sh            (about 5 minutes on 2 cores)
+# The executable needs --export-dynamic, or the dlopen'd application cannot find the TSan runtime.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scratch=.build-tsan
+swift build -c debug --scratch-path "$scratch" -Xswiftc -sanitize=thread -Xlinker --export-dynamic
+bin="$scratch/debug"
+export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 suppressions=$PWD/Tests/Sanitizers/tsan.supp"
+logs=$(mktemp -d)
+port=18961
+failures=0
+
+drive() {
+    local base="http://127.0.0.1:$port"
+    for i in $(seq 1 40); do
+        curl -s -o /dev/null "$base/" &
+        curl -s -o /dev/null -d "body $i" "$base/echo" &
+        curl -s -o /dev/null "$base/stream?chunks=20" &
+        curl -s -o /dev/null -m 0.2 "$base/sleep?seconds=2" &   # leaves early: cancellation
+        wait
+    done
+    # Pipelined requests and a chunked upload on one connection.
+    python3 - "$port" <<'PY' || true
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+          b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+while s.recv(65536):
+    pass
+PY
+    # A large streamed body read slowly.
+    curl -s -o /dev/null --limit-rate 2M "$base/stream?chunks=200&size=65536" || true
+}
+
+for worker in sync async; do
+    for app in hello:application hellosync:application; do
+        name="$worker-${app%%:*}"
+        (cd "$bin" && exec ./arbiter "$app" -k "$worker" -w 2 --threads 4 -b "127.0.0.1:$port" --graceful-timeout 5) \
+            > "$logs/$name.log" 2>&1 &
+        master=$!
+        for _ in $(seq 1 100); do grep -q "Ready:" "$logs/$name.log" && break; sleep 0.2; done
+        drive
+        kill -HUP "$master"
+        for _ in $(seq 1 100); do [ "$(grep -c 'Ready:\|Reload' "$logs/$name.log")" -ge 2 ] && break; sleep 0.2; done
+        drive
+        kill -TERM "$master"
+        for _ in $(seq 1 150); do kill -0 "$master" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$master" 2>/dev/null || true
+        reports=$(grep -c "WARNING: ThreadSanitizer" "$logs/$name.log" || true)
+        echo "$name: $reports ThreadSanitizer report(s)"
+        if [ "$reports" -gt 0 ]; then
+            failures=$((failures + 1))
+            grep -A 30 "WARNING: ThreadSanitizer" "$logs/$name.log" | head -120
+        fi
+    done
+done
+echo "logs in $logs"
+[ "$failures" -eq 0 ]
