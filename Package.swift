@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "AppProtocol", targets: ["AppProtocol"]),
         .library(name: "hello", type: .dynamic, targets: ["hello"]),
         .library(name: "hellosync", type: .dynamic, targets: ["hellosync"]),
+        .library(name: "todos", type: .dynamic, targets: ["todos"]),
         .library(name: "fixtures", type: .dynamic, targets: ["fixtures"]),
     ],
     targets: [
@@ -35,6 +36,7 @@ let package = Package(
         .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform", "Supervision"]),
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
         .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
+        .target(name: "todos", dependencies: ["AppProtocol"], path: "Examples/todos"),
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),

@@ -2,51 +2,47 @@
 import AppProtocol
 import Glibc
 
-struct Hello: AsyncApplication {
-    func respond(to request: Request) async throws -> Response {
-        // HEAD is answered like GET; the server sends the head without the body.
-        let method = request.method == "HEAD" ? "GET" : request.method
-        switch (method, request.path) {
-        case ("GET", "/"):
-            return .text("Hello, World!")
-        case ("POST", "/echo"):
-            let body = try await request.body.collect(upTo: 16 << 20)
-            return Response(headers: ["Content-Type": request.headers["Content-Type"] ?? "application/octet-stream"], body: .bytes(body))
-        case ("GET", "/sleep"):
-            // Waits without holding a thread: other requests keep being served.
-            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
-            do {
-                try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
-            } catch is CancellationError {
-                // The client went away: arbiter cancelled this request's task.
-                Runtime.log(.info, "GET /sleep cancelled: the client disconnected")
-                throw CancellationError()
-            }
-            return .text("slept \(seconds)s")
-        case ("GET", "/block"):
-            // Blocks its thread on purpose, to show what arbiter reports about it.
-            let seconds = Double(request.query["seconds"] ?? "1") ?? 1
-            usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
-            return .text("blocked \(seconds)s")
-        case ("GET", "/stream"):
-            // `chunks` pieces; with `size`, each is that many bytes (a large stream to a slow reader
-            // waits on backpressure instead of piling up in memory).
-            let count = Int(request.query["chunks"] ?? "5") ?? 5
-            let size = Int(request.query["size"] ?? "0") ?? 0
-            return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
-                let block = [UInt8](repeating: UInt8(ascii: "x"), count: max(0, size))
-                for i in 0..<count {
-                    if size > 0 { try await writer.write(block) } else { try await writer.write("chunk \(i)\n") }
-                }
-            })
-        case ("GET", "/info"):
-            return .json(Info.json(request))
-        case ("GET", "/error"):
-            throw Failure(message: "the example failed on purpose")
-        default:
-            return .text("Not Found\n", status: 404)
-        }
+/// The routes; HEAD is answered by the GET routes, unknown paths get 404 and other methods 405.
+func makeRouter() -> Router {
+    let router = Router()
+    router.get("/") { _ in .text("Hello, World!") }
+    router.post("/echo") { request in
+        let body = try await request.body.collect(upTo: 16 << 20)
+        return Response(headers: ["Content-Type": request.headers["Content-Type"] ?? "application/octet-stream"], body: .bytes(body))
     }
+    router.get("/sleep") { request in
+        // Waits without holding a thread: other requests keep being served.
+        let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+        do {
+            try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+        } catch is CancellationError {
+            // The client went away: arbiter cancelled this request's task.
+            Runtime.log(.info, "GET /sleep cancelled: the client disconnected")
+            throw CancellationError()
+        }
+        return .text("slept \(seconds)s")
+    }
+    router.get("/block") { request in
+        // Blocks its thread on purpose, to show what arbiter reports about it.
+        let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+        usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
+        return .text("blocked \(seconds)s")
+    }
+    router.get("/stream") { request in
+        // `chunks` pieces; with `size`, each is that many bytes (a large stream to a slow reader
+        // waits on backpressure instead of piling up in memory).
+        let count = Int(request.query["chunks"] ?? "5") ?? 5
+        let size = Int(request.query["size"] ?? "0") ?? 0
+        return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
+            let block = [UInt8](repeating: UInt8(ascii: "x"), count: max(0, size))
+            for i in 0..<count {
+                if size > 0 { try await writer.write(block) } else { try await writer.write("chunk \(i)\n") }
+            }
+        })
+    }
+    router.get("/info") { request in .json(Info.json(request)) }
+    router.get("/error") { _ in throw Failure(message: "the example failed on purpose") }
+    return router
 }
 
 struct Failure: Error, CustomStringConvertible {
@@ -89,5 +85,5 @@ enum Info {
 
 @_cdecl("application")
 public func application() -> UnsafeRawPointer {
-    export(Hello())
+    export(makeRouter())
 }

@@ -22,7 +22,9 @@ public enum LoadError: Error, CustomStringConvertible, Sendable {
             return "cannot load \(path): \(reason)"
         case .missingSymbol(let symbol, let path, let exported):
             let offered = exported.isEmpty ? "it exports no C functions" : "it exports: \(exported.joined(separator: ", "))"
-            return "\(path) has no entry point '\(symbol)'; \(offered) (export one with @_cdecl(\"\(symbol)\"))"
+            return "\(path) has no entry point '\(symbol)'; \(offered). Export one with "
+                + "`@_cdecl(\"\(symbol)\") public func \(symbol)() -> UnsafeRawPointer { export(MyApp()) }`: "
+                + "the function must be `public`, or the library does not export it"
         case .notAnEntryPoint(let symbol, let path):
             return "'\(symbol)' in \(path) is not an arbiter entry point (its table does not start with the arbiter magic number)"
         case .abiMismatch(let symbol, let path, let found, let expected):

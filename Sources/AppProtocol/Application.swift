@@ -28,6 +28,9 @@ extension AsyncApplication {
 }
 
 /// Synchronous middleware: sees every request on its way in and every response on its way out.
+///
+/// In an asynchronous chain it runs on the worker's pool for adapted code (`--offload-threads`),
+/// holding a pool thread while everything inside it runs; prefer `AsyncMiddleware` there.
 public protocol Middleware: Sendable {
     func respond(to request: Request, next: (Request) throws -> Response) throws -> Response
 }
@@ -49,7 +52,9 @@ protocol Chained {
 
 extension Chained {
     /// `Shop (middleware: Auth, Metrics)`.
-    var chainName: String { "\(applicationName) (middleware: \(middlewareNames.joined(separator: ", ")))" }
+    var chainName: String {
+        middlewareNames.isEmpty ? applicationName : "\(applicationName) (middleware: \(middlewareNames.joined(separator: ", ")))"
+    }
 }
 
 func chainInfo(_ app: Any) -> (application: String, middleware: [String]) {
@@ -98,52 +103,6 @@ func synchronousParts(of app: some Application) -> [String] {
 
 func synchronousParts(of app: some AsyncApplication) -> [String] {
     (app as? Chained)?.synchronousParts ?? []
-}
-
-extension Application {
-    /// Wraps the application in synchronous middleware.
-    public func using(_ middleware: some Middleware) -> SyncChain {
-        SyncChain(
-            handler: { request in try middleware.respond(to: request, next: self.respond) },
-            start: startup, stop: shutdown,
-            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self),
-            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
-    }
-
-    /// Wraps the application in asynchronous middleware; the application itself runs on the pool.
-    public func using(_ middleware: some AsyncMiddleware) -> AsyncChain {
-        AsyncChain(
-            handler: { request in
-                try await middleware.respond(to: request) { inner in try await Runtime.offload { try self.respond(to: inner) } }
-            },
-            start: { try await Runtime.offload { try self.startup() } },
-            stop: { try await Runtime.offload { try self.shutdown() } },
-            synchronousParts: synchronousParts(of: self),
-            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
-    }
-}
-
-extension AsyncApplication {
-    public func using(_ middleware: some AsyncMiddleware) -> AsyncChain {
-        AsyncChain(
-            handler: { request in try await middleware.respond(to: request, next: self.respond) },
-            start: startup, stop: shutdown,
-            synchronousParts: synchronousParts(of: self),
-            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
-    }
-
-    /// Wraps the application in synchronous middleware: the whole chain becomes synchronous, and each
-    /// request holds a thread while the inner application runs.
-    public func using(_ middleware: some Middleware) -> SyncChain {
-        SyncChain(
-            handler: { request in
-                try middleware.respond(to: request) { inner in try Runtime.blockingWait { try await self.respond(to: inner) } }
-            },
-            start: { try Runtime.blockingWait { try await self.startup() } },
-            stop: { try Runtime.blockingWait { try await self.shutdown() } },
-            synchronousParts: ["middleware \(typeName(middleware))"] + synchronousParts(of: self),
-            applicationName: chainInfo(self).application, middlewareNames: [typeName(middleware)] + chainInfo(self).middleware)
-    }
 }
 
 /// An application from a closure.

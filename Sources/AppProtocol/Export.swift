@@ -102,7 +102,7 @@ final class ExportedApplication: @unchecked Sendable {
             do {
                 response = try app.respond(to: request)
             } catch {
-                Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+                Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
                 return nil
             }
             Responder.sendBlocking(response, request: request, exchange: exchange)
@@ -114,7 +114,7 @@ final class ExportedApplication: @unchecked Sendable {
                 do {
                     response = try await app.respond(to: request)
                 } catch {
-                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
                     return
                 }
                 await Responder.send(response, request: request, exchange: exchange)

@@ -24,10 +24,17 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// The first value for `name`, or nil.
+    /// The first value for `name`, or nil. Setting it replaces every field of that name with one
+    /// (`headers["Cache-Control"] = "no-store"`); setting nil removes them. Use `add` to keep
+    /// duplicates (`Set-Cookie`).
     public subscript(name: String) -> String? {
-        guard let entry = entries.first(where: { matches($0, name) }) else { return nil }
-        return string(entry.value)
+        get {
+            guard let entry = entries.first(where: { matches($0, name) }) else { return nil }
+            return string(entry.value)
+        }
+        set {
+            if let newValue { set(name, newValue) } else { remove(name) }
+        }
     }
 
     /// Every value for `name`, in order.

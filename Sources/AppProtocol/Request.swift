@@ -30,6 +30,8 @@ public struct Request: Sendable {
     public let scheme: String
     public let serverAddress: String
     public let serverPort: Int
+    /// What the matched route's pattern captured (`:id`, the trailing `*`); set by `Router`.
+    public internal(set) var parameters = Parameters()
 
     public init(
         method: String, target: String, version: HTTPVersion = HTTPVersion(major: 1, minor: 1),

@@ -28,7 +28,7 @@ enum Responder {
             file = try FileReader(path: path)
             length = file!.size
         }
-        try exchange.sendHead(status: response.status, headers: headers, contentLength: length)
+        try exchange.sendHead(status: response.status.code, headers: headers, contentLength: length)
         return file
     }
 
@@ -47,7 +47,7 @@ enum Responder {
             }
             exchange.finish(trailers: trailers)
         } catch {
-            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
         }
     }
 
@@ -66,20 +66,28 @@ enum Responder {
             }
             exchange.finish(trailers: trailers)
         } catch {
-            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingEmpty($0) }
+            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
         }
     }
 
-    /// An application error: a 500 (or 413 for an oversized body) when nothing was sent yet, otherwise
-    /// an aborted connection. A client that went away is not an error worth a log line.
-    static func fail(_ error: Error, request: Request, exchange: Exchange, send: (Int) throws -> Void) {
+    /// An application error: its own answer for an `HTTPError`, a 500 (or 413 for an oversized body)
+    /// for anything else, when nothing was sent yet; otherwise an aborted connection. A client that
+    /// went away is not an error worth a log line.
+    static func fail(_ error: Error, request: Request, exchange: Exchange, send: (HTTPError) throws -> Void) {
+        if let httpError = error as? HTTPError {
+            if httpError.status.code >= 500 {
+                Runtime.log(.error, "Error handling request \(request.method) \(request.path): \(httpError)")
+            }
+            if (try? send(httpError)) == nil { exchange.abort() }
+            return
+        }
         if let exchangeError = error as? ExchangeError {
             switch exchangeError {
             case .disconnected, .badBody:
                 exchange.abort()
                 return
             case .bodyTooLarge:
-                if (try? send(413)) != nil { return }
+                if (try? send(HTTPError(.contentTooLarge))) != nil { return }
                 exchange.abort()
                 return
             case .invalidState:
@@ -91,16 +99,17 @@ enum Responder {
             return
         }
         Runtime.log(.error, "Error handling request \(request.method) \(request.path): \(error)")
-        if (try? send(500)) == nil { exchange.abort() }
+        if (try? send(HTTPError(.internalServerError))) == nil { exchange.abort() }
     }
 }
 
 extension Exchange {
     /// A short plain-text error response.
-    func sendBlockingEmpty(_ status: Int) throws {
-        let text: String = status == 413 ? "Content Too Large\n" : "Internal Server Error\n"
-        try sendHead(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], contentLength: text.utf8.count)
-        try writeBlocking(Array(text.utf8))
+    func sendBlockingError(_ error: HTTPError) throws {
+        let response = error.response
+        guard case .bytes(let text) = response.body else { return }
+        try sendHead(status: response.status.code, headers: response.headers, contentLength: text.count)
+        try writeBlocking(text)
         finish(trailers: Headers())
     }
 }

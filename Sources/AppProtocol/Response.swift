@@ -1,22 +1,28 @@
 /// What the application answers.
 public struct Response: Sendable {
-    public var status: Int
+    public var status: Status
     public var headers: Headers
     public var body: ResponseBody
 
-    public init(status: Int = 200, headers: Headers = Headers(), body: ResponseBody = .empty) {
+    public init(status: Status = .ok, headers: Headers = Headers(), body: ResponseBody = .empty) {
         self.status = status
         self.headers = headers
         self.body = body
     }
 
+    /// A response with a status computed as a number (`Response(status: code)`).
+    public init(status code: Int, headers: Headers = Headers(), body: ResponseBody = .empty) {
+        self.init(status: Status(code: code), headers: headers, body: body)
+    }
+
     /// A `text/plain; charset=utf-8` response.
-    public static func text(_ text: String, status: Int = 200) -> Response {
+    public static func text(_ text: String, status: Status = .ok) -> Response {
         Response(status: status, headers: textHeaders, body: .bytes(Array(text.utf8)))
     }
 
-    /// An `application/json` response from already encoded JSON.
-    public static func json(_ json: String, status: Int = 200) -> Response {
+    /// An `application/json` response from already encoded JSON text (for a value, see
+    /// `json(_:status:encoder:)`).
+    public static func json(_ json: String, status: Status = .ok) -> Response {
         Response(status: status, headers: jsonHeaders, body: .bytes(Array(json.utf8)))
     }
 

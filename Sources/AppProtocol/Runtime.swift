@@ -35,8 +35,8 @@ public enum Runtime {
         case error = 3, warning = 4, info = 6, debug = 7
     }
 
-    /// Runs synchronous work on the host's thread pool (or inline when the host has none), so it does
-    /// not block the event loop. Inside `blockingWait` (a synchronous part above this one already
+    /// Runs synchronous work on the host's thread pool, so it does not block the event loop (without a
+    /// host, as in unit tests, on a Dispatch queue, so it does not block Swift's cooperative pool). Inside `blockingWait` (a synchronous part above this one already
     /// holds a thread for the request) the work runs on that waiting thread instead: nested
     /// sync/async/sync chains never need a second pool thread, so they cannot exhaust the pool.
     public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -46,7 +46,11 @@ public enum Runtime {
             }
         }
         let host = current.withLock { $0?.host }
-        guard let host, let offload = host.offload else { return try work() }
+        guard let host, let offload = host.offload else {
+            return try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+            }
+        }
         return try await withCheckedThrowingContinuation { continuation in
             let job = Unmanaged.passRetained(Callback<T>({ continuation.resume(with: $0) }))
             let context = Unmanaged.passRetained(OffloadJob { job.takeRetainedValue().done(Result { try work() }) })

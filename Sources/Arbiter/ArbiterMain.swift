@@ -33,7 +33,7 @@ public enum ArbiterMain {
         case .printConfig:
             print(ConfigFile.render(settings), terminator: "")
             return 0
-        case .checkConfig, .run:
+        case .checkConfig, .checkStartup, .run:
             break
         }
         guard let app = settings.app else {
@@ -50,6 +50,10 @@ public enum ArbiterMain {
         } catch {
             return fail("bind: \(error)")
         }
+        // A reload and an upgrade re-read the config file after chdir: keep its path absolute.
+        let launchDirectory = Files.currentDirectory()
+        let arguments = Invocation.anchoringConfigPath(arguments, environment: environment, directory: launchDirectory)
+        Master.launchDirectory = launchDirectory
         if let directory = settings.chdir {
             guard chdir(directory) == 0 else { return fail("chdir: cannot change to '\(directory)': \(SystemError("chdir"))") }
             settings.chdir = Files.currentDirectory()
@@ -68,10 +72,12 @@ public enum ArbiterMain {
         }
         let logger: Logger
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLog), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
         } catch {
             return fail("error log: \(error)")
         }
+        for warning in settings.startupWarnings { logger.warning(warning) }
+        if invocation.action == .checkStartup { return StartupCheck.run(settings: settings, logger: logger) }
         if invocation.action == .checkConfig || settings.preloadApp {
             do {
                 let loaded = try Loader.load(app, appPaths: settings.appPath)

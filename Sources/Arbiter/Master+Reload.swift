@@ -14,8 +14,10 @@ extension Master {
             return
         }
         var new: Settings
+        let requested: Settings
         do {
-            new = try Invocation.resolve(arguments: invocation.arguments, environment: invocation.environment).settings
+            requested = try Invocation.resolve(arguments: invocation.arguments, environment: invocation.environment).settings
+            new = requested
             new.chdir = settings.chdir
             new.appPath = new.appPath.map { Files.absolute($0) }
         } catch {
@@ -26,6 +28,7 @@ extension Master {
         let systemd = listeners.contains(where: \.fromSystemd)
         guard let newListeners = systemd ? listeners : bindForReload(new) else { return }
         previous = (settings, listeners)
+        applyReloadedSettings(from: settings, requested: requested)
         settings = new
         listeners = newListeners
         baseEnvironment = Master.workerEnvironment()
@@ -71,6 +74,7 @@ extension Master {
     func reloadFailed() {
         guard let previous else { return }
         for listener in listeners where !previous.listeners.contains(listener) { close(listener) }
+        applyProcessSettings(from: settings, to: previous.settings)
         settings = previous.settings
         listeners = previous.listeners
         self.previous = nil

@@ -32,6 +32,8 @@ final class Master {
     var previous: (settings: Settings, listeners: [Listener])?
     /// A new master started by USR2, while it boots or runs.
     var successor: Int32?
+    /// `--reload`: the files being watched.
+    var reloadWatch: ReloadWatch?
     var pidfile: PidFile?
     /// Shared by all workers: their connection counts, for taking turns at accepting.
     let scoreboard: (page: Scoreboard, fd: Int32)?
@@ -76,11 +78,14 @@ final class Master {
             fds.append(pollfd(fd: signals.readFD, events: Int16(POLLIN), revents: 0))
             let pids = Array(workers.keys)
             for pid in pids { fds.append(pollfd(fd: workers[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
+            let watchFD = reloadWatchDescriptor()
+            if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0)) }
             let now = Clock.monotonic()
             var deadlines = [machine.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
+            if let settle = reloadWatch?.deadline { deadlines.append(settle) }
             let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
@@ -93,6 +98,7 @@ final class Master {
             for (index, pid) in pids.enumerated() where fds[index + 1].revents != 0 {
                 readControl(pid)
             }
+            serviceReloadWatch(readable: watchFD != nil && fds[pids.count + 1].revents != 0)
             checkHeartbeats()
             checkMemory()
             pingWatchdog()

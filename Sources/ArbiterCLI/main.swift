@@ -13,6 +13,9 @@ for entry in Environment.all() {
     }
 }
 
+if environment[WorkerLaunch.startupCheckVariable] != nil {
+    exit(WorkerMain.checkStartup(environment: environment))
+}
 if environment[WorkerLaunch.slotVariable] != nil {
     exit(WorkerMain.run(environment: environment))
 }

@@ -5,6 +5,8 @@ public enum Action: Sendable, Equatable {
     case version
     case printConfig
     case checkConfig
+    /// `--check-startup`: also run the application's lifespan hooks once.
+    case checkStartup
     case settingsReference
 }
 
@@ -49,6 +51,7 @@ public struct CommandLineOptions: Sendable {
             case "-v", "--version": options.action = .version
             case "--print-config": options.action = .printConfig
             case "--check-config": options.action = .checkConfig
+            case "--check-startup": options.action = .checkStartup
             case "--settings-reference": options.action = .settingsReference
             case "-c", "--config": options.configPath = try value(for: flag, inline: inline)
             default:

@@ -1,8 +1,12 @@
 /// The config file: `key = value` lines; `#` starts a comment; keys are setting names (`-` or `_`);
 /// values may be double-quoted (`\"`, `\\` escapes); a list setting may be given on several lines.
 public enum ConfigFile {
+    /// The file's assignments; every problem in it (syntax, unknown keys, bad values) is reported
+    /// together, one line each.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> [Assignment] {
         var out: [Assignment] = []
+        var problems: [ConfigError] = []
+        var scratch = Settings()
         var number = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
@@ -10,15 +14,23 @@ public enum ConfigFile {
             let line = String(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine).trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "=") else {
-                throw ConfigError(origin: origin, "expected 'key = value', got '\(line)'")
+                problems.append(ConfigError(origin: origin, "expected 'key = value', got '\(line)'"))
+                continue
             }
             let key = String(line[..<equals]).trimmingSpaces
             guard let setting = Registry.setting(named: key) else {
-                throw ConfigError(origin: origin, "unknown setting '\(key)'\(suggestion(for: key))")
+                problems.append(ConfigError(origin: origin, "unknown setting '\(key)'\(suggestion(for: key))"))
+                continue
             }
-            let value = try parseValue(String(line[line.index(after: equals)...]).trimmingSpaces, origin: origin)
-            out.append(Assignment(setting: setting, value: value, origin: origin))
+            do {
+                let value = try parseValue(String(line[line.index(after: equals)...]).trimmingSpaces, origin: origin)
+                try setting.apply(value, to: &scratch, origin: origin)
+                out.append(Assignment(setting: setting, value: value, origin: origin))
+            } catch {
+                problems.append(error)
+            }
         }
+        if !problems.isEmpty { throw ConfigError(collecting: problems) }
         return out
     }
 

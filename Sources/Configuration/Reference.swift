@@ -39,7 +39,7 @@ public enum Reference {
         switch setting.kind {
         case .integer: "INT"
         case .number: "SECONDS"
-        case .choice: "NAME"
+        case .choice(let names): "{\(names.joined(separator: ","))}"
         case .list, .string, .boolean: setting.name.uppercased()
         }
     }
@@ -55,6 +55,7 @@ public enum Reference {
               -c, --config FILE      read settings from FILE (key = value lines)
               --print-config         print the resolved settings and exit
               --check-config         check the settings and that the application loads, then exit
+              --check-startup        also run the application's startup() and shutdown() once, then exit
               -h, --help             show this help
               -v, --version          show the version
 
@@ -64,8 +65,10 @@ public enum Reference {
             for setting in Registry.all where setting.section == section && !setting.flags.isEmpty {
                 let value = setting.takesValue ? " \(placeholder(setting))" : ""
                 let names = setting.flags.joined(separator: ", ") + value
-                let summary = setting.help.firstSentence
-                out += "  \(names.padding(to: 34))\(summary.replacingOccurrences("`", ""))\n"
+                var summary = setting.help.firstSentence.replacingOccurrences("`", "")
+                let defaults = setting.values(of: Settings())
+                if setting.kind != .boolean, !defaults.isEmpty { summary += " [default: \(defaults.joined(separator: ", "))]" }
+                out += "  \(names.padding(to: 34))\(summary)\n"
             }
         }
         out += "\n" + MasterSignal.usage()
@@ -74,12 +77,23 @@ public enum Reference {
 }
 
 extension String {
-    /// Up to the first period that ends a sentence.
+    /// Up to the first period that ends a sentence: outside parentheses and backquotes, and not
+    /// the end of `e.g.` or `i.e.`.
     var firstSentence: String {
         var previous: Character = " "
+        var depth = 0
+        var quoted = false
         var out = ""
         for c in self {
-            if previous == "." && c == " " { return String(out.dropLast()) + "." }
+            if previous == ".", c == " ", depth == 0, !quoted, !out.hasSuffix("e.g."), !out.hasSuffix("i.e.") {
+                return out
+            }
+            switch c {
+            case "(": depth += 1
+            case ")": depth = Swift.max(0, depth - 1)
+            case "`": quoted.toggle()
+            default: break
+            }
             out.append(c)
             previous = c
         }

@@ -4,9 +4,9 @@ import Platform
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging
+    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging + development
 
-    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging"]
+    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging", "Development"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes
@@ -58,11 +58,14 @@ extension Registry {
                  help: "How many worker processes serve requests. `WEB_CONCURRENCY` sets the default.",
                  \.workers),
         .choice("worker_class", ["-k", "--worker-class"], section: "Workers",
-                help: "The worker type. `sync` serves each request on one of `--threads` request threads, while a poller holds idle keep-alive connections. `async` serves every request on one event loop: async applications run as tasks on it; synchronous code runs on a pool of `--threads` threads, which the worker reports at boot.",
-                \.workerClass),
+                help: "The worker type: `sync` (request threads; Gunicorn's `gthread` is `-k sync --threads N`) or `async` (one event loop per worker, for `AsyncApplication`s). `sync` serves each request on one of `--threads` request threads, while a poller holds idle keep-alive connections. `async` serves every request on one event loop: async applications run as tasks on it; synchronous code runs on a pool of `--offload-threads` threads, which the worker reports at boot.",
+                \.workerClass).validated(gunicornWorkerClassHint),
         .integer("threads", ["--threads"], section: "Workers", min: 1,
-                 help: "Request threads per `sync` worker: how many requests one worker serves at once. In an `async` worker, the size of the pool that runs synchronous application code.",
+                 help: "Request threads per `sync` worker: how many requests one worker serves at once (Gunicorn's `gthread` is `-k sync --threads N`). An `async` worker does not use it.",
                  \.threads),
+        .integer("offload_threads", ["--offload-threads"], section: "Workers", min: 1,
+                 help: "The most threads per worker that run synchronous code adapted into asynchronous code: a synchronous `Middleware` in an asynchronous chain or router group, a synchronous `Application` in an `async` worker. Each request through such code holds one while it runs, so this bounds how many run at once; threads start only when needed. The worker names the adapted code at boot.",
+                 \.offloadThreads),
         .integer("worker_connections", ["--worker-connections"], section: "Workers", min: 1,
                  help: "Open connections per worker; past it the worker stops accepting and the rest wait in the kernel backlog.",
                  \.workerConnections),
@@ -119,7 +122,7 @@ extension Registry {
                 \.group),
         .string("umask", ["-m", "--umask"], section: "Server mechanics",
                 help: "The file mode creation mask of the master and workers, in octal (e.g. `027`).",
-                \.umask),
+                \.umask).validated { Settings.parseMask($0) == nil ? "not an octal file mode mask (e.g. 027)" : nil },
         .list("raw_env", ["-e", "--env"], section: "Server mechanics",
               help: "Set an environment variable for the master and workers, `KEY=VALUE` (repeatable).",
               validate: { text in text.contains("=") && !text.hasPrefix("=") ? nil : "expected KEY=VALUE" },
@@ -155,15 +158,36 @@ extension Registry {
               help: "The error log's level: debug, info, warning, error or critical.",
               \.logLevel).validated { Logger.Level(name: $0) == nil ? "must be debug, info, warning, error or critical" : nil },
         .string("errorlog", ["--error-logfile", "--log-file"], section: "Logging",
-                help: "Where the error log goes: a file path, or `-` for stdout. Default stderr.",
+                help: "Where the error log goes: a file path, or `-` for stderr (the default, as in Gunicorn).",
                 \.errorLog),
         .string("accesslog", ["--access-logfile"], section: "Logging",
                 help: "Where the access log goes: a file path, or `-` for stdout. Off by default.",
                 \.accessLog),
         .text("access_log_format", ["--access-logformat"], section: "Logging",
-              help: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
+              help: "The access log line, with Gunicorn's atoms (an unknown atom prints `-`, and arbiter warns about it at start): `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
               \.accessLogFormat),
     ]
+}
+
+extension Registry {
+    static let development: [Setting] = [
+        .boolean("reload", ["--reload"], section: "Development",
+                 help: "Development only, not for production: watch the application library (every place it is searched for) and each `--reload-extra-file`, and when one is rebuilt, reload as on HUP (new workers with the new code; old ones retire once the new ones are ready). With it, `swift build` in another terminal is the whole edit-build-serve loop.",
+                 \.reload),
+        .list("reload_extra_files", ["--reload-extra-file"], section: "Development",
+              help: "Another file that `--reload` watches (repeatable), e.g. a config file or a template.",
+              \.reloadExtraFiles),
+    ]
+}
+
+/// Gunicorn's worker classes, answered with their equivalent here (other values get the list of choices).
+@Sendable func gunicornWorkerClassHint(_ text: String) -> String? {
+    switch text.lowercased() {
+    case "gthread": "gthread is `-k sync --threads N` here (a sync worker with N request threads)"
+    case "gevent", "eventlet", "tornado", "uvicorn.workers.uvicornworker":
+        "\(text) is `-k async` here (one event loop per worker; write the application as an AsyncApplication)"
+    default: nil
+    }
 }
 
 /// The problem with a trust list (IPs, CIDRs, `*`), or nil.

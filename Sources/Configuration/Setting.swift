@@ -9,6 +9,13 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { origin.isEmpty ? message : "\(origin): \(message)" }
+
+    /// Several problems reported at once, one per line (a config file is checked to the end, so
+    /// one run names every mistake in it).
+    public init(collecting errors: [ConfigError]) {
+        self.init(origin: errors.count == 1 ? errors[0].origin : "", errors.count == 1 ? errors[0].message
+            : errors.map(\.description).joined(separator: "\n"))
+    }
 }
 
 /// One entry in the settings registry: names, parsing, rendering and documentation.

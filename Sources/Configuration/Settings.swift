@@ -20,6 +20,7 @@ public struct Settings: Sendable, Equatable {
     public var workers = 1
     public var workerClass = WorkerClass.sync
     public var threads = 1
+    public var offloadThreads = 64
     public var workerConnections = 1000
     public var keepalive = 5.0
     public var blockThreshold = 0.1
@@ -51,6 +52,8 @@ public struct Settings: Sendable, Equatable {
     public var logLevel = "info"
     public var errorLog: String?
     public var accessLog: String?
+    public var reload = false
+    public var reloadExtraFiles: [String] = []
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
 
     public init() {}

@@ -7,7 +7,7 @@ import Platform
 
 /// The `async` worker: one epoll loop thread does all HTTP I/O and runs the application's tasks on
 /// itself (the host executor); request bodies stream to the application as they arrive and responses
-/// stream out with backpressure. Synchronous application code runs on a pool of `--threads` threads,
+/// stream out with backpressure. Synchronous application code runs on a pool of `--offload-threads` threads,
 /// and the worker says so at boot; a job that blocks the loop is reported at run time.
 ///
 /// A driver of `ConnectionStateMachine` with non-blocking I/O: the machine decides, this loop reads,
@@ -42,7 +42,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)
         }
-        pool = ThreadPool(size: context.settings.threads, name: "offload")
+        pool = ThreadPool(size: context.settings.offloadThreads, name: "offload")
         host = Host(workerClass: "async", logger: context.logger, offload: pool, loop: loop)
         app = context.app.table.pointee
         accepting = AcceptPolicy(slack: 1)
@@ -85,19 +85,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Says once, at boot, what synchronous code was adapted and the limit that results.
     func announceSynchronousCode() {
-        let threads = context.settings.threads
-        let loaded = context.app
-        if loaded.isBlocking {
-            context.logger.warning(
-                "Synchronous application \(loaded.name) in an async worker: each request holds one of "
-                    + "\(threads) pool thread(s), so this worker serves at most \(threads) request(s) at a time "
-                    + "(raise --threads, use -k sync, or make it an AsyncApplication)")
-        } else if !loaded.synchronousParts.isEmpty {
-            context.logger.warning(
-                "Synchronous code adapted in \(loaded.name): \(loaded.synchronousParts.joined(separator: ", ")). "
-                    + "It runs on a pool of \(threads) thread(s) (--threads), so requests through it are limited "
-                    + "to \(threads) at a time")
-        }
+        if let notice = SynchronousCodeNotice(app: context.app, poolSize: pool.size) { context.logger.warning(notice.text) }
     }
 
     /// Runs a lifespan hook on the loop until its completion callback fires.

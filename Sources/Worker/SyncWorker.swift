@@ -70,7 +70,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)
         }
-        host = Host(workerClass: "sync", logger: context.logger, offload: ThreadPool(size: context.settings.threads, name: "offload"))
+        host = Host(workerClass: "sync", logger: context.logger, offload: ThreadPool(size: context.settings.offloadThreads, name: "offload"))
         accepting = AcceptPolicy(slack: 0)
     }
 

@@ -18,21 +18,40 @@ final class BlockingQueue<T: Sendable>: Sendable {
     }
 }
 
-/// A fixed set of threads running submitted jobs in order; `size` bounds how many run at once.
+/// Threads running submitted jobs in order; `size` bounds how many run at once. Threads start when a
+/// job finds none idle, so a large bound costs nothing until it is used.
 final class ThreadPool: Sendable {
     let size: Int
+    private let name: String
     private let queue = BlockingQueue<@Sendable () -> Void>()
+    /// Threads started, and threads idle that no submitted job has claimed yet; any thread may
+    /// change them under the lock.
+    private let counts = Mutex<(started: Int, idle: Int)>((0, 0))
 
     init(size: Int, name: String) {
         self.size = size
-        for index in 0..<size {
-            startThread(name: "\(name)-\(index)") { [queue] in
-                while true { queue.take()() }
-            }
-        }
+        self.name = name
     }
 
     func submit(_ job: @escaping @Sendable () -> Void) {
+        let start: Int? = counts.withLock { counts in
+            if counts.idle > 0 {
+                counts.idle -= 1
+                return nil
+            }
+            guard counts.started < size else { return nil }
+            counts.started += 1
+            return counts.started - 1
+        }
+        if let index = start {
+            // The pool lives as long as the worker; its threads keep it.
+            startThread(name: "\(name)-\(index)") { [self] in
+                while true {
+                    queue.take()()
+                    counts.withLock { $0.idle += 1 }
+                }
+            }
+        }
         queue.put(job)
     }
 }

@@ -80,7 +80,7 @@ public enum WorkerMain {
         let logger: Logger
         var accessLog: AccessLog?
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLog), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
             if let path = settings.accessLog {
                 accessLog = AccessLog(format: settings.accessLogFormat, sink: try LogSink(path: path))
             }

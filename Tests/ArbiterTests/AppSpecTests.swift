@@ -36,3 +36,13 @@ import Testing
         #expect(throws: AppSpec.Invalid.self) { try AppSpec(parsing: "hello:app-x") }
     }
 }
+
+@Suite struct LoadErrorTests {
+    /// A `@_cdecl` function that is not `public` is not exported: the message says so.
+    @Test func aLibraryWithoutEntryPointsIsToldToMakeItPublic() {
+        let text = LoadError.missingSymbol(symbol: "application", path: "/x/libshop.so", exported: []).description
+        #expect(text.contains("it exports no C functions"))
+        #expect(text.contains("the function must be `public`"))
+        #expect(text.contains("@_cdecl(\"application\") public func application()"))
+    }
+}

@@ -76,7 +76,7 @@ func errorText(_ body: () throws -> Void) -> String? {
     @Test func commandLineErrors() {
         #expect(errorText { _ = try resolve(["--nope", "x:y"]) } == "command line: unknown option '--nope' (see arbiter --help)")
         #expect(errorText { _ = try resolve(["-w", "0", "x:y"]) } == "command line -w: workers = '0': must be at least 1")
-        #expect(errorText { _ = try resolve(["-k", "gevent", "x:y"]) } == "command line -k: worker_class = 'gevent': must be one of: sync, async")
+        #expect(errorText { _ = try resolve(["-k", "prefork", "x:y"]) } == "command line -k: worker_class = 'prefork': must be one of: sync, async")
         #expect(errorText { _ = try resolve(["-w"]) } == "command line: -w needs a value")
         #expect(errorText { _ = try resolve(["-b", "127.0.0.1:99999", "x:y"]) }?.contains("not a port number") == true)
         #expect(errorText { _ = try resolve(["a:b", "c:d"]) }?.contains("more than one application") == true)

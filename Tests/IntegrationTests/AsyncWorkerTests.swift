@@ -71,16 +71,39 @@ extension Integration {
         }
 
         @Test func synchronousCodeIsAnnouncedAtBoot() throws {
-            try withServer(["hellosync:application", "-k", "async", "--threads", "3"]) { server in
-                #expect(server.log.contains("Synchronous application HelloSync in an async worker: each request holds one of 3 pool thread(s), so this worker serves at most 3 request(s) at a time"))
+            try withServer(["hellosync:application", "-k", "async", "--offload-threads", "3"]) { server in
+                #expect(server.log.contains("Synchronous application HelloSync in an async worker: each request holds one of the 3 thread(s) of the pool for adapted code (--offload-threads) for the whole request, so this worker serves at most 3 request(s) at a time. To lift the limit: make HelloSync an AsyncApplication"))
                 let response = try httpGet(port: server.port, "/")
                 #expect(response.text == "Hello, World!")
             }
-            try withServer(["fixtures:adapted", "-k", "async", "--threads", "2"]) { server in
-                #expect(server.log.contains("Synchronous code adapted in Counter (middleware: AsyncTag): application Counter. It runs on a pool of 2 thread(s) (--threads), so requests through it are limited to 2 at a time"))
+            try withServer(["fixtures:adapted", "-k", "async", "--offload-threads", "2"]) { server in
+                #expect(server.log.contains("Synchronous code adapted in Counter (middleware: AsyncTag): application Counter. Each request through it holds one of the 2 thread(s) of the pool for adapted code (--offload-threads)"))
+                #expect(server.log.contains("To keep requests off the pool: make Counter an AsyncApplication"))
                 let response = try httpGet(port: server.port, "/")
                 #expect(response.text == "ok")
                 #expect(response.header("X-Async-Middleware") == "tag")
+            }
+        }
+
+        /// The seed trap: an async application behind one synchronous logging middleware, default
+        /// settings, one worker. Only the middleware is adapted, and the pool for it does not
+        /// serialise: ten 1-second requests at once finish together (one after another: 10 s).
+        @Test func oneSynchronousMiddlewareDoesNotSerialiseAnAsyncWorker() throws {
+            try withServer(["fixtures:logged_sleeper", "-k", "async"]) { server in
+                let port = server.port
+                let done = Countdown(10)
+                let results = ResultsBox(10)
+                for i in 0..<10 {
+                    TestSupport.Thread.start {
+                        results.set(i, Result { try httpGet(port: port, "/sleep?seconds=1") })
+                        done.arrive()
+                    }
+                }
+                done.wait(timeout: 5)
+                #expect(results.all.filter { $0.response?.text == "slept 1.0s" }.count == 10)
+                #expect(server.log.contains("Synchronous code adapted in Sleeper (middleware: SyncLogger): middleware SyncLogger."))
+                #expect(server.log.contains("make SyncLogger an AsyncMiddleware"))
+                #expect(!server.log.contains("Synchronous application"))
             }
         }
 

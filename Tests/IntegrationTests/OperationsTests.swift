@@ -171,3 +171,42 @@ extension String {
         return String(rest[..<b.lowerBound])
     }
 }
+
+extension Integration {
+    @Suite struct ReloadSettings {
+        /// `-c app.conf` relative to where arbiter started, with `--chdir` elsewhere: HUP still finds
+        /// the file, applies a changed `raw_env` to the new workers and names what needs a restart.
+        @Test func hupWithARelativeConfigAndChdirAppliesRawEnv() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            try dir.copy(Products.directory + "/libfixtures.so", to: "libapp.so")
+            try dir.write("app.conf", "raw_env = STAGE=one\n")
+            // arbiter starts in this process's directory: a path relative to it.
+            let depth = Files.currentDirectory().split(separator: "/").count
+            let relative = String(repeating: "../", count: depth) + dir.file("app.conf").dropFirst()
+            try withServer(["-c", relative, "--chdir", dir.path, "app:environment"]) { server in
+                #expect(try httpGet(port: server.port, "/STAGE").text == "one")
+                try dir.write("app.conf", "raw_env = STAGE=two\nbacklog = 64\numask = 027\npreload_app = true\n")
+                server.signal(SIGHUP)
+                try server.waitForLog("Reload complete: generation 1")
+                #expect(!server.log.contains("Reload failed"))
+                try waitUntil { try httpGet(port: server.port, "/STAGE").text == "two" }
+                #expect(server.log.contains("Setting(s) changed on reload but need a restart: preload_app (it applies when the master starts)\n"))
+                #expect(try Files.readString("/proc/\(server.pid)/status").contains("Umask:\t0027"))
+                #expect(!server.log.contains("chdir ("))
+            }
+        }
+
+        /// `--error-logfile -` is stderr, as in Gunicorn: with stdout thrown away the log still arrives.
+        @Test func theErrorLogDashGoesToStderr() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let server = try ServerProcess(
+                ["hello:application", "--error-logfile", "-", "-b", "unix:" + dir.file("s.sock")],
+                launcher: ["/bin/sh", "-c", "exec \"$0\" \"$@\" >/dev/null"])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            #expect(server.log.contains("Listening at: unix:"))
+        }
+    }
+}

@@ -88,4 +88,6 @@ int arbiter_is_loop_thread(void);
 void arbiter_set_thread_owner(const void *owner);
 const void *arbiter_thread_owner(void);
 
+#include "arbiter_inotify.h"
+
 #endif

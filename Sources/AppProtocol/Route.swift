@@ -1,0 +1,68 @@
+/// One route: a method, a parsed path pattern, its group's middleware and the handler.
+struct Route: Sendable {
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+        case wildcard
+    }
+
+    let method: String
+    let pattern: [Segment]
+    let layers: [Layer]
+    let handler: RouteHandler
+    let synchronousParts: [String]
+
+    /// How specific the pattern is, compared left to right: literal 2, parameter 1, wildcard 0; a
+    /// longer pattern beats its own prefix.
+    var rank: Rank { Rank(weights: pattern.map { switch $0 { case .literal: 2; case .parameter: 1; case .wildcard: 0 } }) }
+
+    struct Rank: Comparable {
+        let weights: [Int]
+        static func < (a: Rank, b: Rank) -> Bool { a.weights.lexicographicallyPrecedes(b.weights) }
+    }
+
+    static func parse(_ path: String) -> [Segment] {
+        path.split(separator: "/", omittingEmptySubsequences: true).map { part in
+            if part == "*" { return .wildcard }
+            if part.first == ":" {
+                let name = part.dropFirst()
+                if name.isEmpty { preconditionFailure("Route \(path): a parameter needs a name (`:id`)") }
+                return .parameter(String(name))
+            }
+            return .literal(String(part))
+        }
+    }
+
+    static func render(_ pattern: [Segment]) -> String {
+        "/" + pattern.map {
+            switch $0 {
+            case .literal(let text): text
+            case .parameter(let name): ":" + name
+            case .wildcard: "*"
+            }
+        }.joined(separator: "/")
+    }
+
+    /// A request path's segments, split first and then each percent-decoded.
+    static func segments(of rawPath: String) -> [String] {
+        rawPath.split(separator: "/", omittingEmptySubsequences: true).map { Percent.decode(String($0), plusAsSpace: false) }
+    }
+
+    /// The captured parameters when the pattern matches `segments`.
+    func match(_ segments: [String]) -> Parameters? {
+        var parameters = Parameters()
+        for (index, segment) in pattern.enumerated() {
+            switch segment {
+            case .wildcard:
+                parameters.wildcard = segments[min(index, segments.count)...].joined(separator: "/")
+                return parameters
+            case .literal(let text):
+                guard index < segments.count, segments[index] == text else { return nil }
+            case .parameter(let name):
+                guard index < segments.count else { return nil }
+                parameters.values.append((name, segments[index]))
+            }
+        }
+        return pattern.count == segments.count ? parameters : nil
+    }
+}

@@ -1,0 +1,142 @@
+import Synchronization
+
+/// What a route runs: the request (with its `parameters`) in, the response out.
+public typealias RouteHandler = @Sendable (Request) async throws -> Response
+
+/// Routes requests by method and path pattern to handlers: an `AsyncApplication` to export or to
+/// wrap in middleware.
+///
+/// ```swift
+/// let router = Router()
+/// router.get("/items/:id") { request in
+///     let id = try request.parameters.require("id", as: Int.self)
+///     …
+/// }
+/// router.group("/admin").using(Auth()).delete("/items/:id") { … }
+/// ```
+///
+/// Patterns are `/`-separated segments: a literal, a `:name` parameter (one segment), or a `*` as the
+/// last segment (the rest of the path, possibly empty). When several routes match, the most specific
+/// wins: literal segments before parameters before the wildcard, in order from the left. Empty
+/// segments are ignored (`/items/` is `/items`), and each segment is percent-decoded after the
+/// split, so `%2F` stays inside its segment.
+///
+/// Answered without a handler: 404 when no pattern matches the path; 405 with `Allow` (RFC 9110
+/// §15.5.6) when patterns match but none for this method; HEAD by the GET route when there is no HEAD
+/// route (the server sends the head without the body, RFC 9110 §9.3.2).
+public final class Router: AsyncApplication, Chained, Sendable {
+    /// Routes are added while the application is set up and read by every request: a lock keeps
+    /// that safe without asking the caller to finish setup first.
+    private let table = Mutex<[Route]>([])
+    /// Lifespan hooks, in the order added.
+    private let hooks = Mutex<(startup: [LifespanHook], shutdown: [LifespanHook])>(([], []))
+
+    public typealias LifespanHook = @Sendable () async throws -> Void
+
+    public init() {}
+
+    /// Runs `hook` once in each worker before it serves (open a connection pool here); a hook that
+    /// throws makes the worker exit with code 3.
+    public func onStartup(_ hook: @escaping LifespanHook) {
+        hooks.withLock { $0.startup.append(hook) }
+    }
+
+    /// Runs `hook` once in each worker when it stops, after the last request; in reverse order of
+    /// adding, so what started last stops first.
+    public func onShutdown(_ hook: @escaping LifespanHook) {
+        hooks.withLock { $0.shutdown.append(hook) }
+    }
+
+    public func startup() async throws {
+        for hook in hooks.withLock({ $0.startup }) { try await hook() }
+    }
+
+    public func shutdown() async throws {
+        for hook in hooks.withLock({ $0.shutdown }).reversed() { try await hook() }
+    }
+
+    public func respond(to request: Request) async throws -> Response {
+        let segments = Route.segments(of: request.rawPath)
+        let routes = table.withLock { $0 }
+        var best: (route: Route, parameters: Parameters)?
+        var allowed: Set<String> = []
+        let method = request.method
+        for route in routes {
+            guard let parameters = route.match(segments) else { continue }
+            allowed.insert(route.method)
+            guard route.method == method || (method == "HEAD" && route.method == "GET") else { continue }
+            if let current = best {
+                // An explicit HEAD route beats GET for HEAD; otherwise the more specific pattern.
+                let sameRank = route.rank == current.route.rank
+                if route.rank > current.route.rank || (sameRank && route.method == method && current.route.method != method) {
+                    best = (route, parameters)
+                }
+            } else {
+                best = (route, parameters)
+            }
+        }
+        guard let best else {
+            if allowed.isEmpty { throw HTTPError(.notFound, message: "no route for \(request.path)") }
+            if allowed.contains("GET") { allowed.insert("HEAD") }
+            let allow = allowed.sorted().joined(separator: ", ")
+            throw HTTPError(.methodNotAllowed, message: "\(method) is not allowed here (allowed: \(allow))",
+                            headers: ["Allow": allow])
+        }
+        // Middleware sees the parameters, and the handler gets them even from middleware that passed
+        // on a request of its own.
+        let (route, parameters) = best
+        var routed = request
+        routed.parameters = parameters
+        if route.layers.isEmpty { return try await route.handler(routed) }
+        return try await Layer.compose(route.layers) { inner in
+            var inner = inner
+            inner.parameters = parameters
+            return try await route.handler(inner)
+        }(routed)
+    }
+
+    /// Adds a route for `method` (`GET`, `POST`, …) and `path`.
+    @discardableResult
+    public func on(_ method: String, _ path: String, use handler: @escaping RouteHandler) -> Router {
+        add(method: method, pattern: Route.parse(path), layers: [], handler: handler)
+        return self
+    }
+
+    @discardableResult
+    public func get(_ path: String, use handler: @escaping RouteHandler) -> Router { on("GET", path, use: handler) }
+    @discardableResult
+    public func head(_ path: String, use handler: @escaping RouteHandler) -> Router { on("HEAD", path, use: handler) }
+    @discardableResult
+    public func post(_ path: String, use handler: @escaping RouteHandler) -> Router { on("POST", path, use: handler) }
+    @discardableResult
+    public func put(_ path: String, use handler: @escaping RouteHandler) -> Router { on("PUT", path, use: handler) }
+    @discardableResult
+    public func patch(_ path: String, use handler: @escaping RouteHandler) -> Router { on("PATCH", path, use: handler) }
+    @discardableResult
+    public func delete(_ path: String, use handler: @escaping RouteHandler) -> Router { on("DELETE", path, use: handler) }
+
+    /// Routes under a path prefix, which can have middleware of their own.
+    public func group(_ prefix: String) -> RouteGroup {
+        RouteGroup(router: self, prefix: Route.parse(prefix), layers: [])
+    }
+
+    func add(method: String, pattern: [Route.Segment], layers: [Layer], handler: @escaping RouteHandler) {
+        if let wildcard = pattern.firstIndex(of: .wildcard), wildcard != pattern.count - 1 {
+            preconditionFailure("Route \(Route.render(pattern)): `*` may only be the last segment")
+        }
+        let route = Route(
+            method: method.uppercased(), pattern: pattern, layers: layers, handler: handler,
+            synchronousParts: layers.filter(\.isSynchronous).map {
+                "middleware \($0.typeName) (routes under \(Route.render(pattern)))"
+            })
+        table.withLock { $0.append(route) }
+    }
+
+    // Chained: the worker reports synchronous group middleware at boot.
+    var synchronousParts: [String] {
+        var seen = Set<String>()
+        return table.withLock { $0 }.flatMap(\.synchronousParts).filter { seen.insert($0).inserted }
+    }
+    var applicationName: String { "Router" }
+    var middlewareNames: [String] { [] }
+}

@@ -1,0 +1,130 @@
+@testable import AppProtocol
+import Testing
+
+private func body(_ response: Response) -> String {
+    guard case .bytes(let bytes) = response.body else { return "" }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+private func status(of error: Error) -> Status? { (error as? HTTPError)?.status }
+
+@Suite struct RouterTests {
+    static func router() -> Router {
+        let router = Router()
+        router.get("/") { _ in .text("root") }
+        router.get("/items/:id") { request in .text("item \(try request.parameters.require("id", as: Int.self))") }
+        router.get("/items/new") { _ in .text("new form") }
+        router.delete("/items/:id") { request in .text("deleted \(request.parameters["id"] ?? "?")") }
+        router.get("/files/*") { request in .text("file \(request.parameters.wildcard ?? "-")") }
+        router.head("/head-only") { _ in Response(status: .noContent) }
+        return router
+    }
+
+    @Test func parametersLiteralsAndSpecificity() async throws {
+        let router = Self.router()
+        #expect(body(try await router.respond(to: Request(method: "GET", target: "/"))) == "root")
+        #expect(body(try await router.respond(to: Request(method: "GET", target: "/items/42"))) == "item 42")
+        // A literal segment beats a parameter whatever the registration order.
+        #expect(body(try await router.respond(to: Request(method: "GET", target: "/items/new"))) == "new form")
+        #expect(body(try await router.respond(to: Request(method: "DELETE", target: "/items/7/"))) == "deleted 7")
+        // Segments are decoded after the split: %2F stays inside one.
+        #expect(body(try await router.respond(to: Request(method: "DELETE", target: "/items/a%2Fb"))) == "deleted a/b")
+    }
+
+    @Test func trailingWildcard() async throws {
+        let router = Self.router()
+        #expect(body(try await router.respond(to: Request(method: "GET", target: "/files/a/b%20c.txt?x=1"))) == "file a/b c.txt")
+        #expect(body(try await router.respond(to: Request(method: "GET", target: "/files"))) == "file ")
+    }
+
+    @Test func notFoundAndMethodNotAllowedWithAllow() async throws {
+        let router = Self.router()
+        do {
+            _ = try await router.respond(to: Request(method: "GET", target: "/nope"))
+            Issue.record("expected 404")
+        } catch let error as HTTPError {
+            #expect(error.status == .notFound)
+        }
+        do {
+            _ = try await router.respond(to: Request(method: "PUT", target: "/items/3"))
+            Issue.record("expected 405")
+        } catch let error as HTTPError {
+            #expect(error.status == .methodNotAllowed)
+            #expect(error.headers["Allow"] == "DELETE, GET, HEAD")
+            #expect(error.response.headers["Allow"] == "DELETE, GET, HEAD")
+            #expect(error.response.status == 405)
+        }
+    }
+
+    @Test func headIsAnsweredByGetUnlessAHeadRouteExists() async throws {
+        let router = Self.router()
+        #expect(body(try await router.respond(to: Request(method: "HEAD", target: "/items/5"))) == "item 5")
+        #expect(try await router.respond(to: Request(method: "HEAD", target: "/head-only")).status == .noContent)
+    }
+
+    @Test func badParameterIs400() async throws {
+        let router = Self.router()
+        await #expect { try await router.respond(to: Request(method: "GET", target: "/items/x")) } throws: {
+            status(of: $0) == .badRequest && "\($0)".contains("path parameter id")
+        }
+    }
+
+    @Test func groupsHaveTheirOwnMiddlewareInOrder() async throws {
+        let router = Router()
+        router.get("/open") { _ in .text("open") }
+        let admin = router.group("/admin").using(Stamp(name: "outer"), Stamp(name: "inner"))
+        admin.get("/users/:name") { request in
+            .text("\(request.headers.values(for: "X-Seen").joined(separator: ",")) \(request.parameters["name"] ?? "")")
+        }
+        admin.group("/deep").using(Gate()).get { _ in .text("deep") }
+        let response = try await router.respond(to: Request(method: "GET", target: "/admin/users/ann"))
+        // The first listed sees the request first and the response last.
+        #expect(body(response) == "outer,inner ann")
+        #expect(response.headers.values(for: "X-Stamp") == ["inner", "outer"])
+        let open = try await router.respond(to: Request(method: "GET", target: "/open"))
+        #expect(!open.headers.contains("X-Stamp"))
+        await #expect { try await router.respond(to: Request(method: "GET", target: "/admin/deep")) } throws: {
+            status(of: $0) == .forbidden
+        }
+        #expect(router.synchronousParts == ["middleware Gate (routes under /admin/deep)"])
+    }
+}
+
+struct Stamp: AsyncMiddleware {
+    let name: String
+    func respond(to request: Request, next: (Request) async throws -> Response) async throws -> Response {
+        var headers = request.headers
+        headers.add("X-Seen", name)
+        var response = try await next(Request(method: request.method, target: request.target, headers: headers))
+        response.headers.add("X-Stamp", name)
+        return response
+    }
+}
+
+/// A synchronous middleware that refuses everything.
+struct Gate: Middleware {
+    func respond(to request: Request, next: (Request) throws -> Response) throws -> Response {
+        throw HTTPError(.forbidden, message: "closed")
+    }
+}
+
+@Suite struct RouterLifespanTests {
+    final class Journal: @unchecked Sendable {
+        // Only the test's task touches it, one hook at a time.
+        var entries: [String] = []
+    }
+
+    @Test func hooksRunInOrderAndShutdownInReverse() async throws {
+        let journal = Journal()
+        let router = Router()
+        router.onStartup { journal.entries.append("open db") }
+        router.onStartup { journal.entries.append("warm cache") }
+        router.onShutdown { journal.entries.append("close db") }
+        router.onShutdown { journal.entries.append("flush cache") }
+        try await router.startup()
+        try await router.shutdown()
+        #expect(journal.entries == ["open db", "warm cache", "flush cache", "close db"])
+        router.onStartup { throw HTTPError(.serviceUnavailable, message: "db down") }
+        await #expect(throws: HTTPError.self) { try await router.startup() }
+    }
+}
