@@ -26,7 +26,7 @@ final class ThreadPool: Sendable {
     private let queue = BlockingQueue<@Sendable () -> Void>()
     /// Threads started, and threads idle that no submitted job has claimed yet; any thread may
     /// change them under the lock.
-    private let counts = Mutex<(started: Int, idle: Int)>((0, 0))
+    private let counts = Lock<(started: Int, idle: Int)>((0, 0))
 
     init(size: Int, name: String) {
         self.size = size
