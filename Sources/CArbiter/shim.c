@@ -163,9 +163,6 @@ int arbiter_spawn(pid_t *pid, const char *path, char *const argv[], char *const 
     return rc;
 }
 
-static _Thread_local int on_loop_thread = 0;
-void arbiter_set_loop_thread(int on) { on_loop_thread = on; }
-int arbiter_is_loop_thread(void) { return on_loop_thread; }
 
 static _Thread_local const void *thread_owner = NULL;
 void arbiter_set_thread_owner(const void *owner) { thread_owner = owner; }

@@ -49,7 +49,6 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     }
 
     func run() -> Int32 {
-        arbiter_set_loop_thread(1)
         arbiter_set_thread_owner(Unmanaged.passUnretained(loop).toOpaque())
         let logger = context.logger
         do {
@@ -80,6 +79,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         }) {
             logger.error("Application shutdown failed: \(error)")
         }
+        loop.finish()
         return 0
     }
 

@@ -41,27 +41,51 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         self.blockThreshold = blockThreshold
     }
 
-    static var onLoopThread: Bool { arbiter_is_loop_thread() != 0 }
+    /// The calling thread runs this loop (a thread-local tag: `pthread_self` is `const` in Glibc).
+    var isCurrent: Bool { arbiter_thread_owner() == UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    /// Set once the loop has stopped for good (its worker is leaving): jobs that still arrive run
+    /// on a thread of their own instead of waiting for a turn that never comes.
+    private let finished = Lock(false)
 
     /// Called by the host's `enqueue`, from any thread.
     func enqueue(_ job: Job) {
-        if Self.onLoopThread {
+        if isCurrent {
             if let owner = attributing, let pointer = job.job {
                 owners[pointer] = owner
                 owner.jobs.append(pointer)
             }
             local.append(.job(job))
+        } else if finished.withLock({ $0 }) {
+            let work = UnsafeWork(work: .job(job))
+            startThread(name: "late-job") { if case .job(let job) = work.work { job.run(job.context, job.job) } }
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .job(job))) }
             wake.signal()
         }
     }
 
-    var isCurrent: Bool { Self.onLoopThread }
+    /// The loop will not turn again.
+    func finish() {
+        finished.withLock { $0 = true }
+        // Jobs that were queued meanwhile run the same way.
+        let stranded = remote.withLock { queue in
+            defer { queue.removeAll() }
+            return queue
+        }
+        for work in stranded {
+            startThread(name: "late-job") {
+                switch work.work {
+                case .job(let job): job.run(job.context, job.job)
+                case .closure: break  // exchange calls for connections that are gone
+                }
+            }
+        }
+    }
 
     /// Runs `body` on the loop thread soon (from any thread).
     func post(_ body: @escaping () -> Void) {
-        if Self.onLoopThread {
+        if isCurrent {
             local.append(.closure(body))
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .closure(body))) }

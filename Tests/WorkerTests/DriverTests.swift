@@ -140,7 +140,8 @@ final class DriverHarness: @unchecked Sendable {
     }
 }
 
-@Suite struct DriverTests {
+/// One worker at a time: an application's runtime keeps the host it was started by, process-wide.
+@Suite(.serialized) struct DriverTests {
     @Test(arguments: ["sync", "async"])
     func aKeepAliveConnectionServesPipelinedRequestsInOrder(worker: String) throws {
         let harness = try DriverHarness(worker: worker)

@@ -78,11 +78,6 @@ int arbiter_memfd(const char *name);
 unsigned char *arbiter_thread_scratch(void);
 enum { ARBITER_SCRATCH_SIZE = 65536 };
 
-/// Marks the calling thread as (not) the event loop's. A C thread-local, because Glibc's
-/// `pthread_self` is declared const and release builds may reuse a stale value across `await`.
-void arbiter_set_loop_thread(int on);
-int arbiter_is_loop_thread(void);
-
 /* The connection owner this thread is (a worker's loop, a request thread): calls made on another
    thread are posted to the owner. A thread-local, since pthread_self() is `const` in Glibc. */
 void arbiter_set_thread_owner(const void *owner);
