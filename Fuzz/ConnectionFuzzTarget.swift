@@ -16,7 +16,7 @@ public func fuzzConnection(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-struct Script {
+struct Script: ~Copyable {
     var input: [UInt8]
     var position = 0
     var machine: ConnectionStateMachine
@@ -63,7 +63,7 @@ struct Script {
             case 3:
                 if serving && !readPending, machine.applicationRead(max: Int(next() ?? 1) * 16 + 1, now: now) == .ok { readPending = true }
             case 4:
-                let codes = [200, 204, 304, 404, 500, 99, 600, 101]
+                let codes = [200, 204, 304, 404, 500, 99, 600, 101, 101]
                 let status = codes[Int(next() ?? 0) % codes.count]
                 let length = Int64(next() ?? 0) - 128
                 _ = machine.applicationSendHead(status: status, fieldCount: 0, field: { _ in fatalError("no fields") }, contentLength: length)
@@ -120,6 +120,10 @@ struct Script {
                 completed += 1
                 serving = false
             case .close:
+                closed = true
+                outputAtClose = machine.outboundCount
+            case .upgrade:
+                // The connection now belongs to another protocol: the machine must stay silent.
                 closed = true
                 outputAtClose = machine.outboundCount
             case .cancelRequest, .proxied, .shutdownWrite, .log:

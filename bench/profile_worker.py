@@ -40,7 +40,7 @@ def run(requests):
     scoreboard = os.memfd_create("scoreboard")
     os.ftruncate(scoreboard, 4096)
     app = "hello:application" if worker == "async" else "hellosync:application"
-    settings = f"app = {app}\nworker_class = {worker}\nthreads = 1\nlog_level = warning\nchdir = {work}\n"
+    settings = f"app = {app}\nworker_class = {worker}\nthreads = 1\nloglevel = warning\nchdir = {work}\n"
     env = dict(os.environ, ARBITER_WORKER="0", ARBITER_WORKER_SETTINGS=settings, ARBITER_WORKER_LISTENERS="1",
                ARBITER_WORKER_HEARTBEAT=str(64 + 4 * 256))
     sources = [control_worker.fileno(), heartbeat, scoreboard, listener.fileno()]
@@ -63,7 +63,13 @@ def run(requests):
                                 binary], cwd=work, env=env, preexec_fn=place, close_fds=False,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     control_master.settimeout(120)
-    assert control_master.recv(64).startswith(b"ready"), "worker did not report ready"
+    try:
+        ready = control_master.recv(64)
+    except TimeoutError:
+        ready = b""
+    if not ready.startswith(b"ready"):
+        process.kill()
+        sys.exit("worker did not report ready: " + process.communicate()[1].decode()[-2000:])
     # Warm up, then measure: total instructions are read from the output, so count both phases.
     conn = socket.create_connection(("127.0.0.1", port))
     request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"

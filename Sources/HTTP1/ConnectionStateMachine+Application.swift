@@ -3,8 +3,9 @@ extension ConnectionStateMachine {
     /// The application asks for up to `max` body bytes; the answer comes from `poll`
     /// (`.readCompleted`) unless the call is refused at once.
     public mutating func applicationRead(max: Int, now: Double) -> CallStatus {
-        guard phase == .request, var request, request.end == .running, request.readMax == nil else { return .invalidState }
+        guard phase == .request, var request = self.request.take() else { return .invalidState }
         defer { self.request = request }
+        guard request.end == .running, request.readMax == nil else { return .invalidState }
         // RFC 9110 §10.1.1: the client waits for `100 Continue` before sending the body; send it
         // only when the body is actually read, and never once a final response started.
         if request.head.expectsContinue && !request.continueSent && request.plan == nil && !request.decoder.isComplete && !peerGone {
@@ -24,7 +25,9 @@ extension ConnectionStateMachine {
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
         contentLength: Int64, keepResponseHeaders: Bool = false
     ) -> CallStatus {
-        guard phase == .request, var request, request.end == .running, request.plan == nil else { return .invalidState }
+        guard phase == .request, var request = self.request.take() else { return .invalidState }
+        defer { self.request = request }
+        guard request.end == .running, request.plan == nil else { return .invalidState }
         // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
         // for 101, which switches a request that asked for it to another protocol (§7.8, §15.2.2).
         let switching = status == 101 && request.head.version == .http11 && request.head.field("upgrade") != nil
@@ -45,18 +48,16 @@ extension ConnectionStateMachine {
         request.plan = plan
         request.status = status
         if !peerGone { queue(plan.head) }
-        self.request = request
         return .ok
     }
 
     /// The application writes body bytes; `.writeCompleted` follows from `poll` once the output is
     /// below the high-water mark (backpressure).
     public mutating func applicationWrite(_ bytes: UnsafeRawBufferPointer, now: Double) -> CallStatus {
-        guard phase == .request, var request, request.end == .running, !request.writePending, let plan = request.plan else {
-            return .invalidState
-        }
-        if peerGone { return .disconnected }
+        guard phase == .request, var request = self.request.take() else { return .invalidState }
         defer { self.request = request }
+        guard request.end == .running, !request.writePending, let plan = request.plan else { return .invalidState }
+        if peerGone { return .disconnected }
         request.writePending = true
         request.waitingSince = now
         guard !plan.suppressBody, !bytes.isEmpty else { return .ok }
@@ -83,8 +84,10 @@ extension ConnectionStateMachine {
 
     /// The application ends its response, with trailer fields for a chunked body.
     public mutating func applicationFinish(trailers: [(name: [UInt8], value: [UInt8])], now: Double) {
-        guard phase == .request, var request, request.end == .running else { return }
-        guard let plan = request.plan else { return applicationAbort(now: now) }
+        guard phase == .request, request?.plan != nil else { return applicationAbort(now: now) }
+        guard var request = self.request.take() else { return }
+        defer { self.request = request }
+        guard request.end == .running, let plan = request.plan else { return }
         if plan.chunked && !peerGone {
             let valid = trailers.filter { ResponseEncoder.isAcceptableResponseHeader(name: $0.name, value: $0.value) }
             queue(ResponseEncoder.lastChunk(trailers: valid))
@@ -97,7 +100,6 @@ extension ConnectionStateMachine {
         }
         request.end = .finished(complete: complete)
         request.waitingSince = now
-        self.request = request
     }
 
     /// The application ends the exchange without completing its response. Before a head, the
@@ -105,7 +107,9 @@ extension ConnectionStateMachine {
     /// short — no last chunk, no more bytes — and the connection closes, so the client can tell
     /// a failed response from a whole one.
     public mutating func applicationAbort(now: Double) {
-        guard phase == .request, var request, request.end == .running else { return }
+        guard phase == .request, var request = self.request.take() else { return }
+        defer { self.request = request }
+        guard request.end == .running else { return }
         if request.plan == nil && !peerGone {
             let error = request.bodyError ?? HTTPError(500, "the application failed before responding")
             request.status = error.status
@@ -113,7 +117,6 @@ extension ConnectionStateMachine {
         }
         request.end = .aborted
         request.waitingSince = now
-        self.request = request
     }
 
     /// The request in flight, as the application was given it.

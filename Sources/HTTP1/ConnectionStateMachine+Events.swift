@@ -84,14 +84,14 @@ extension ConnectionStateMachine {
             phase = .closing
             return true
         case .request:
-            guard var request, configuration.bodyTimeout > 0 else { return false }
+            guard configuration.bodyTimeout > 0, var request = self.request.take() else { return false }
+            defer { self.request = request }
             let waiting = request.readMax != nil || request.writePending || (request.end != .running && outboundCount > 0)
             guard waiting, let since = request.waitingSince,
                   now - max(since, lastActivity) > configuration.bodyTimeout
             else { return false }
             if request.readMax != nil {
                 request.bodyError = HTTPError(408, "request body made no progress within body_timeout")
-                self.request = request
             } else {
                 peerGone = true  // a client that stopped reading its response
             }

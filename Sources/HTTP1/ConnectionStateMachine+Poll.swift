@@ -41,27 +41,35 @@ extension ConnectionStateMachine {
     }
 
     private mutating func pollRequest(now: Double) -> Action {
-        guard var request else { fatalError("ConnectionStateMachine: request phase without a request") }
-        defer { self.request = request }
+        // Moved out and back in (not copied): a request's head is not retained again per poll.
+        guard var request = self.request.take() else { fatalError("ConnectionStateMachine: request phase without a request") }
         if !request.announced {
             request.announced = true
-            return .startRequest(request.head)
+            let head = request.head
+            self.request = request
+            return .startRequest(head)
         }
         if request.readMax != nil, let result = nextRead(&request) {
             request.readMax = nil
             request.waitingSince = nil
+            self.request = request
             return .readCompleted(result)
         }
         if request.writePending && (outboundCount <= configuration.highWater || peerGone) {
             request.writePending = false
             request.waitingSince = nil
+            self.request = request
             return .writeCompleted(peerGone ? .disconnected : .ok)
         }
         if peerGone && request.end == .running && !request.cancelAnnounced {
             request.cancelAnnounced = true
+            self.request = request
             return .cancelRequest
         }
-        guard request.end != .running, outboundCount == 0 || peerGone else { return .none }
+        guard request.end != .running, outboundCount == 0 || peerGone else {
+            self.request = request
+            return .none
+        }
         return complete(request, now: now)
     }
 
@@ -94,13 +102,12 @@ extension ConnectionStateMachine {
     }
 
     /// The request is over: keep the connection for the next one, or close it.
-    private mutating func complete(_ request: Request, now: Double) -> Action {
+    private mutating func complete(_ request: consuming Request, now: Double) -> Action {
         let finishedWhole = request.end == .finished(complete: true)
         let summary = RequestSummary(
             head: request.head, status: request.status, bodyBytesSent: request.bodyBytesSent,
             complete: finishedWhole && !peerGone, startedAt: request.startedAt,
             responseHeaders: request.plan?.headers ?? [])
-        self.request = nil
         requestsServed += 1
         lastActivity = now
         // The client still waits for `100 Continue` before it sends the body: the body's bytes

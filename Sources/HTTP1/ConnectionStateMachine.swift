@@ -9,7 +9,7 @@
 /// application; the machine owns every protocol decision, so both worker classes share them.
 ///
 /// The machine is a value: one owner mutates it, on one thread at a time.
-public struct ConnectionStateMachine: Sendable {
+public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// Limits and timeouts (seconds; 0 disables a timeout where noted).
     public struct Configuration: Sendable {
         public var limits: Limits

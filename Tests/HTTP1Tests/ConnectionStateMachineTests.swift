@@ -3,7 +3,7 @@ import Testing
 
 /// The connection machine alone: bytes and application calls in, actions and bytes out, a manual
 /// clock, no sockets.
-struct Harness {
+struct Harness: ~Copyable {
     var machine: ConnectionStateMachine
     var now = 100.0
     /// Every action but `.none`, in order.
@@ -109,7 +109,7 @@ extension ConnectionStateMachine.Action {
         #expect(after.contains { if case .writeCompleted(.ok) = $0 { true } else { false } })
         #expect(after.compactMap(\.completion).map(\.status) == [200])
         #expect(!after.contains { $0.isClose })
-        #expect(h.machine.isIdle)
+        #expect(Bool(h.machine.isIdle))
         #expect(h.machine.requestsServed == 1)
     }
 
@@ -166,7 +166,7 @@ extension ConnectionStateMachine.Action {
         #expect(h.machine.readBudget == 65_536)
         h.machine.received([UInt8](repeating: 65, count: 65_536), now: h.now)
         #expect(h.machine.readBudget == 0)
-        #expect(!h.machine.wantsRead)
+        #expect(!Bool(h.machine.wantsRead))
         #expect(h.machine.bufferedInput == 65_536)
     }
 
