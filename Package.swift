@@ -31,7 +31,11 @@ let package = Package(
         .target(name: "Supervision"),
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
-        .target(name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"]),
+        .target(
+            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"],
+            // Each connection is owned by one thread (docs/connection-core.md), so the run-time
+            // exclusivity checks on its class properties only cost time on every request.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader", "Supervision"]),
         .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform", "Supervision"]),
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
