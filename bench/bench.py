@@ -65,31 +65,19 @@ def nginx(workers=2):
 
 
 def cpu_seconds(pids):
-    """utime + stime of processes, from /proc/PID/stat (fields 14 and 15, counted after the
-    closing parenthesis of the name: arbiter's process titles contain spaces)."""
+    """(user, user + system) seconds of processes, from /proc/PID/stat (fields 14 and 15, counted
+    after the closing parenthesis of the name: arbiter's process titles contain spaces)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            user += int(fields[11])
+            system += int(fields[12])
         except OSError:
             pass
-    return total
-
-
-def user_seconds(pids):
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) / ticks
-        except OSError:
-            pass
-    return total
+    return user / ticks, (user + system) / ticks
 
 
 def children(pid):
@@ -180,10 +168,11 @@ def measure(name, command, workers, connections, path, ideal=None):
             except OSError:
                 pass
         pids = [server.process.pid] + server.workers()
-        cpu_before, user_before = cpu_seconds(pids), user_seconds(pids)
+        user_before, cpu_before = cpu_seconds(pids)
         result = wrk(connections, path)
-        result["cpu_us"] = (cpu_seconds(pids) - cpu_before) * 1e6 / max(result["requests"], 1)
-        result["user_us"] = (user_seconds(pids) - user_before) * 1e6 / max(result["requests"], 1)
+        user_after, cpu_after = cpu_seconds(pids)
+        result["cpu_us"] = (cpu_after - cpu_before) * 1e6 / max(result["requests"], 1)
+        result["user_us"] = (user_after - user_before) * 1e6 / max(result["requests"], 1)
         result["peak_rss_mib"] = max(memory_kib(pid, "VmHWM") for pid in server.workers()) / 1024
         result["name"] = name
         if ideal:

@@ -12,9 +12,12 @@ func makeRouter() -> Router {
     }
     router.get("/sleep") { request in
         // Waits without holding a thread: other requests keep being served.
-        let seconds = Double(request.query["seconds"] ?? "1") ?? 1
+        // Query values come from the client: validate before use (`inf`, `nan`, `-1`).
+        guard let seconds = Double(request.query["seconds"] ?? "1"), seconds.isFinite, (0...3600).contains(seconds) else {
+            throw HTTPError(.badRequest, message: "seconds must be a number from 0 to 3600")
+        }
         do {
-            try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1e9))
+            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
         } catch is CancellationError {
             // The client went away: arbiter cancelled this request's task.
             Runtime.log(.info, "GET /sleep cancelled: the client disconnected")
@@ -24,15 +27,20 @@ func makeRouter() -> Router {
     }
     router.get("/block") { request in
         // Blocks its thread on purpose, to show what arbiter reports about it.
-        let seconds = Double(request.query["seconds"] ?? "1") ?? 1
-        usleep(UInt32(max(0, min(seconds, 60)) * 1e6))
+        guard let seconds = Double(request.query["seconds"] ?? "1"), seconds.isFinite, (0...60).contains(seconds) else {
+            throw HTTPError(.badRequest, message: "seconds must be a number from 0 to 60")
+        }
+        usleep(UInt32(seconds * 1e6))
         return .text("blocked \(seconds)s")
     }
     router.get("/stream") { request in
         // `chunks` pieces; with `size`, each is that many bytes (a large stream to a slow reader
         // waits on backpressure instead of piling up in memory).
-        let count = Int(request.query["chunks"] ?? "5") ?? 5
-        let size = Int(request.query["size"] ?? "0") ?? 0
+        guard let count = Int(request.query["chunks"] ?? "5"), (0...1_000_000).contains(count),
+              let size = Int(request.query["size"] ?? "0"), (0...(1 << 20)).contains(size)
+        else {
+            throw HTTPError(.badRequest, message: "chunks must be 0 to 1000000 and size 0 to 1048576")
+        }
         return Response(headers: ["Content-Type": "text/plain"], body: .stream { writer in
             let block = [UInt8](repeating: UInt8(ascii: "x"), count: max(0, size))
             for i in 0..<count {

@@ -152,6 +152,23 @@ extension Integration {
             }
         }
 
+        /// The examples are what people copy: they refuse bad query values instead of crashing.
+        @Test(arguments: ["hello:application", "hellosync:application"])
+        func theExamplesValidateTheirInput(app: String) throws {
+            try withServer([app, "-k", "async"]) { server in
+                let worker = server.workerPids
+                var targets = ["/sleep?seconds=inf", "/sleep?seconds=nan", "/sleep?seconds=-1", "/stream?chunks=-1", "/stream?chunks=x"]
+                if app.hasPrefix("hello:") { targets.append("/block?seconds=inf") }
+                for target in targets {
+                    let status = try httpGet(port: server.port, target).status
+                    #expect(status == 400, "\(target)")
+                }
+                #expect(try httpGet(port: server.port, "/").status == 200)
+                #expect(server.workerPids == worker)
+                #expect(!server.log.contains("killed by"))
+            }
+        }
+
         /// Targets and Host values the parser refuses, end to end; HTTP/1.2 is served as 1.1.
         @Test(arguments: ["sync", "async"])
         func targetsAreReadByTheRules(worker: String) throws {
