@@ -107,6 +107,22 @@ final class Exchange: @unchecked Sendable {
         }
     }
 
+    /// Sends head, body and end in one call when the server offers it (ABI field `respond`); false
+    /// when it does not, and the caller sends them one by one.
+    func respond(status: Int, headers: Headers, body: [UInt8]) throws -> Bool {
+        guard let table = pointer.pointee.calls else { return false }
+        guard table.pointee.struct_size >= MemoryLayout<arbiter_exchange_calls>.size, let respond = table.pointee.respond else {
+            return false
+        }
+        let rc = headers.withCHeaders { views in
+            body.withUnsafeBufferPointer { bytes in
+                respond(pointer, UInt16(clamping: status), views.baseAddress, views.count, bytes.baseAddress, bytes.count)
+            }
+        }
+        if rc != ARBITER_OK { throw ExchangeError(status: rc) }
+        return true
+    }
+
     func finish(trailers: Headers) {
         trailers.withCHeaders { views in calls.finish(pointer, views.baseAddress, views.count) }
     }

@@ -32,8 +32,21 @@ enum Responder {
         return file
     }
 
+    /// A body already in memory goes out with its head in one call, when the server offers it.
+    private static func respondWhole(_ response: Response, exchange: Exchange) throws -> Bool {
+        let body: [UInt8]
+        switch response.body {
+        case .empty: body = []
+        case .bytes(let bytes): body = bytes
+        default: return false
+        }
+        let (headers, _) = prepare(response)
+        return try exchange.respond(status: response.status.code, headers: headers, body: body)
+    }
+
     static func send(_ response: Response, request: Request, exchange: Exchange) async {
         do {
+            if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
             var trailers = Headers()
             switch response.body {
@@ -53,6 +66,7 @@ enum Responder {
 
     static func sendBlocking(_ response: Response, request: Request, exchange: Exchange) {
         do {
+            if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
             var trailers = Headers()
             switch response.body {

@@ -100,6 +100,24 @@ final class Exchange: @unchecked Sendable {
         owner.post { copy.withUnsafeBytes { self.connection.applicationWrite(self, $0, context: call.context, callback: callback) } }
     }
 
+    func respond(status: Int, headers: UnsafeBufferPointer<arbiter_header>, body: UnsafeRawBufferPointer) -> Int32 {
+        if owner.isCurrent {
+            return connection.applicationRespond(self, status: status, fieldCount: headers.count, field: { Self.field(headers[$0]) }, body: body)
+        }
+        let fields = headers.map { view in (name: Self.bytes(view.name), value: Self.bytes(view.value)) }
+        let copy = Array(body)
+        let answer = Answer()
+        owner.post {
+            let status = fields.withFieldViews { views in
+                copy.withUnsafeBytes { body in
+                    self.connection.applicationRespond(self, status: status, fieldCount: views.count, field: { views[$0] }, body: body)
+                }
+            }
+            answer.give(status)
+        }
+        return answer.wait()
+    }
+
     func finish(trailers: UnsafeBufferPointer<arbiter_header>) {
         let fields = trailers.map { view in (name: Self.bytes(view.name), value: Self.bytes(view.value)) }
         if owner.isCurrent { return connection.applicationFinish(self, trailers: fields) }
@@ -133,7 +151,12 @@ final class Exchange: @unchecked Sendable {
                 Exchange.from(ex).write(UnsafeRawBufferPointer(start: data, count: length), context: ctx, callback: cb!)
             },
             finish: { ex, trailers, count in Exchange.from(ex).finish(trailers: UnsafeBufferPointer(start: trailers, count: count)) },
-            abort: { ex in Exchange.from(ex).abort() }))
+            abort: { ex in Exchange.from(ex).abort() },
+            respond: { ex, status, headers, count, body, length in
+                Exchange.from(ex).respond(
+                    status: Int(status), headers: UnsafeBufferPointer(start: headers, count: count),
+                    body: UnsafeRawBufferPointer(start: body, count: length))
+            }))
         return UnsafePointer(table)
     }()
 }

@@ -215,6 +215,24 @@ extension ServerConnection {
         kick()
     }
 
+    /// Head, body and end in one call: no completion to wait for.
+    func applicationRespond(_ exchange: Exchange, status: Int, fieldCount: Int,
+                            field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
+                            body: UnsafeRawBufferPointer) -> Int32 {
+        guard current === exchange, pendingWrite == nil else { return Status.invalidState }
+        let now = Clock.monotonic()
+        let result = machine.applicationSendHead(
+            status: status, fieldCount: fieldCount, field: field, contentLength: Int64(body.count),
+            keepResponseHeaders: server.context.keepResponseHeaders)
+        if result == .ok {
+            // The write completes through `poll` with no callback waiting for it.
+            _ = machine.applicationWrite(body, now: now)
+            machine.applicationFinish(trailers: [], now: now)
+        }
+        kick()
+        return Status.of(result)
+    }
+
     func applicationFinish(_ exchange: Exchange, trailers: [(name: [UInt8], value: [UInt8])]) {
         guard current === exchange else { return }
         machine.applicationFinish(trailers: trailers, now: Clock.monotonic())

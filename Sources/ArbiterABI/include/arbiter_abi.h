@@ -98,6 +98,11 @@ typedef struct arbiter_exchange_calls {
     /// Ends the exchange without completing the response (the application failed after send_head):
     /// the server closes the connection so the client cannot mistake a partial body for a whole one.
     void (*abort)(arbiter_exchange *ex);
+    /// Sends a whole response at once — head, `length` body bytes (its Content-Length), end — as
+    /// send_head, write and finish would, without a completion. Returns what send_head returns; after
+    /// ARBITER_OK the exchange has ended. Present when `struct_size` covers it.
+    int (*respond)(arbiter_exchange *ex, uint16_t status, const arbiter_header *headers, size_t count,
+                   const uint8_t *body, size_t length);
 } arbiter_exchange_calls;
 
 /// One request's handle on the server. `server_data` belongs to the server.
