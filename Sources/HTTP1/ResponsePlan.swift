@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 /// How a response is framed, decided when the application sends its head; the head bytes are
 /// written straight from the application's borrowed fields.
@@ -87,30 +86,38 @@ struct ResponsePlan: Sendable {
 }
 
 /// The `Date` header, formatted once per second.
-public final class DateCache: Sendable {
+///
+/// Shared by every thread that answers requests. Guarded by a pthread mutex rather than
+/// `Synchronization.Mutex`, whose futexes ThreadSanitizer cannot see (it would report every use).
+public final class DateCache: @unchecked Sendable {
     public static let shared = DateCache()
-    private let cached = Mutex<(second: Int, value: String, line: [UInt8])>((0, "", []))
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Guarded by `mutex`.
+    private var cache: (second: Int, value: String, line: [UInt8]) = (0, "", [])
 
-    private func refresh(_ cache: inout (second: Int, value: String, line: [UInt8])) {
+    private init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    private func withCache<R>(_ body: (inout (second: Int, value: String, line: [UInt8])) -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         let now = time(nil)
         if cache.second != now {
             let value = HTTPDate.format(epochSeconds: now)
             cache = (now, value, Array("Date: \(value)\r\n".utf8))
         }
+        return body(&cache)
     }
 
     public func current() -> String {
-        cached.withLock { cache in
-            refresh(&cache)
-            return cache.value
-        }
+        withCache { $0.value }
     }
 
     /// Appends `Date: …\r\n`.
     func appendLine(to out: inout [UInt8]) {
-        cached.withLock { cache in
-            refresh(&cache)
-            out.append(contentsOf: cache.line)
-        }
+        withCache { out.append(contentsOf: $0.line) }
     }
 }
