@@ -29,8 +29,6 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let recycling = Atomic<Bool>(false)
     private let served = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
-    /// The loop stopped accepting for lack of a free request thread: wake it when one frees up.
-    private let waitingForCapacity = Atomic<Bool>(false)
     /// Every open connection, busy or not (loop thread only).
     private var connections: [Int32: ServerConnection] = [:]
     /// Loop thread only.
@@ -135,31 +133,26 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         }
     }
 
-    /// Accept only while a request thread is free (so a busy worker leaves connections to idle
-    /// ones), never past `worker_connections`, and in turn with the other workers. A connection
-    /// that sends nothing costs a descriptor and a timer, and holds back nothing.
-    private var hasCapacity: Bool {
-        inFlight.load(ordering: .sequentiallyConsistent) < context.settings.threads
-            && connections.count < context.settings.workerConnections
-    }
+    /// Never past `worker_connections`; otherwise in turn with the other workers by load — open
+    /// connections plus busy request threads — so a busy worker leaves new connections to idle ones.
+    /// A worker whose threads are all busy still takes its turn: connections never wait in the listen
+    /// queue while the ones already accepted keep a worker busy. A connection that sends nothing
+    /// costs a descriptor and a timer, and holds back nothing.
+    private var hasRoom: Bool { connections.count < context.settings.workerConnections }
+
+    /// What the scoreboard compares: open connections plus requests being served.
+    private var load: Int { connections.count + inFlight.load(ordering: .relaxed) }
 
     private func updateAccepting() {
         let eligible = !stopping.load(ordering: .relaxed) && !recycling.load(ordering: .relaxed)
-        var wanted = eligible && hasCapacity
-        if eligible && !wanted {
-            waitingForCapacity.store(true, ordering: .sequentiallyConsistent)
-            // A thread may have finished between the check and the flag: look again.
-            wanted = hasCapacity
-        }
-        if wanted { waitingForCapacity.store(false, ordering: .relaxed) }
-        accepting.update(wanted: wanted, now: Clock.monotonic(), epoll: epoll, listeners: context.listeners)
-        context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
+        accepting.update(wanted: eligible && hasRoom, now: Clock.monotonic(), epoll: epoll, listeners: context.listeners)
+        context.scoreboard?.page.publish(context.scoreboard!.index, connections: load, accepting: eligible)
     }
 
     private func acceptConnections(_ listenerFD: Int32) {
         // A bounded batch per wake-up, so that one worker does not take every queued connection.
         for _ in 0..<16 {
-            guard hasCapacity, accepting.mayTakeAnother(connections: connections.count, context: context) else {
+            guard hasRoom, accepting.mayTakeAnother(connections: load, context: context) else {
                 return updateAccepting()
             }
             switch context.acceptOne(from: listenerFD, policy: &accepting) {
@@ -395,8 +388,6 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         if !released {
             // Still held (with the event): the loop takes it over from the list.
             returned.withLock { $0.append((connection, false)) }
-            wake.signal()
-        } else if waitingForCapacity.load(ordering: .sequentiallyConsistent) {
             wake.signal()
         }
     }

@@ -56,6 +56,35 @@ extension Integration {
             #expect(server.log.occurrences(of: "Cannot accept connections") == 1)
         }
 
+        /// Busy workers still take new connections in turn: a connection never waits in the listen
+        /// queue while the connections already accepted keep every request thread busy.
+        @Test(arguments: ["hello:application", "hellosync:application"])
+        func busyWorkersStillAcceptNewConnections(app: String) throws {
+            try withServer([app, "-k", "sync", "-w", "2"]) { server in
+                let port = server.port
+                let done = Countdown(8)
+                // Eight clients keep both workers' single request threads busy for five seconds, with a
+                // queue of requests behind each (every request holds its thread 0.2 s).
+                for _ in 0..<8 {
+                    TestSupport.Thread.start {
+                        defer { done.arrive() }
+                        guard let c = try? HTTPConnection(port: port, timeout: 10) else { return }
+                        let until = Clock.monotonic() + 5
+                        for _ in 0..<100 where Clock.monotonic() < until {
+                            guard (try? c.request("GET", "/sleep?seconds=0.2")) != nil else { return }
+                        }
+                    }
+                }
+                // Meanwhile, new connections get answers within a bound below the load's length.
+                usleep(300_000)
+                for _ in 0..<3 {
+                    let status = try httpGet(port: port, "/", timeout: 3).status
+                    #expect(status == 200)
+                }
+                done.wait(timeout: 15)
+            }
+        }
+
         /// Connections that send nothing cost a descriptor and a timer: they hold back no one.
         @Test(arguments: ["sync", "async"])
         func silentConnectionsDoNotDelayARealRequest(worker: String) throws {
