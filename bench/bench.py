@@ -110,7 +110,6 @@ class Server:
     def __init__(self, command, workers):
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         self.expected = workers
-        self.helpers = []
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -129,7 +128,7 @@ class Server:
             return False
 
     def workers(self):
-        kids = [pid for pid in children(self.process.pid) if pid not in self.helpers]
+        kids = children(self.process.pid)
         # uvicorn with one worker serves from its main process.
         return kids if kids else [self.process.pid]
 

@@ -118,7 +118,4 @@ extension ConnectionStateMachine {
         request.end = .aborted
         request.waitingSince = now
     }
-
-    /// The request in flight, as the application was given it.
-    public var currentHead: RequestHead? { request?.head }
 }

@@ -9,7 +9,6 @@ extension ConnectionStateMachine {
         if case .upgraded = phase { return }  // the upgraded protocol's handler reads now
         compactInput()
         input.append(contentsOf: bytes)
-        if phase == .head, headStartedAt == nil, discard == nil { headStartedAt = now }
     }
 
     public mutating func received(_ bytes: [UInt8], now: Double) {

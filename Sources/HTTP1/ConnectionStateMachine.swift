@@ -157,8 +157,6 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         phase == .head && bufferedInput == 0 && discard == nil && outboundCount == 0
     }
 
-    public var isClosed: Bool { phase == .closed }
-
     /// The peer closed or the transport failed.
     public var peerIsGone: Bool { peerGone }
 
@@ -171,9 +169,4 @@ public struct Diagnostic: Sendable, Equatable {
     public enum Level: Sendable, Equatable { case error, warning, info, debug }
     public let level: Level
     public let message: String
-}
-
-extension Limits {
-    /// The largest head the parser accepts (request line plus every field at its maximum).
-    public var maxHead: Int { maxHeadSize }
 }

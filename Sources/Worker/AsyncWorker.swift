@@ -135,10 +135,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             case Token.wake: loop.wake.drain()
             case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
             case Token.control:
-                if context.masterIsGone() {
-                    epoll.remove(context.control.fd)
-                    beginGracefulStop(reason: "master exit")
-                }
+                if context.masterIsGone(watchedBy: epoll) { beginGracefulStop(reason: "master exit") }
             default: connectionEvent(fd, events[i])
             }
         }
@@ -199,10 +196,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
         if context.app.isBlocking {
-            let request = UnsafeRequest(exchange: exchange)
             pool.submit { [loop] in
-                let token = UnsafeCall(context: request.exchange.connection.handle(request.exchange))
-                loop.post { request.exchange.tokenArrived(token.context) }
+                let token = UnsafeCall(context: exchange.connection.handle(exchange))
+                loop.post { exchange.tokenArrived(token.context) }
             }
         } else {
             loop.attributing = exchange
@@ -233,11 +229,6 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         connections[connection.fd] = nil
         connection.transport.close()
     }
-}
-
-/// A request handed to a pool thread: the head is immutable and the exchange posts its calls to the loop.
-struct UnsafeRequest: @unchecked Sendable {
-    let exchange: Exchange
 }
 
 /// A lifespan hook call that may be handed to a pool thread.

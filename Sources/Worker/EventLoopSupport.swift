@@ -65,7 +65,6 @@ struct WakeUp {
 enum Events {
     static let readable = UInt32(ARBITER_EPOLLIN)
     static let writable = UInt32(ARBITER_EPOLLOUT)
-    static let exclusive = UInt32(ARBITER_EPOLLEXCLUSIVE)
     static let hangup = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR) | UInt32(ARBITER_EPOLLRDHUP)
     static let peerClosed = UInt32(ARBITER_EPOLLRDHUP)
 }
@@ -73,13 +72,11 @@ enum Events {
 /// Whether a worker's listeners are registered with its epoll.
 struct ListenerRegistration {
     private(set) var active = false
-    /// EPOLLEXCLUSIVE: one sleeping worker is woken per connection instead of all of them.
-    let exclusive: Bool
 
     mutating func start(_ epoll: Epoll, _ listeners: [(fd: Int32, name: SocketName?)]) {
         guard !active else { return }
         for listener in listeners {
-            try? epoll.add(listener.fd, events: Events.readable | (exclusive ? Events.exclusive : 0), token: Token.make(Token.listener, listener.fd))
+            try? epoll.add(listener.fd, events: Events.readable, token: Token.make(Token.listener, listener.fd))
         }
         active = true
     }

@@ -82,15 +82,12 @@ final class Exchange: @unchecked Sendable {
             return connection.applicationSendHead(self, status: status, fieldCount: headers.count, field: { Self.field(headers[$0]) },
                                                   contentLength: contentLength)
         }
-        let fields = headers.map { view in (name: Self.bytes(view.name), value: Self.bytes(view.value)) }
-        let answer = Answer()
-        owner.post {
-            let status = fields.withFieldViews { views in
+        let fields = Self.copy(headers)
+        return answeredOnOwner {
+            fields.withFieldViews { views in
                 self.connection.applicationSendHead(self, status: status, fieldCount: views.count, field: { views[$0] }, contentLength: contentLength)
             }
-            answer.give(status)
         }
-        return answer.wait()
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, context: UnsafeMutableRawPointer?, callback: arbiter_done_cb) {
@@ -104,22 +101,26 @@ final class Exchange: @unchecked Sendable {
         if owner.isCurrent {
             return connection.applicationRespond(self, status: status, fieldCount: headers.count, field: { Self.field(headers[$0]) }, body: body)
         }
-        let fields = headers.map { view in (name: Self.bytes(view.name), value: Self.bytes(view.value)) }
+        let fields = Self.copy(headers)
         let copy = Array(body)
-        let answer = Answer()
-        owner.post {
-            let status = fields.withFieldViews { views in
+        return answeredOnOwner {
+            fields.withFieldViews { views in
                 copy.withUnsafeBytes { body in
                     self.connection.applicationRespond(self, status: status, fieldCount: views.count, field: { views[$0] }, body: body)
                 }
             }
-            answer.give(status)
         }
+    }
+
+    /// Runs a call that answers at once on the owner thread, and waits for its answer.
+    private func answeredOnOwner(_ call: @escaping () -> Int32) -> Int32 {
+        let answer = Answer()
+        owner.post { answer.give(call()) }
         return answer.wait()
     }
 
     func finish(trailers: UnsafeBufferPointer<arbiter_header>) {
-        let fields = trailers.map { view in (name: Self.bytes(view.name), value: Self.bytes(view.value)) }
+        let fields = Self.copy(trailers)
         if owner.isCurrent { return connection.applicationFinish(self, trailers: fields) }
         owner.post { self.connection.applicationFinish(self, trailers: fields) }
     }
@@ -129,8 +130,12 @@ final class Exchange: @unchecked Sendable {
         owner.post { self.connection.applicationAbort(self) }
     }
 
-    private static func bytes(_ view: arbiter_bytes) -> [UInt8] {
-        view.base.map { Array(UnsafeBufferPointer(start: $0, count: view.length)) } ?? []
+    /// Owned copies of borrowed fields, for a call that crosses threads.
+    private static func copy(_ views: UnsafeBufferPointer<arbiter_header>) -> [(name: [UInt8], value: [UInt8])] {
+        func bytes(_ view: arbiter_bytes) -> [UInt8] {
+            view.base.map { Array(UnsafeBufferPointer(start: $0, count: view.length)) } ?? []
+        }
+        return views.map { (name: bytes($0.name), value: bytes($0.value)) }
     }
 
     private static func field(_ view: arbiter_header) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {

@@ -64,7 +64,6 @@ final class ServerConnection: @unchecked Sendable {
     var heartbeatSlot = -1
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
-    let acceptedAt: Double
 
     init(transport: any Transport, remote: SocketName?, local: SocketName?, configuration: ConnectionStateMachine.Configuration,
          server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
@@ -76,7 +75,6 @@ final class ServerConnection: @unchecked Sendable {
         machine = ConnectionStateMachine(configuration: configuration, now: now)
         self.server = server
         self.owner = owner
-        acceptedAt = now
     }
 
     var fd: Int32 { transport.fd }

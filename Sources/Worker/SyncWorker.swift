@@ -121,10 +121,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 case Token.wake: wokenUp()
                 case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
                 case Token.control:
-                    if context.masterIsGone() {
-                        epoll.remove(context.control.fd)
-                        beginGracefulStop(reason: "master exit")
-                    }
+                    if context.masterIsGone(watchedBy: epoll) { beginGracefulStop(reason: "master exit") }
                 default: connectionEvent(fd, events[i])
                 }
             }

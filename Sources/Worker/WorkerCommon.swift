@@ -77,8 +77,9 @@ extension WorkerContext {
     }
 
     /// Reads the control socket when it is readable: acts on the master's messages, and returns
-    /// true when the master closed its end (it is gone). Called on the event loop's thread.
-    func masterIsGone() -> Bool {
+    /// true when the master closed its end (it is gone; the socket is then no longer watched).
+    /// Called on the event loop's thread.
+    func masterIsGone(watchedBy epoll: Epoll) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 512)
         let n = chunk.withUnsafeMutableBytes { read(control.fd, $0.baseAddress, $0.count) }
         if n > 0 {
@@ -92,6 +93,7 @@ extension WorkerContext {
         }
         guard n == 0 || (errno != EAGAIN && errno != EINTR) else { return false }
         logger.info("Master is gone; worker stopping (pid: \(ProcessControl.pid))")
+        epoll.remove(control.fd)
         return true
     }
 
@@ -136,7 +138,7 @@ struct AcceptPolicy {
     static let deferral = 0.005
     static let starvedPause = 1.0
 
-    private var registration = ListenerRegistration(exclusive: false)
+    private var registration = ListenerRegistration()
     private var open = true
     /// Accepting pauses until then (ahead of the others, or out of descriptors).
     private(set) var resumeAt: Double?
