@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
         .target(
-            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"],
+            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision", "WebSocket"],
             // Each connection is owned by one thread (docs/connection-core.md), so the run-time
             // exclusivity checks on its class properties only cost time on every request.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
