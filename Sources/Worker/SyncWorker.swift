@@ -29,6 +29,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let recycling = Atomic<Bool>(false)
     private let served = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
+    /// Request threads held by a synchronous WebSocket handler (any request thread).
+    private let socketThreads = Atomic<Int>(0)
+    /// When the all-threads-held warning was last logged (any request thread; a rate limit only).
+    private let socketWarningAt = Atomic<Int>(0)
     /// Every open connection, busy or not (loop thread only).
     private var connections: [Int32: ServerConnection] = [:]
     /// Loop thread only.
@@ -97,6 +101,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
+        if context.app.isBlocking {
+            logger.info(SynchronousCodeNotice.requestThreads(name: context.app.name, threads: context.settings.threads))
+        }
         context.control.send(.ready)
         loop()
         if let error = Lifespan.run({ done, callback in app.shutdown(app.ctx, done, callback) }) {
@@ -269,14 +276,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
         for connection in Array(connections.values) where connection.holder.load(ordering: .acquiring) == Holder.loop {
-            if let drainDeadline {
-                connection.stopKeepAlive(drainUntil: drainDeadline)
-                if connection.isWebSocket {
-                    process(connection)  // its 1001 close frame goes out
-                    continue
-                }
-            }
-            if connection.tick(now: now) { process(connection) }
+            if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
+            // A retiring WebSocket's 1001 close frame goes out (once; then its close timeout runs).
+            if connection.tick(now: now) || (drainDeadline != nil && connection.isWebSocket) { process(connection) }
         }
     }
 
@@ -336,6 +338,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             let token = connection.handle(exchange)
             if connection.detached {
                 // A WebSocket handler ran here to its end; its connection is the loop's now.
+                socketThreads.subtract(1, ordering: .relaxed)
                 let call = UnsafeCall(context: token)
                 connection.owner.post { exchange.tokenArrived(call.context) }
                 return
@@ -386,6 +389,16 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func handOver(_ connection: ServerConnection) {
         returned.withLock { $0.append((connection, false)) }
         wake.signal()
+        // A synchronous handler keeps this thread for the socket's life: say when that starves the worker.
+        guard context.app.isBlocking else { return }
+        let held = socketThreads.add(1, ordering: .relaxed).newValue
+        let now = Int(Clock.monotonic())
+        let last = socketWarningAt.load(ordering: .relaxed)
+        if held >= context.settings.threads, now - last >= 60,
+           socketWarningAt.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged {
+            context.logger.warning("All \(context.settings.threads) request thread(s) are held by open WebSockets: new requests "
+                + "wait until one closes (raise --threads, or serve WebSockets from an AsyncApplication with -k async)")
+        }
     }
 
     /// A WebSocket moved from a request thread to the loop; the connection, from the moment it
