@@ -166,6 +166,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 return close(connection)
             case .idle:
                 if connection.machine.wantsWrite && connection.writeAvailable() { continue }
+                if connection.readBuffered() { continue }
                 return updateInterest(connection)
             }
         }
@@ -178,7 +179,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         if !connection.machine.peerIsGone {
             wanted = Events.peerClosed
             if connection.machine.wantsRead { wanted |= Events.readable }
-            if connection.machine.wantsWrite { wanted |= Events.writable }
+            if connection.machine.wantsWrite || connection.transport.wantsWrite { wanted |= Events.writable }
         }
         guard wanted != connection.interest else { return }
         if wanted == 0 {
