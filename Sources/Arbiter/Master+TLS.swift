@@ -22,8 +22,18 @@ extension Master {
         }
     }
 
+    /// Says which listeners speak TLS, with which certificates.
+    func announceTLS() {
+        guard settings.usesTLS, let certfile = settings.certfile else { return }
+        let plain = plainListenerPositions().split(separator: ",").compactMap { Int($0) }
+        let secure = listeners.enumerated().filter { !plain.contains($0.offset) }.map(\.element.name)
+        let sni = settings.sniCerts.isEmpty ? "" : " and \(settings.sniCerts.count) SNI certificate(s)"
+        logger.info("TLS (\(settings.tlsMinVersion.rawValue) and newer) on \(secure.joined(separator: ", ")) with \(certfile)\(sni)")
+    }
+
     /// Draws the ticket keys when TLS is (newly) configured, and follows a changed rotation period.
     func prepareTicketKeys() {
+        announceTLS()
         guard settings.usesTLS else { return }
         let now = Clock.monotonic()
         if ticketKeys != nil {

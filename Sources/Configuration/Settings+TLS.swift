@@ -52,7 +52,7 @@ extension Registry {
 
 /// The problem with a `ciphers` value, or nil.
 @Sendable func cipherListProblem(_ text: String) -> String? {
-    text.split(separator: ":").contains(where: \.isEmpty) || text.isEmpty ? "an empty entry in the cipher list" : nil
+    text.split(separator: ":", omittingEmptySubsequences: false).contains(where: \.isEmpty) ? "an empty entry in the cipher list" : nil
 }
 
 extension Settings {

@@ -47,6 +47,15 @@ extension Integration {
             }
         }
 
+        @Test(arguments: ["sync", "async"])
+        func handshakesStartOnAcceptWhenAsked(workerClass: String) throws {
+            try withServer(tlsArguments + ["-k", workerClass, "--do-handshake-on-connect"]) { server in
+                #expect(server.log.contains("TLS (TLSv1.2 and newer) on "))
+                let info = try curl(pki, port: server.port, ["https://alpha.test:\(server.port)/info", "https://alpha.test:\(server.port)/info"])
+                #expect(info.occurrences(of: "scheme=https") == 2)
+            }
+        }
+
         @Test func plainListenersServeBesideTLS() throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
