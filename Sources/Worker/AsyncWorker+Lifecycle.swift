@@ -51,8 +51,8 @@ extension AsyncWorker {
         accepting.close(epoll: epoll, listeners: context.listeners)
         let drainUntil = context.closeListeners()
         for connection in Array(connections.values) {
-            connection.machine.stopKeepAlive(drainUntil: drainUntil)
-            connection.machine.tick(now: Clock.monotonic())
+            connection.stopKeepAlive(drainUntil: drainUntil)
+            connection.tick(now: Clock.monotonic())
             service(connection)
         }
     }
@@ -65,7 +65,7 @@ extension AsyncWorker {
         for connection in Array(connections.values) {
             if connection.transport.expired(now: now) {
                 close(connection)
-            } else if connection.machine.tick(now: now) {
+            } else if connection.tick(now: now) {
                 service(connection)
             }
         }

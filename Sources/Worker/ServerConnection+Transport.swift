@@ -3,7 +3,7 @@ extension ServerConnection {
     /// Reads input the transport buffered itself (a TLS session's decrypted records), which no
     /// poller reports, while the machine has room for it; true when the machine has news.
     func readBuffered() -> Bool {
-        guard transport.hasBufferedInput, machine.readBudget > 0 else { return false }
+        guard transport.hasBufferedInput, wantsRead else { return false }
         return readAvailable()
     }
 }
