@@ -56,6 +56,40 @@ extension Integration {
             }
         }
 
+        /// A WebSocket takes over a TLS connection like a plain one (wss://).
+        @Test(arguments: ["sync", "async"])
+        func webSocketsRunOverTLS(workerClass: String) throws {
+            let arguments = ["--certfile", pki.path("alpha.crt"), "--keyfile", pki.path("alpha.key"), "hello:application", "-k", workerClass]
+            try withServer(arguments) { server in
+                let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                    import base64, struct
+                    sock = connect(context())
+                    key = base64.b64encode(os.urandom(16))
+                    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: alpha.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                    file = sock.makefile("rb")
+                    print("status", file.readline().split()[1].decode())
+                    while file.readline().strip():
+                        pass
+                    for size in (5, 70000):
+                        payload = bytes(i % 251 for i in range(size))
+                        mask = os.urandom(4)
+                        header = b"\x82" + (bytes([0x80 | size]) if size < 126 else b"\xff" + struct.pack(">Q", size))
+                        sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+                        first, second = file.read(2)
+                        length = second & 0x7f
+                        if length == 126:
+                            length = struct.unpack(">H", file.read(2))[0]
+                        elif length == 127:
+                            length = struct.unpack(">Q", file.read(8))[0]
+                        print("echo", size, first == 0x82 and file.read(length) == payload)
+                    """#)
+                #expect(output.contains("status 101"))
+                #expect(output.contains("echo 5 True"))
+                #expect(output.contains("echo 70000 True"))
+            }
+        }
+
         @Test func plainListenersServeBesideTLS() throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
