@@ -69,9 +69,12 @@ final class WorkerTLS: Sendable {
             let n = chunk.withUnsafeMutableBytes { read(control.fd, $0.baseAddress, $0.count) }
             if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard n > 0 else { return nil }
+            // The last keys of the batch: a rotation may have followed the first ones already.
+            var received: TicketKeys?
             for message in control.reader.feed(chunk[0..<n]) {
-                if case .ticketKeys(let bytes) = message, let keys = try? TicketKeys(serialized: bytes) { return keys }
+                if case .ticketKeys(let bytes) = message, let keys = try? TicketKeys(serialized: bytes) { received = keys }
             }
+            if let received { return received }
         }
     }
 }
