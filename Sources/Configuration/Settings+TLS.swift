@@ -20,7 +20,7 @@ extension Registry {
                 \.ciphers).validated(cipherListProblem),
         .choice("tls_min_version", ["--tls-min-version", "--ssl-version"], section: "TLS",
                 help: "The oldest TLS version accepted: `TLSv1.2` (default) or `TLSv1.3`. Older versions are never accepted. (Gunicorn's `ssl_version` chose one protocol constant; here it is the minimum.)",
-                \.tlsMinVersion),
+                \.tlsMinVersion).validated(gunicornSSLVersionHint),
         .boolean("do_handshake_on_connect", ["--do-handshake-on-connect"], section: "TLS",
                  help: "Start the TLS handshake as soon as a connection is accepted, with a read that does not wait for the poller (saving a round through it when the ClientHello came with the connection). Off (Gunicorn's default): the handshake starts when the poller reports the first bytes. Either way the handshake never blocks a worker and is bounded by `tls_handshake_timeout`.",
                  \.doHandshakeOnConnect),
@@ -48,6 +48,15 @@ extension Registry {
                  help: "Seconds between rotations of the session-ticket keys. The master draws them at random (they are never written to disk) and hands them to every worker, so a client resumes its session on any worker; after a rotation new tickets use the new key and tickets under the previous one still resume (and are renewed), so a ticket lives between one and two periods.",
                  \.tlsTicketKeyRotation).validated { Double($0).map { $0 >= 1 } == true ? nil : "must be at least 1 second" },
     ]
+}
+
+/// Gunicorn's `ssl_version` values (Python `ssl` protocol constants), answered with what to give here.
+@Sendable func gunicornSSLVersionHint(_ text: String) -> String? {
+    let upper = text.uppercased()
+    guard upper.hasPrefix("PROTOCOL_") || upper.hasPrefix("TLSV1_") || upper == "TLS" || upper == "TLS_SERVER" || Int(text) != nil else {
+        return nil
+    }
+    return "Gunicorn's ssl_version constants choose one protocol; here the setting is the oldest version accepted: TLSv1.2 (default) or TLSv1.3"
 }
 
 /// The problem with a `ciphers` value, or nil.

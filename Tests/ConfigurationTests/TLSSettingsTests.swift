@@ -64,6 +64,12 @@ import TLS
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--sni-cert", ":/c.pem:/k.pem"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--cert-reqs", "sometimes"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--tls-min-version", "TLSv1.1"]) }
+        do {
+            _ = try resolve(["a:b", "--ssl-version", "PROTOCOL_TLS_SERVER"])
+            Issue.record("Gunicorn's constant was accepted")
+        } catch {
+            #expect("\(error)".contains("oldest version accepted: TLSv1.2 (default) or TLSv1.3"))
+        }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--tls-ticket-key-rotation", "0"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--ciphers", "ECDHE::AES"]) }
     }

@@ -234,6 +234,49 @@ extension Integration {
             }
         }
 
+        /// The master rotates the ticket keys in every worker: a ticket issued before a rotation
+        /// still resumes after it, and no longer after the next one. The client follows the
+        /// rotations in the error log, which the worker writes as it applies each one.
+        @Test func ticketKeysRotateInTheWorkers() throws {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let log = directory.file("error.log")
+            let server = try ServerProcess(tlsArguments + [
+                "--tls-ticket-key-rotation", "2", "--log-level", "debug", "--error-logfile", log,
+            ])
+            defer { server.stop() }
+            try waitUntil(timeout: 60) { ((try? Files.readString(log)) ?? "").contains("Ready:") }
+            let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                LOG = sys.argv[3]
+                def rotations():
+                    with open(LOG) as f:
+                        return f.read().count("Session-ticket keys rotated")
+                def wait_for_rotation(after):
+                    deadline = time.monotonic() + 30
+                    while rotations() <= after and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    return rotations()
+                ctx = context()
+                # Right after a rotation, so that the next one is a whole period away.
+                seen = wait_for_rotation(rotations())
+                first = connect(ctx)
+                request(first)
+                ticket = first.session
+                first.close()
+                seen = wait_for_rotation(seen)
+                again = connect(ctx, session=ticket)
+                request(again)
+                print("after one rotation", "resumed" if again.session_reused else "full")
+                again.close()
+                wait_for_rotation(seen)
+                late = connect(ctx, session=ticket)
+                request(late)
+                print("after two rotations", "resumed" if late.session_reused else "full")
+                """#, arguments: [log])
+            #expect(output.contains("after one rotation resumed"))
+            #expect(output.contains("after two rotations full"))
+        }
+
         /// 300 clients that open a connection and never finish a handshake (silent, a partial
         /// ClientHello, garbage) take no request thread: a real request is answered meanwhile, and
         /// the handshake timeout closes them.
