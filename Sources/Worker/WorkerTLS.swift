@@ -23,8 +23,18 @@ final class WorkerTLS: Sendable {
         self.handshakeOnConnect = handshakeOnConnect
     }
 
-    /// Why a worker cannot serve TLS.
+    /// Why a worker cannot serve TLS (it then exits as failing to boot, and a reload rolls back).
     struct Failure: Error {
+        enum Code {
+            /// The TLS settings contradict each other.
+            case settings
+            /// The master sent no session-ticket keys in time.
+            case ticketKeys
+            /// OpenSSL, a certificate, a key or the CA file could not be loaded.
+            case context
+        }
+
+        let code: Code
         let message: String
     }
 
@@ -35,18 +45,18 @@ final class WorkerTLS: Sendable {
         do {
             configuration = try settings.tlsConfiguration()
         } catch {
-            throw Failure(message: error.description)
+            throw Failure(code: .settings, message: error.description)
         }
         guard let configuration else { return nil }
         guard let keys = receiveTicketKeys(control: control, timeout: WorkerLaunch.ticketKeysWait) else {
-            throw Failure(message: "no session-ticket keys from the master within \(Int(WorkerLaunch.ticketKeysWait)) s")
+            throw Failure(code: .ticketKeys, message: "no session-ticket keys from the master within \(Int(WorkerLaunch.ticketKeysWait)) s")
         }
         let context: TLSContext
         do {
             context = try TLSContext(
                 configuration: configuration, ticketKeys: keys, library: .configured(environment: environment))
         } catch {
-            throw Failure(message: error.message)
+            throw Failure(code: .context, message: error.message)
         }
         let plain = (environment[WorkerLaunch.plainListenersVariable] ?? "").split(separator: ",").compactMap { Int32($0) }
         return WorkerTLS(
