@@ -96,13 +96,13 @@ final class TLSTransport: Transport {
             case .bytes: continue
             case .wouldBlock: return .wouldBlock
             case .eof:
-                ended = true
                 if !receivedAny {
+                    ended = true
                     failed = true
                     return .eof
                 }
+                // Plaintext decrypted before the end is still read; then `.closed` ends it.
                 do { try session.receiveEndOfStream() } catch { return fail(error) }
-                if session.state == .handshaking { return .eof }
             case .error(let code):
                 ended = true
                 return .error(code)
