@@ -20,9 +20,10 @@ struct TLSClient {
                 c.load_cert_chain(PKI + "/" + cert + ".crt", PKI + "/" + cert + ".key")
             return c
 
-        def connect(ctx, name="alpha.test", session=None, timeout=30):
+        def connect(ctx, name="alpha.test", session=None, timeout=30, strict_close=False):
+            """strict_close: an end of stream without close_notify raises SSLEOFError."""
             raw = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
-            return ctx.wrap_socket(raw, server_hostname=name, session=session)
+            return ctx.wrap_socket(raw, server_hostname=name, session=session, suppress_ragged_eofs=not strict_close)
 
         class Reader:
             def __init__(self, sock):

@@ -90,6 +90,28 @@ extension Integration {
             }
         }
 
+        /// The server's closes are TLS closes: close_notify after `Connection: close` and after a
+        /// refused request (the lingering close), so a client can tell them from a truncation.
+        @Test(arguments: ["sync", "async"])
+        func closesSendCloseNotify(workerClass: String) throws {
+            try withServer(tlsArguments + ["-k", workerClass]) { server in
+                let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                    for name, head in (("close", b"GET /info HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+                                       ("refused", b"GET /info HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")):
+                        sock = connect(context(), strict_close=True)
+                        sock.sendall(head)
+                        status, _, _ = Reader(sock).response()
+                        try:
+                            rest = sock.recv(100)
+                            print(name, status, "close_notify" if rest == b"" else "more data")
+                        except ssl.SSLEOFError:
+                            print(name, status, "truncated")
+                    """#)
+                #expect(output.contains("close 200 close_notify"))
+                #expect(output.contains("refused 400 close_notify"))
+            }
+        }
+
         @Test func plainListenersServeBesideTLS() throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
