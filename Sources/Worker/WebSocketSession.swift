@@ -67,7 +67,7 @@ final class WebSocketSession {
     func wrote(_ count: Int) {
         outputStart += count
         if outputStart == output.count {
-            output.removeAll(keepingCapacity: output.capacity <= 4096)
+            output.removeAll(keepingCapacity: output.capacity <= 1024)
             outputStart = 0
         } else if outputStart >= 64 * 1024 && outputStart * 2 >= output.count {
             output.removeSubrange(0..<outputStart)
