@@ -20,6 +20,7 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ "${1:-}" = "--smoke" ]; then
     swift build --product arbiter && swift build --product hello
+    echo "smoke run on the debug build: checks the script, the numbers are not measurements"
     exec python3 bench/tls.py --duration 1 --connections 50 --build "$(swift build --show-bin-path)"
 fi
 swift build -c release
