@@ -112,6 +112,25 @@ extension Integration {
             }
         }
 
+        /// TLS 1.2 and 1.3 by default; `--tls-min-version TLSv1.3` refuses a TLS 1.2 client.
+        @Test(arguments: ["TLSv1.2", "TLSv1.3"])
+        func theMinimumVersionIsEnforced(minimum: String) throws {
+            try withServer(tlsArguments + ["--tls-min-version", minimum]) { server in
+                let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                        ctx = context()
+                        ctx.maximum_version = version
+                        try:
+                            sock = connect(ctx)
+                            print(version.name, "speaks", sock.version(), request(sock)[0])
+                        except (ssl.SSLError, OSError) as error:
+                            print(version.name, "refused")
+                    """#)
+                #expect(output.contains("TLSv1_3 speaks TLSv1.3 200"))
+                #expect(output.contains(minimum == "TLSv1.2" ? "TLSv1_2 speaks TLSv1.2 200" : "TLSv1_2 refused"))
+            }
+        }
+
         @Test func plainListenersServeBesideTLS() throws {
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
