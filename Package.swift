@@ -5,7 +5,7 @@ import PackageDescription
 //   ArbiterABI (C), HTTP1 (pure) ← AppProtocol ← apps (Examples/*, your package)
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
 //   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
-//   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs)
+//   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs) ← Configuration, Worker, Arbiter
 //   CZlib (C, loads libz.so.1 at run time) ← WebSocket (pure protocol layer, no I/O) ← Worker
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
@@ -30,14 +30,14 @@ let package = Package(
         .target(name: "WebSocket", dependencies: ["CZlib"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),
         .target(name: "Supervision"),
-        .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
+        .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision", "TLS"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
         .target(
-            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision", "WebSocket"],
+            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision", "TLS", "WebSocket"],
             // Each connection is owned by one thread (docs/connection-core.md), so the run-time
             // exclusivity checks on its class properties only cost time on every request.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
-        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader", "Supervision"]),
+        .target(name: "Arbiter", dependencies: ["CArbiter", "Platform", "Configuration", "AppLoader", "Supervision", "TLS"]),
         .executableTarget(name: "ArbiterCLI", dependencies: ["Arbiter", "Worker", "Configuration", "Platform", "Supervision"]),
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
         .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "TLSTests", dependencies: ["TLS", "COpenSSL", "TestSupport"]),
         .testTarget(name: "WebSocketTests", dependencies: ["WebSocket"]),
         .testTarget(name: "AppProtocolTests", dependencies: ["AppProtocol"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform", "TLS"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader", "Supervision"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "AppLoader", "AppProtocol", "ArbiterABI", "Configuration", "HTTP1", "Platform"]),

@@ -30,13 +30,16 @@ public struct Request: Sendable {
     public let scheme: String
     public let serverAddress: String
     public let serverPort: Int
+    /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
+    public let clientCertificate: ClientCertificate?
     /// What the matched route's pattern captured (`:id`, the trailing `*`); set by `Router`.
     public internal(set) var parameters = Parameters()
 
     public init(
         method: String, target: String, version: HTTPVersion = HTTPVersion(major: 1, minor: 1),
         headers: Headers = Headers(), body: RequestBody = .empty, remoteAddress: String = "127.0.0.1",
-        remotePort: Int = 0, scheme: String = "http", serverAddress: String = "127.0.0.1", serverPort: Int = 8000
+        remotePort: Int = 0, scheme: String = "http", serverAddress: String = "127.0.0.1", serverPort: Int = 8000,
+        clientCertificate: ClientCertificate? = nil
     ) {
         self.method = method
         self.target = target
@@ -48,6 +51,7 @@ public struct Request: Sendable {
         self.scheme = scheme
         self.serverAddress = serverAddress
         self.serverPort = serverPort
+        self.clientCertificate = clientCertificate
     }
 
     init(copying view: arbiter_request, body: RequestBody) {
@@ -72,7 +76,8 @@ public struct Request: Sendable {
             method: text(view.method), target: text(view.target),
             version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)),
             headers: headers, body: body, remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
-            scheme: text(view.scheme), serverAddress: text(view.server_host), serverPort: Int(view.server_port))
+            scheme: text(view.scheme), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
+            clientCertificate: ClientCertificate(view: view))
     }
 
     /// The path, percent-decoded (`/a%20b` → `/a b`); for an absolute-form target, its path part.

@@ -46,7 +46,7 @@ public enum ArbiterMain {
         }
         let binds: [BindAddress]
         do {
-            binds = try settings.bind.map { (text) throws(BindAddress.ParseError) in try BindAddress.parse(text) }
+            binds = try settings.allBinds.map { (text) throws(BindAddress.ParseError) in try BindAddress.parse(text) }
         } catch {
             return fail("bind: \(error)")
         }
@@ -60,6 +60,8 @@ public enum ArbiterMain {
         }
         // Workers resolve relative paths against the directory the master ran in.
         settings.appPath = settings.appPath.map { Files.absolute($0) }
+        settings = settings.anchoringTLSPaths()
+        if let problem = Master.checkTLS(settings, environment: environment) { return fail(problem) }
         if let text = settings.umask {
             guard let mask = mode_t(text.hasPrefix("0o") ? String(text.dropFirst(2)) : text, radix: 8), mask <= 0o777 else {
                 return fail("umask = '\(text)': not an octal file mode mask (e.g. 027)")

@@ -20,8 +20,15 @@ extension Master {
             new = requested
             new.chdir = settings.chdir
             new.appPath = new.appPath.map { Files.absolute($0) }
+            new = new.anchoringTLSPaths()
         } catch {
             logger.error("Reload failed: \(error); keeping the current configuration")
+            return
+        }
+        // New certificates and keys are checked before any worker starts with them: a bad one
+        // keeps the running generation serving with the files it loaded.
+        if let problem = Self.checkTLS(new, environment: invocation.environment) {
+            logger.error("Reload failed: \(problem); keeping the current configuration")
             return
         }
         // Socket activation: systemd owns the sockets and `bind` does not apply.
@@ -32,6 +39,7 @@ extension Master {
         settings = new
         listeners = newListeners
         baseEnvironment = Master.workerEnvironment()
+        prepareTicketKeys()
         var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
         config.quickTimeout = machine.config.quickTimeout
         perform(machine.handle(.reload(config), now: Clock.monotonic()))
@@ -41,7 +49,7 @@ extension Master {
     /// line) when one cannot be bound.
     private func bindForReload(_ new: Settings) -> [Listener]? {
         var result: [Listener] = []
-        for text in new.bind {
+        for text in new.allBinds {
             guard let address = try? BindAddress.parse(text) else { continue }
             if let existing = listeners.first(where: { $0.address == address }) {
                 result.append(existing)

@@ -43,6 +43,8 @@ final class Master {
     private var nextWatchdog = 0.0
     /// This master was started by a USR2 upgrade: it tells systemd it is the main process now.
     let isSuccessor: Bool
+    /// The TLS session-ticket keys shared by all workers (nil without TLS): see Master+TLS.swift.
+    var ticketKeys: TicketKeySchedule?
     private var nextMemoryCheck = 0.0
     private var nextHeartbeatCheck = 0.0
 
@@ -71,6 +73,7 @@ final class Master {
     }
 
     func run() -> Int32 {
+        prepareTicketKeys()
         perform(machine.start())
         var fds: [pollfd] = []
         while true {
@@ -86,6 +89,7 @@ final class Master {
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
             if let settle = reloadWatch?.deadline { deadlines.append(settle) }
+            if let rotation = ticketKeys?.deadline { deadlines.append(rotation) }
             let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
@@ -102,6 +106,7 @@ final class Master {
             checkHeartbeats()
             checkMemory()
             pingWatchdog()
+            rotateTicketKeysIfDue()
             perform(machine.handle(.tick, now: Clock.monotonic()))
         }
     }
@@ -313,6 +318,7 @@ final class Master {
             "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
             "\(WorkerLaunch.scoreboardIndexVariable)=\(scoreboard == nil ? -1 : scoreIndex)",
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
+            "\(WorkerLaunch.plainListenersVariable)=\(plainListenerPositions())",
         ]
         do {
             let pid = try ProcessControl.spawn(
@@ -320,6 +326,7 @@ final class Master {
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
             workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex)
+            sendTicketKeys(to: pid)
             return pid
         } catch {
             Descriptor.close(pair[0])

@@ -161,11 +161,30 @@ void cossl_SSL_CTX_set_alpn_protocols(SSL_CTX *ctx, const unsigned char *list) {
     fn.SSL_CTX_set_alpn_select_cb(ctx, select_alpn, (void *)list);
 }
 
+/* Guards every cossl_ticket_keys installed on a context against a concurrent rotation. */
+static pthread_mutex_t ticket_keys_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int ticket_key_with(const cossl_ticket_keys *keys, unsigned char *key_name, unsigned char *iv,
+                           EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt);
+
 /* RFC 5077 §4 layout: key name, IV, AES-256-CBC ciphertext, HMAC-SHA256; OpenSSL does the framing. */
 static int ticket_key_callback(SSL *ssl, unsigned char *key_name, unsigned char *iv, EVP_CIPHER_CTX *cipher,
                                EVP_MAC_CTX *mac, int encrypt) {
-    const cossl_ticket_keys *keys = fn.SSL_CTX_get_ex_data(fn.SSL_get_SSL_CTX(ssl), APP_DATA_INDEX);
-    if (!keys || keys->count < 1) return -1;
+    const cossl_ticket_keys *shared = fn.SSL_CTX_get_ex_data(fn.SSL_get_SSL_CTX(ssl), APP_DATA_INDEX);
+    if (!shared) return -1;
+    /* A copy taken under the lock: a rotation may replace the keys on another thread meanwhile. */
+    cossl_ticket_keys copy;
+    pthread_mutex_lock(&ticket_keys_lock);
+    memcpy(&copy, shared, sizeof copy);
+    pthread_mutex_unlock(&ticket_keys_lock);
+    int result = ticket_key_with(&copy, key_name, iv, cipher, mac, encrypt);
+    explicit_bzero(&copy, sizeof copy);
+    return result;
+}
+
+static int ticket_key_with(const cossl_ticket_keys *keys, unsigned char *key_name, unsigned char *iv,
+                           EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypt) {
+    if (keys->count < 1) return -1;
     const cossl_ticket_key *key = NULL;
     int result = 1;
     if (encrypt) {
@@ -197,6 +216,12 @@ static int ticket_key_callback(SSL *ssl, unsigned char *key_name, unsigned char 
 int cossl_SSL_CTX_use_ticket_keys(SSL_CTX *ctx, const cossl_ticket_keys *keys) {
     if (fn.SSL_CTX_set_ex_data(ctx, APP_DATA_INDEX, (void *)keys) != 1) return 0;
     return fn.SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
+}
+
+void cossl_ticket_keys_replace(cossl_ticket_keys *installed, const cossl_ticket_keys *keys) {
+    pthread_mutex_lock(&ticket_keys_lock);
+    memcpy(installed, keys, sizeof *installed);
+    pthread_mutex_unlock(&ticket_keys_lock);
 }
 
 void cossl_cleanse(void *p, size_t length) { explicit_bzero(p, length); }

@@ -1,3 +1,5 @@
+import TLS
+
 /// Every setting's value, resolved from defaults, the config file, the environment and the command line.
 public struct Settings: Sendable, Equatable {
     public enum WorkerClass: String, Sendable, CaseIterable {
@@ -64,6 +66,18 @@ public struct Settings: Sendable, Equatable {
     public var wsCloseTimeout = 5.0
     public var wsPerMessageDeflate = Switch.on
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
+    // TLS (Settings+TLS.swift).
+    public var certfile: String?
+    public var keyfile: String?
+    public var caCerts: String?
+    public var certReqs = TLSConfiguration.CertificateRequirement.none
+    public var ciphers: String?
+    public var tlsMinVersion = TLSConfiguration.ProtocolVersion.tls12
+    public var doHandshakeOnConnect = false
+    public var sniCerts: [String] = []
+    public var insecureBind: [String] = []
+    public var tlsHandshakeTimeout = 10.0
+    public var tlsTicketKeyRotation = 3600.0
 
     public init() {}
 

@@ -55,6 +55,19 @@ public final class TLSContext: @unchecked Sendable {
         self.resources = resources
     }
 
+    /// Installs rotated session-ticket keys: new tickets use `keys.current`; tickets under
+    /// `keys.previous` still resume. Safe while handshakes run on other threads. Does nothing for a
+    /// context built without shared keys.
+    public func replaceTicketKeys(_ keys: TicketKeys) {
+        guard let installed = resources.ticketKeys else { return }
+        let fresh = Self.copy(keys)
+        defer {
+            cossl_cleanse(fresh, MemoryLayout<cossl_ticket_keys>.size)
+            fresh.deallocate()
+        }
+        cossl_ticket_keys_replace(installed, fresh)
+    }
+
     /// A session for one accepted connection, in the server role.
     public func makeSession() throws(TLSError) -> TLSSession {
         try TLSSession(context: self)

@@ -13,6 +13,16 @@ public struct TLSLibrary: Sendable, Equatable {
     /// The system's OpenSSL 3 (Debian package `libssl3`).
     public static let system = TLSLibrary(ssl: "libssl.so.3", crypto: "libcrypto.so.3")
 
+    /// The variable that replaces the libssl file name, so tests can make loading fail; never set in
+    /// production (the default is `system`).
+    public static let overrideVariable = "ARBITER_TLS_LIBSSL_NAME"
+
+    /// `system`, or `system` with the libssl name `overrideVariable` gives.
+    public static func configured(environment: [String: String]) -> TLSLibrary {
+        guard let name = environment[overrideVariable], !name.isEmpty else { return .system }
+        return TLSLibrary(ssl: name, crypto: system.crypto)
+    }
+
     /// The Debian package that provides both libraries.
     public static let debianPackage = "libssl3"
 

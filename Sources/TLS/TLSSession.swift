@@ -276,6 +276,13 @@ public final class TLSSession {
         (state == .handshaking || state == .established) && peerClosure == nil && !endOfStream
     }
 
+    /// Whether input is buffered inside the session (decrypted bytes of a record, or ciphertext not
+    /// yet decrypted), which the socket's readiness no longer announces: a driver that stopped
+    /// reading must call `readPlaintext` again before waiting for the socket.
+    public var hasBufferedInput: Bool {
+        cossl_BIO_pending(incoming) > 0 || (state == .established && cossl_SSL_pending(ssl) > 0)
+    }
+
     /// Moves up to `buffer.count` queued ciphertext bytes into `buffer`; returns how many.
     public func takeCiphertext(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard !buffer.isEmpty, wantsWrite else { return 0 }

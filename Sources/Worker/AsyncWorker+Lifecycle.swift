@@ -24,8 +24,9 @@ extension AsyncWorker {
             case .none:
                 return updateAccepting()
             case .accepted(let fd, let remote, let local):
+                guard let transport = context.makeTransport(fd: fd, listener: listenerFD, remote: remote) else { continue }
                 let connection = ServerConnection(
-                    transport: SocketTransport(fd: fd), remote: remote, local: local, configuration: context.connectionConfiguration(for: remote),
+                    transport: transport, remote: remote, local: local, configuration: context.connectionConfiguration(for: remote),
                     server: self, owner: loop, now: Clock.monotonic())
                 connections[fd] = connection
                 connection.interest = Events.readable | Events.peerClosed
@@ -34,7 +35,9 @@ extension AsyncWorker {
                 } catch {
                     connection.interest = 0
                     close(connection)
+                    continue
                 }
+                if context.startsHandshakeOnAccept(transport) { connectionEvent(fd, Events.readable) }
             }
         }
     }
@@ -59,8 +62,12 @@ extension AsyncWorker {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in Array(connections.values) where connection.tick(now: now) {
-            service(connection)
+        for connection in Array(connections.values) {
+            if connection.transport.expired(now: now) {
+                close(connection)
+            } else if connection.tick(now: now) {
+                service(connection)
+            }
         }
     }
 }

@@ -166,6 +166,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 return close(connection)
             case .idle:
                 if connection.wantsWrite && connection.writeAvailable() { continue }
+                if connection.readBuffered() { continue }
                 return updateInterest(connection)
             }
         }
@@ -178,7 +179,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         if !connection.peerIsGone {
             wanted = Events.peerClosed
             if connection.wantsRead { wanted |= Events.readable }
-            if connection.wantsWrite { wanted |= Events.writable }
+            if connection.wantsWrite || connection.transport.wantsWrite { wanted |= Events.writable }
         }
         guard wanted != connection.interest else { return }
         if wanted == 0 {

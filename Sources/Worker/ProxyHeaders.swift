@@ -13,7 +13,8 @@ struct Client {
     /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
     static func resolve(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client {
         var client = Client(
-            host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0, scheme: "http",
+            host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0,
+            scheme: connection.transport.isSecure ? "https" : "http",
             hostBytes: connection.remoteHostBytes)
         // Most requests carry no forwarding fields: nothing to check then.
         guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })

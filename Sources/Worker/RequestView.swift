@@ -9,6 +9,7 @@ enum RequestView {
         let remoteHost = client.hostBytes
         let localHost = connection.localHostBytes
         let schemeBytes = client.scheme == "http" ? Self.http : Array(client.scheme.utf8)
+        let certificate = (connection.transport as? TLSTransport)?.clientCertificate ?? ClientCertificateBytes()
         return head.bytes.withUnsafeBufferPointer { bytes in
             let base = bytes.baseAddress!
             func view(_ range: Range<Int>) -> arbiter_bytes { arbiter_bytes(base: base + range.lowerBound, length: range.count) }
@@ -19,23 +20,34 @@ enum RequestView {
             case .chunked: -1
             }
             return headers.withUnsafeBufferPointer { headerViews in
-                remoteHost.withUnsafeBufferPointer { remote in
-                    localHost.withUnsafeBufferPointer { local in
-                        schemeBytes.withUnsafeBufferPointer { schemeView in
-                            var request = arbiter_request(
-                                struct_size: MemoryLayout<arbiter_request>.size,
-                                method: view(head.methodRange), target: view(head.targetRange),
-                                version_major: head.version.major, version_minor: head.version.minor,
-                                headers: headerViews.baseAddress, header_count: headerViews.count,
-                                remote_host: arbiter_bytes(base: remote.baseAddress, length: remote.count),
-                                remote_port: client.port,
-                                server_host: arbiter_bytes(base: local.baseAddress, length: local.count),
-                                server_port: connection.local?.port ?? 0,
-                                scheme: arbiter_bytes(base: schemeView.baseAddress, length: schemeView.count),
-                                content_length: contentLength)
-                            return withUnsafePointer(to: &request) { body($0) }
-                        }
+                withBytes(remoteHost, localHost, schemeBytes) { remote, local, scheme in
+                    withBytes(certificate.subject, certificate.issuer, certificate.pem) { subject, issuer, pem in
+                        var request = arbiter_request(
+                            struct_size: MemoryLayout<arbiter_request>.size,
+                            method: view(head.methodRange), target: view(head.targetRange),
+                            version_major: head.version.major, version_minor: head.version.minor,
+                            headers: headerViews.baseAddress, header_count: headerViews.count,
+                            remote_host: remote, remote_port: client.port,
+                            server_host: local, server_port: connection.local?.port ?? 0,
+                            scheme: scheme, content_length: contentLength,
+                            client_cert_subject: subject, client_cert_issuer: issuer, client_cert_pem: pem)
+                        return withUnsafePointer(to: &request) { body($0) }
                     }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with C views of three byte arrays, valid during the call.
+    private static func withBytes<R>(
+        _ a: [UInt8], _ b: [UInt8], _ c: [UInt8], _ body: (arbiter_bytes, arbiter_bytes, arbiter_bytes) -> R
+    ) -> R {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeBufferPointer { c in
+                    body(
+                        arbiter_bytes(base: a.baseAddress, length: a.count), arbiter_bytes(base: b.baseAddress, length: b.count),
+                        arbiter_bytes(base: c.baseAddress, length: c.count))
                 }
             }
         }

@@ -124,7 +124,7 @@ extension ServerConnection {
             case .bytes(let n):
                 session.received(UnsafeRawBufferPointer(rebasing: scratch[0..<n]), now: Clock.monotonic())
                 news = true
-                if n < scratch.count { return news }
+                if n < scratch.count && !transport.hasBufferedInput { return news }
             case .wouldBlock:
                 return news
             case .eof, .error:
@@ -138,6 +138,7 @@ extension ServerConnection {
     /// Writes the WebSocket's output that the transport takes now.
     func writeWebSocket(_ session: WebSocketSession) -> Bool {
         var news = false
+        if transport.wantsWrite { transport.flush() }
         while session.wantsWrite {
             switch session.withOutbound({ transport.write($0) }) {
             case .bytes(let n) where n > 0:

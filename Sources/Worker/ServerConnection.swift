@@ -353,8 +353,9 @@ extension ServerConnection {
             case .bytes(let n):
                 machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.monotonic())
                 news = true
-                // A short read drained the socket: level-triggered epoll reports what comes next.
-                if n < room.count { return news }
+                // A short read drained the socket: level-triggered epoll reports what comes next
+                // (but not what a TLS session holds already decrypted).
+                if n < room.count && !transport.hasBufferedInput { return news }
             case .wouldBlock:
                 return news
             case .eof, .error:
@@ -369,6 +370,7 @@ extension ServerConnection {
     func writeAvailable() -> Bool {
         if let webSocket { return writeWebSocket(webSocket) }
         var news = false
+        if transport.wantsWrite { transport.flush() }
         while machine.wantsWrite {
             let result = machine.withOutbound { transport.write($0) }
             switch result {

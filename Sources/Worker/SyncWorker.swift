@@ -164,15 +164,18 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             case .none:
                 return updateAccepting()
             case .accepted(let fd, let remote, let local):
+                guard let transport = context.makeTransport(fd: fd, listener: listenerFD, remote: remote) else { continue }
                 let connection = ServerConnection(
-                    transport: SocketTransport(fd: fd), remote: remote, local: local,
+                    transport: transport, remote: remote, local: local,
                     configuration: context.connectionConfiguration(for: remote), server: self, owner: loopOwner, now: Clock.monotonic())
                 connections[fd] = connection
                 do {
                     try epoll.add(fd, events: Events.readable | Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, fd))
                 } catch {
                     close(connection)
+                    continue
                 }
+                if context.startsHandshakeOnAccept(transport) { connectionEvent(fd, Events.readable) }
             }
         }
     }
@@ -181,7 +184,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func rearm(_ connection: ServerConnection) {
         var events = Events.peerClosed | Self.oneShot
         if connection.wantsRead { events |= Events.readable }
-        if connection.wantsWrite { events |= Events.writable }
+        if connection.wantsWrite || connection.transport.wantsWrite { events |= Events.writable }
         try? epoll.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
     }
 
@@ -221,6 +224,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 return close(connection)
             case .idle:
                 if connection.wantsWrite && connection.writeAvailable() { continue }
+                if connection.readBuffered() { continue }
                 return rearm(connection)
             }
         }
@@ -277,6 +281,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         lastSweep = now
         for connection in Array(connections.values) where connection.holder.load(ordering: .acquiring) == Holder.loop {
             if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
+            if connection.transport.expired(now: now) {
+                close(connection)
+                continue
+            }
             // A retiring WebSocket's 1001 close frame goes out (once; then its close timeout runs).
             if connection.tick(now: now) || (drainDeadline != nil && connection.isWebSocket) { process(connection) }
         }
@@ -309,6 +317,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             case .close:
                 return handBack(connection, close: true)
             case .idle:
+                if connection.readBuffered() { continue }
                 guard connection.machine.isServing else { return handBack(connection, close: false) }
                 // The application runs elsewhere (an async application's task): carry out its
                 // calls, and notice a client that leaves.

@@ -19,6 +19,28 @@ protocol Transport: AnyObject {
     /// Ends the write side (the peer reads end-of-file; input can still be read).
     func shutdownWrite()
     func close()
+    /// Bytes for the socket the transport holds itself (a TLS handshake flight, an alert): the
+    /// driver waits for writability and calls `flush` while this is true.
+    var wantsWrite: Bool { get }
+    /// Input buffered above the socket (decrypted but not yet read): the socket's readiness does
+    /// not announce it, so a driver reads again before it waits.
+    var hasBufferedInput: Bool { get }
+    /// Sends what the transport holds for the socket, as far as the socket takes it now.
+    func flush()
+    /// Whether the transport gives up on the connection at `now` by its own clock (a TLS handshake
+    /// that takes too long); the driver then closes it.
+    func expired(now: Double) -> Bool
+    /// Whether the bytes are protected by TLS (requests then have the scheme `https`).
+    var isSecure: Bool { get }
+}
+
+/// A plain socket holds nothing of its own.
+extension Transport {
+    var wantsWrite: Bool { false }
+    var hasBufferedInput: Bool { false }
+    func flush() {}
+    func expired(now: Double) -> Bool { false }
+    var isSecure: Bool { false }
 }
 
 extension Transport {

@@ -86,6 +86,7 @@ extension WorkerContext {
             for message in control.reader.feed(chunk[0..<n]) {
                 switch message {
                 case .reopenLogs: reopenLogs()
+                case .ticketKeys(let bytes): rotateTicketKeys(bytes)
                 }
             }
             for line in control.reader.takeRejected() { logger.warning("Unknown control message from the master: \(line)") }

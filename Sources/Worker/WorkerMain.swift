@@ -30,6 +30,8 @@ final class WorkerContext: @unchecked Sendable {
     let requestLimit: Int?
     /// The HTTP/1 connection rules' settings (before the per-peer PROXY protocol decision).
     let connectionConfiguration: ConnectionStateMachine.Configuration
+    /// TLS, when configured: set once at boot, before the event loop starts.
+    var tls: WorkerTLS?
 
     init(settings: Settings, logger: Logger, accessLog: AccessLog?, app: LoadedApp, listeners: [(fd: Int32, name: SocketName?)],
          control: ControlChannel, limits: Limits, heartbeat: Heartbeat, forwardedTrust: TrustList, proxyTrust: TrustList,
@@ -73,6 +75,9 @@ public enum WorkerMain {
             return bootFailed
         }
         ProcessControl.setTitle("arbiter: worker [\(settings.displayName)]")
+        let control = ControlChannel(fd: WorkerLaunch.controlFD)
+        // Keys and certificates are read before dropping privileges (they are often root's only).
+        let tls = Result { () throws(WorkerTLS.Failure) in try WorkerTLS.make(settings: settings, environment: environment, control: control) }
         if let problem = Credentials.switchTo(user: settings.user, group: settings.group) {
             Descriptor.writeAllIgnoringErrors(STDERR_FILENO, "arbiter worker: \(problem)\n")
             return bootFailed
@@ -86,6 +91,10 @@ public enum WorkerMain {
             }
         } catch {
             Descriptor.writeAllIgnoringErrors(STDERR_FILENO, "arbiter worker: cannot open a log file: \(error)\n")
+            return bootFailed
+        }
+        if case .failure(let failure) = tls {
+            logger.error("Worker cannot serve TLS: \(failure.message)")
             return bootFailed
         }
         let app: LoadedApp
@@ -123,12 +132,13 @@ public enum WorkerMain {
             : nil
         let context = WorkerContext(
             settings: settings, logger: logger, accessLog: accessLog, app: app, listeners: listeners,
-            control: ControlChannel(fd: WorkerLaunch.controlFD), limits: limits, heartbeat: heartbeat,
+            control: control, limits: limits, heartbeat: heartbeat,
             forwardedTrust: (try? TrustList(parsing: settings.forwardedAllowIPs)) ?? TrustList.none,
             proxyTrust: (try? TrustList(parsing: settings.proxyAllowIPs)) ?? TrustList.none,
             proxyProtocol: ProxyProtocol.Version(rawValue: settings.proxyProtocol.rawValue) ?? .off,
             scoreboard: Self.scoreboard(environment),
             requestLimit: requestLimit)
+        context.tls = try? tls.get()
         switch settings.workerClass {
         case .sync:
             return SyncWorker(context: context).run()

@@ -18,6 +18,17 @@ import Testing
         #expect(MasterMessage(line: "ready") == nil, "a worker's message is not the master's")
     }
 
+    @Test func ticketKeysTravelAsHex() {
+        let keys: [UInt8] = (0..<160).map { UInt8(truncatingIfNeeded: $0 * 37) }
+        let message = MasterMessage.ticketKeys(keys)
+        #expect(message.line.hasPrefix("ticket-keys 00254a6f"))
+        var reader = ControlReader<MasterMessage>()
+        #expect(reader.feed(message.encoded) == [.ticketKeys(keys)])
+        #expect(MasterMessage(line: "ticket-keys ") == nil)
+        #expect(MasterMessage(line: "ticket-keys abc") == nil, "an odd number of digits")
+        #expect(MasterMessage(line: "ticket-keys zz") == nil)
+    }
+
     @Test func aReasonCannotBreakTheFraming() {
         let message = WorkerMessage.retire(reason: "two\nlines")
         var reader = ControlReader<WorkerMessage>()

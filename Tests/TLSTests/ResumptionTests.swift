@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import TLS
 
@@ -129,6 +130,20 @@ import Testing
         // Two rotations later the key is gone.
         let twice = try TLSContext(configuration: configuration, ticketKeys: try rotated.rotated())
         #expect(try !resumes(from: before, on: twice, version: .tls13))
+    }
+
+    /// A worker applies the master's rotations to the context it serves with.
+    @Test func replacedKeysKeepThePreviousKeyForResumption() throws {
+        let keys = try TicketKeys.generate()
+        let worker = try TLSContext(configuration: configuration, ticketKeys: keys)
+        let saved = try savedSession(from: worker, client: TestClient(maximumVersion: .tls13))
+        let rotated = try keys.rotated()
+        worker.replaceTicketKeys(rotated)
+        let (again, _) = try connect(TestClient(maximumVersion: .tls13, resume: saved), to: worker)
+        #expect(again.isResumed)
+        worker.replaceTicketKeys(try rotated.rotated())
+        let (late, _) = try connect(TestClient(maximumVersion: .tls13, resume: saved), to: worker)
+        #expect(!late.isResumed)
     }
 
     @Test func ticketKeysSerializeForTheWorkers() throws {

@@ -80,6 +80,13 @@ typedef struct arbiter_request {
     arbiter_bytes scheme;
     /// Declared body length, -1 when chunked (unknown), 0 when there is no body.
     int64_t content_length;
+    /* Appended fields: read them only when `struct_size` covers them (servers before TLS lack them). */
+    /// Under mutual TLS (`cert_reqs` optional or required), the verified client certificate: its
+    /// subject and issuer distinguished names (RFC 2253, "CN=client,O=Example") and the whole
+    /// certificate in PEM form. Empty without TLS or without a verified certificate.
+    arbiter_bytes client_cert_subject;
+    arbiter_bytes client_cert_issuer;
+    arbiter_bytes client_cert_pem;
 } arbiter_request;
 
 typedef struct arbiter_exchange arbiter_exchange;

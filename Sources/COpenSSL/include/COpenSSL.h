@@ -231,6 +231,8 @@ typedef struct cossl_ticket_keys {
 
 /// Makes `ctx` encrypt and decrypt session tickets with `keys` (which must outlive the context).
 int cossl_SSL_CTX_use_ticket_keys(SSL_CTX *ctx, const cossl_ticket_keys *keys);
+/// Replaces installed keys (a rotation) while handshakes on other threads may be reading them.
+void cossl_ticket_keys_replace(cossl_ticket_keys *installed, const cossl_ticket_keys *keys);
 
 /// Fills `buffer` from the kernel's random source (getrandom(2)); returns bytes written or -1 (errno).
 long cossl_getrandom(void *buffer, size_t length);

@@ -1,23 +1,21 @@
 import Glibc
 import Synchronization
-import TestSupport
-import Testing
 
 /// A throwaway PKI made with the `openssl` command line once per test process, removed at exit:
-/// a CA, two server certificates (for SNI), a client certificate, and a client certificate from
-/// another CA.
-struct Certificates: Sendable {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+/// a CA, two server certificates (for SNI), a renewed `alpha` certificate (for reloads), a client
+/// certificate, and a client certificate from another CA.
+public struct Certificates: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    let directory: String
+    public let directory: String
 
     /// The file `name` (e.g. "alpha.crt") in the fixture directory.
-    func path(_ name: String) -> String { directory + "/" + name }
+    public func path(_ name: String) -> String { directory + "/" + name }
 
     /// The contents of `name`.
-    func contents(_ name: String) throws -> String {
+    public func contents(_ name: String) throws -> String {
         guard let file = fopen(path(name), "r") else { throw Failure(description: "cannot open \(name)") }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -33,7 +31,7 @@ struct Certificates: Sendable {
     static let shared: Result<Certificates, Failure> = Result { () throws(Failure) in try make() }
 
     /// The fixtures, made on first use.
-    static func get() throws -> Certificates { try shared.get() }
+    public static func get() throws -> Certificates { try shared.get() }
 
     private static let script = """
         set -e
@@ -50,6 +48,7 @@ struct Certificates: Sendable {
         root other-ca "/O=Elsewhere/CN=Other CA"
         sign alpha "/CN=alpha.test" "subjectAltName=DNS:alpha.test" ca
         sign beta "/CN=beta.test" "subjectAltName=DNS:beta.test,DNS:*.beta.test" ca
+        sign alpha-renewed "/CN=alpha.test renewed" "subjectAltName=DNS:alpha.test" ca
         sign client "/O=Arbiter Tests/CN=client.test" "extendedKeyUsage=clientAuth" ca
         sign intruder "/O=Elsewhere/CN=intruder.test" "extendedKeyUsage=clientAuth" other-ca
         """
