@@ -45,6 +45,15 @@ final class Master {
     let isSuccessor: Bool
     private var nextMemoryCheck = 0.0
     private var nextHeartbeatCheck = 0.0
+    /// `--control-socket`: `arbiter ctl`'s socket and its clients (Master+Control.swift).
+    var control: ControlServer?
+    /// After USR2: the pipe on which the new master says it serves.
+    var successorReady: Int32?
+    /// Started by USR2: the pipe on which to tell the old master once this one serves.
+    var predecessorReady: Int32?
+    /// The new master started by USR2 serves: it is systemd's main process now, and this one no
+    /// longer reports (its `STATUS=` would otherwise stand over the new master's).
+    var successorServes = false
 
     init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe,
          invocation: (arguments: [String], environment: [String: String]), pidfile: PidFile?) {
@@ -67,6 +76,7 @@ final class Master {
         Environment.all().filter { entry in
             !entry.hasPrefix("ARBITER_WORKER") && !entry.hasPrefix("\(WorkerLaunch.inheritedListenersVariable)=")
                 && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=") && !entry.hasPrefix("WATCHDOG_")
+                && !entry.hasPrefix("\(upgradeReadyVariable)=")
         }
     }
 
@@ -80,12 +90,15 @@ final class Master {
             for pid in pids { fds.append(pollfd(fd: workers[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
             let watchFD = reloadWatchDescriptor()
             if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0)) }
+            let controlStart = fds.count
+            appendControlPollDescriptors(to: &fds)
             let now = Clock.monotonic()
             var deadlines = [machine.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
             if let settle = reloadWatch?.deadline { deadlines.append(settle) }
+            if let control = control?.nextDeadline { deadlines.append(control) }
             let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
@@ -99,10 +112,12 @@ final class Master {
                 readControl(pid)
             }
             serviceReloadWatch(readable: watchFD != nil && fds[pids.count + 1].revents != 0)
+            serviceControl(fds[controlStart...])
             checkHeartbeats()
             checkMemory()
             pingWatchdog()
             perform(machine.handle(.tick, now: Clock.monotonic()))
+            controlProgress()
         }
     }
 
@@ -204,7 +219,7 @@ final class Master {
 
     /// `WATCHDOG=1` every half watchdog period, only while every worker serves.
     private func pingWatchdog() {
-        guard let interval = watchdogInterval, let notifier else { return }
+        guard let interval = watchdogInterval, let notifier, !successorServes else { return }
         let now = Clock.monotonic()
         guard now >= nextWatchdog else { return }
         nextWatchdog = now + interval
@@ -213,7 +228,7 @@ final class Master {
 
     /// Tells systemd (when it started us) what state the service is in.
     private func notify(_ notification: MasterStateMachine.Notification) {
-        guard let notifier else { return }
+        guard let notifier, !successorServes else { return }
         switch notification {
         case .ready(let count, let generation):
             var message = "READY=1\nSTATUS=Serving: \(count) worker(s), generation \(generation)"
@@ -259,15 +274,19 @@ final class Master {
                 closeListeners()
             case .reopenLogs:
                 try? logger.sink.reopen()
-            case .reloadSucceeded:
+            case .reloadSucceeded(let generation):
                 reloadSucceeded()
-            case .reloadFailed:
+                reloadFinished(.success(generation))
+            case .reloadFailed(_, let reason):
                 reloadFailed()
+                reloadFinished(.failure(ReloadRolledBack(description: reason)))
             case .notify(let notification):
+                if case .ready = notification { tellPredecessorReady() }
                 notify(notification)
             case .log(let level, let message):
                 logger.log(level, message)
             case .exit(let code):
+                closeControl(exitCode: code)
                 closeListeners()
                 pidfile?.remove()
                 exit(code)

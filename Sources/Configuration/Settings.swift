@@ -1,3 +1,5 @@
+import Platform
+
 /// Every setting's value, resolved from defaults, the config file, the environment and the command line.
 public struct Settings: Sendable, Equatable {
     public enum WorkerClass: String, Sendable, CaseIterable {
@@ -52,6 +54,8 @@ public struct Settings: Sendable, Equatable {
     public var logLevel = "info"
     public var errorLog: String?
     public var accessLog: String?
+    public var logFormat = Logger.Format.text
+    public var controlSocket: String?
     public var reload = false
     public var reloadExtraFiles: [String] = []
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#

@@ -215,6 +215,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         active -= 1
         loop.forget(exchange)
         served += 1
+        context.heartbeat.countServed(UInt64(served))
         if let limit = context.requestLimit, served >= limit, !recycling {
             recycling = true
             for other in connections.values { other.machine.stopKeepAlive(drainUntil: nil) }
