@@ -96,3 +96,12 @@ public struct ControlCommand: Sendable, Equatable {
         return .absolute(n)
     }
 }
+
+extension ControlCommand {
+    /// The README's command table (a test keeps them in step).
+    public static func markdownTable() -> String {
+        var lines = ["| `arbiter ctl` command | what it does |", "| --- | --- |"]
+        for (command, doc) in usage { lines.append("| `\(command)` | \(doc) |") }
+        return lines.joined(separator: "\n")
+    }
+}

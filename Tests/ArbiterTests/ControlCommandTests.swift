@@ -68,3 +68,21 @@ import Testing
         #expect(!stopping.hasSettled(workers: 2))
     }
 }
+
+@Suite struct ControlDocsTests {
+    /// The README's `arbiter ctl` table is `ControlCommand.usage`.
+    @Test func readmeTableMatchesTheCommands() throws {
+        var root = #filePath.split(separator: "/").map(String.init)
+        root.removeLast(3)  // Tests/ArbiterTests/ControlCommandTests.swift
+        let file = try #require(fopen("/" + root.joined(separator: "/") + "/README.md", "r"))
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while case let n = fread(&buffer, 1, buffer.count, file), n > 0 { bytes += buffer[0..<n] }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("| `arbiter ctl` command |") }, "README.md has no ctl table")
+        let table = lines[header...].prefix { $0.hasPrefix("|") }.joined(separator: "\n")
+        #expect(table == ControlCommand.markdownTable())
+    }
+}

@@ -101,6 +101,31 @@ extension Integration {
             }
         }
 
+        @Test func upgradeAnswersOnceTheNewMasterServesAndHandsItTheSocket() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let socket = dir.file("ctl.sock")
+            let server = try ServerProcess(["hello:application", "--control-socket", socket])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let upgrade = try Self.ctl(socket, ["upgrade", "--json"])
+            #expect(upgrade.code == 0, "\(upgrade.output)")
+            let reply = try Self.json(upgrade.output)
+            let successor = Int32(try #require(reply["new_master_pid"] as? Int))
+            defer { killTree(successor) }
+            #expect(reply["old_master_pid"] as? Int == Int(server.pid))
+            #expect(server.log.occurrences(of: "Ready:") == 2, "answered once the new master served")
+            // The socket path now leads to the new master; the old one leaving does not remove it.
+            #expect(try Self.json(try Self.ctl(socket, ["status", "--json"]).output)["master_pid"] as? Int == Int(successor))
+            server.signal(SIGWINCH)
+            try server.waitForLog("Worker retired")
+            server.signal(SIGQUIT)
+            #expect(server.waitForExit() == 0)
+            #expect(Files.exists(socket))
+            #expect(try Self.json(try Self.ctl(socket, ["status", "--json"]).output)["master_pid"] as? Int == Int(successor))
+            #expect(try httpGet(port: server.port, "/").status == 200)
+        }
+
         @Test func stopAnswersAsTheMasterExits() throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
