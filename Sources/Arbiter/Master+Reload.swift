@@ -144,6 +144,7 @@ extension Master {
     func successorExited(status: Int32) {
         logger.error("New master (pid: \(successor ?? 0)) \(ProcessControl.describe(status: status)); this master (pid: \(ProcessControl.pid)) keeps serving")
         upgradeFinished(.failure(UpgradeFailed(description: "the new master (pid: \(successor ?? 0)) \(ProcessControl.describe(status: status))")))
+        successorServes = false
         successor = nil
         pidfile?.restoreFromOldBin()
         if machine.config.workers == 0 {

@@ -100,12 +100,10 @@ enum Ctl {
             return unreachable
         }
         defer { Descriptor.close(fd) }
-        do {
-            try Descriptor.writeAll(fd, request + "\n")
-        } catch {
-            say(STDERR_FILENO, "arbiter ctl: cannot send to \(path): \(error)\n")
-            return unreachable
-        }
+        // The master may answer and close before the request is written (a refused peer): the
+        // write then fails, but the answer is there to read.
+        signal(SIGPIPE, SIG_IGN)
+        try? Descriptor.writeAll(fd, request + "\n")
         var reply: [UInt8] = []
         let deadline = Clock.monotonic() + timeout
         while true {
