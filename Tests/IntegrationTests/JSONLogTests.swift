@@ -34,14 +34,17 @@ extension Integration {
             defer { client.close() }
             let response = try client.request("GET", "/?q=%221%22", headers: ["X-Evil: \(evil)", "User-Agent: agent \"007\""])
             #expect(response.status == 200)
-            try waitUntil { (try? Files.readString(access))?.contains("\n") == true }
-            for (path, minimum) in [(access, 1), (errors, 4)] {
+            // Bytes that are not UTF-8 (obs-text, RFC 9110 §5.5) still make valid JSON.
+            try client.send(Array("GET /second HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Evil: ".utf8) + [0xFF, 0xFE, 0x22, 0x7D] + Array("\r\n\r\n".utf8))
+            #expect(try client.readResponse().status == 404)
+            try waitUntil { (try? Files.readString(access))?.occurrences(of: "\n") == 2 }
+            for (path, minimum) in [(access, 2), (errors, 4)] {
                 let python = try ChildProcess(["/usr/bin/python3", dir.file("check.py"), path])
                 #expect(python.wait(timeout: 30) == 0, "\(path) is not one JSON object per line:\n\(python.output)")
                 #expect(python.output.split(separator: "\n").count >= minimum)
             }
             let lines = try Files.readString(access).split(separator: "\n")
-            #expect(lines.count == 1, "one request, one line")
+            #expect(lines.count == 2, "one line per request")
             let python = try ChildProcess([
                 "/usr/bin/python3", "-c",
                 """
@@ -59,8 +62,18 @@ extension Integration {
             ])
             #expect(python.wait(timeout: 30) == 0, "\(python.output)")
             #expect(python.output == "ok\n")
+            #expect(lines[1].contains(#""x-evil":"\#u{FFFD}\#u{FFFD}\"}""#), "invalid bytes arrive as U+FFFD: \(lines[1])")
             let errorLog = try Files.readString(errors)
             #expect(errorLog.contains(#""level":"info""#) && errorLog.contains(#""message":"Ready: 1 worker(s) serving""#))
+        }
+
+        @Test func underTheJournalLinesKeepThePriorityPrefix() throws {
+            let server = try ServerProcess(["hello:application", "--log-format", "json"], journal: true)
+            defer { server.stop() }
+            try server.waitForLog(#""message":"Ready: 1 worker(s) serving""#)
+            let ready = try #require(server.log.split(separator: "\n").first { $0.contains("Ready: 1 worker(s)") })
+            #expect(ready.hasPrefix(#"<6>{"level":"info","pid":"#), "\(ready)")
+            #expect(!ready.contains(#""time""#), "the journal stamps the time itself")
         }
     }
 }
