@@ -58,7 +58,9 @@ extension Master {
             var requests: [JSONValue] = []
             var summaries: [String] = []
             if let page {
-                for slot in 0..<min(page.heartbeat.slots, page.heartbeatSlots) {
+                // An event-loop worker's slot 0 is the job its loop runs (or last ran); its requests follow.
+                let first = page.kind == .async ? 1 : 0
+                for slot in first..<max(first, min(page.heartbeat.slots, page.heartbeatSlots)) {
                     guard let job = page.heartbeat.read(slot: slot) else { continue }
                     let parts = job.label.split(separator: " ", maxSplits: 1).map(String.init)
                     let elapsed = micros > job.busySince ? seconds(Double(micros - job.busySince) / 1_000_000) : 0

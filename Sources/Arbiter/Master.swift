@@ -143,7 +143,10 @@ final class Master {
             if let worker = workers.removeValue(forKey: pid) {
                 // What it was doing when it died, from the page it can no longer write to.
                 let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
-                serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
+                // (An event-loop worker's slot 0, its current job, is usually one of its requests too.)
+                for label in (0..<slots).compactMap({ worker.heartbeat.read(slot: $0)?.label }) where !serving.contains(label) {
+                    serving.append(label)
+                }
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -311,7 +314,7 @@ final class Master {
             socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair)
         }
         defer { Descriptor.close(pair[1]) }
-        let slots = settings.workerClass == .sync ? settings.threads : 1
+        let slots = settings.workerClass == .sync ? settings.threads : 1 + Heartbeat.eventLoopRequestSlots
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]

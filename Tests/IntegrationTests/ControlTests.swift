@@ -20,11 +20,14 @@ extension Integration {
             return try #require(object as? [String: Any], "not a JSON object: \(output)")
         }
 
-        @Test func statusAndWorkersShowAnInFlightRequest() throws {
+        @Test(arguments: ["sync", "async"])
+        func statusAndWorkersShowAnInFlightRequest(worker: String) throws {
             let dir = try TemporaryDirectory()
             defer { dir.remove() }
             let socket = dir.file("ctl.sock")
-            try withServer(["hellosync:application", "-k", "sync", "--threads", "2", "--control-socket", socket]) { server in
+            // A blocking sleep holds a request thread; an asynchronous one holds no thread at all.
+            let app = worker == "sync" ? "hellosync:application" : "hello:application"
+            try withServer([app, "-k", worker, "--threads", "2", "--control-socket", socket]) { server in
                 var st = stat()
                 #expect(lstat(socket, &st) == 0)
                 #expect(st.st_mode & 0o777 == 0o600, "the control socket is mode 0600")
