@@ -75,7 +75,7 @@ final class ExportedApplication: @unchecked Sendable {
         case .sync(let app):
             do { try app.startup(); done(nil) } catch { done("\(error)") }
         case .async(let app):
-            Task(executorPreference: Runtime.executor) {
+            Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) {
                 do { try await app.startup(); done(nil) } catch { done("\(error)") }
             }
         }
@@ -86,7 +86,7 @@ final class ExportedApplication: @unchecked Sendable {
         case .sync(let app):
             do { try app.shutdown(); done(nil) } catch { done("\(error)") }
         case .async(let app):
-            Task(executorPreference: Runtime.executor) {
+            Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) {
                 do { try await app.shutdown(); done(nil) } catch { done("\(error)") }
             }
         }
@@ -109,7 +109,7 @@ final class ExportedApplication: @unchecked Sendable {
             return nil
         case .async(let app):
             let running = RunningRequest()
-            running.task = Task(executorPreference: Runtime.executor) {
+            running.task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) {
                 let response: Response
                 do {
                     response = try await app.respond(to: request)

@@ -18,6 +18,15 @@ public enum Runtime {
 
     static var executor: HostExecutor? { current.withLock { $0?.executor } }
 
+    /// The priority of every task the server starts for the application (lifespan hooks, requests,
+    /// `blockingWait`). Without one, a task started on the main thread gets `.high`: Swift's runtime
+    /// on Linux calls the main thread user-initiated. Where it runs on Dispatch's global pool (a
+    /// synchronous worker has no task executor), Dispatch then starts its threads with
+    /// `setpriority(-2)`, which an unprivileged user may not do: each boot would log "Failed to set
+    /// thread priority for worker thread … errno=13" to syslog (the journal under `User=`).
+    /// `.medium` is Dispatch's default class, nice 0, what every other thread of the worker has.
+    static let taskPriority = TaskPriority.medium
+
     /// Writes a line to the server's error log (stderr when no server hosts the application).
     public static func log(_ level: LogLevel, _ message: String) {
         let host = current.withLock { $0?.host }
@@ -65,7 +74,7 @@ public enum Runtime {
     public static func blockingWait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
         let mailbox = Mailbox()
         let result = Mutex<Result<T, Error>?>(nil)
-        Task(executorPreference: executor) {
+        Task(executorPreference: executor, priority: taskPriority) {
             let outcome: Result<T, Error>
             do { outcome = .success(try await Mailbox.$current.withValue(mailbox) { try await work() }) } catch { outcome = .failure(error) }
             result.withLock { $0 = outcome }

@@ -74,7 +74,7 @@ public enum ArbiterMain {
         }
         let logger: Logger
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info, format: settings.logFormat)
         } catch {
             return fail("error log: \(error)")
         }
@@ -159,6 +159,10 @@ public enum ArbiterMain {
         ProcessControl.setTitle("arbiter: master [\(settings.displayName)]")
         let master = Master(
             settings: settings, logger: logger, listeners: listeners, signals: signals, invocation: invocation, pidfile: pidfile)
+        guard master.startControl() else {
+            listeners.forEach { Descriptor.close($0.fd) }
+            return 1
+        }
         return master.run()
     }
 

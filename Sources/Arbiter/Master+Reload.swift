@@ -6,12 +6,14 @@ import Supervision
 extension Master {
     /// HUP: re-read the configuration, bind what is new, and start a new generation with it. The
     /// state machine retires old workers as their replacements become ready, or rolls back.
-    func reload() {
-        logger.info("Handling signal: hup")
-        guard !machine.isStopping else { return }
+    /// Returns why no reload started, or nil when one did.
+    @discardableResult
+    func reload(by origin: String = "Handling signal: hup") -> String? {
+        logger.info(origin)
+        guard !machine.isStopping else { return "the master is stopping" }
         guard !machine.isReloading else {
             logger.warning("Reload ignored: the previous reload is still starting")
-            return
+            return "the previous reload is still starting"
         }
         var new: Settings
         let requested: Settings
@@ -23,17 +25,21 @@ extension Master {
             new = new.anchoringTLSPaths()
         } catch {
             logger.error("Reload failed: \(error); keeping the current configuration")
-            return
+            return "\(error)"
         }
         // New certificates and keys are checked before any worker starts with them: a bad one
         // keeps the running generation serving with the files it loaded.
         if let problem = Self.checkTLS(new, environment: invocation.environment) {
             logger.error("Reload failed: \(problem); keeping the current configuration")
-            return
+            return problem
         }
         // Socket activation: systemd owns the sockets and `bind` does not apply.
         let systemd = listeners.contains(where: \.fromSystemd)
-        guard let newListeners = systemd ? listeners : bindForReload(new) else { return }
+        let bound = systemd ? .success(listeners) : bindForReload(new)
+        guard case .success(let newListeners) = bound else {
+            if case .failure(let problem) = bound { return problem.description }
+            return nil
+        }
         previous = (settings, listeners)
         applyReloadedSettings(from: settings, requested: requested)
         settings = new
@@ -43,11 +49,17 @@ extension Master {
         var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
         config.quickTimeout = machine.config.quickTimeout
         perform(machine.handle(.reload(config), now: Clock.monotonic()))
+        return nil
     }
 
-    /// The listeners `new.bind` names: kept where already open, bound where new; nil (and a log
-    /// line) when one cannot be bound.
-    private func bindForReload(_ new: Settings) -> [Listener]? {
+    /// A listener a reload could not bind.
+    struct BindProblem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The listeners `new.bind` names: kept where already open, bound where new; the problem (and
+    /// a log line) when one cannot be bound.
+    private func bindForReload(_ new: Settings) -> Result<[Listener], BindProblem> {
         var result: [Listener] = []
         for text in new.allBinds {
             guard let address = try? BindAddress.parse(text) else { continue }
@@ -62,10 +74,10 @@ extension Master {
             } catch {
                 logger.error("Reload failed: cannot listen at \(address): \(error); keeping the current configuration")
                 for listener in result where !listeners.contains(listener) { close(listener) }
-                return nil
+                return .failure(BindProblem(description: "cannot listen at \(address): \(error)"))
             }
         }
-        return result
+        return .success(result)
     }
 
     /// The new generation serves: listeners it no longer uses are closed.
@@ -90,15 +102,17 @@ extension Master {
 
     /// USR2: start a new master from the binary on disk, handing it the listening sockets. This
     /// master serves on until told to stop (WINCH stops its workers, then QUIT or TERM).
-    func upgrade() {
-        logger.info("Handling signal: usr2")
+    /// Returns why no new master started, or nil when one did.
+    @discardableResult
+    func upgrade(by origin: String = "Handling signal: usr2") -> String? {
+        logger.info(origin)
         guard successor == nil else {
             logger.warning("Upgrade ignored: a new master (pid: \(successor!)) is already running")
-            return
+            return "a new master (pid: \(successor!)) is already running"
         }
         guard let path = ArbiterMain.executablePath else {
             logger.error("Upgrade failed: the path of the arbiter binary is unknown")
-            return
+            return "the path of the arbiter binary is unknown"
         }
         pidfile?.moveToOldBin()
         var descriptors: [(from: Int32, to: Int32)] = []
@@ -110,22 +124,35 @@ extension Master {
         }
         // The successor keeps talking to systemd (NOTIFY_SOCKET, watchdog); listeners come by name.
         let keep = Environment.all().filter { $0.hasPrefix("NOTIFY_SOCKET=") || $0.hasPrefix("WATCHDOG_USEC=") }
-        let environment = Master.workerEnvironment() + keep
+        var environment = Master.workerEnvironment() + keep
             + ["\(WorkerLaunch.inheritedListenersVariable)=\(inherited.joined(separator: ";"))"]
+        // The new master says on this pipe when it serves (for `arbiter ctl upgrade`).
+        let readyPipe = successorReadyPipe(at: WorkerLaunch.firstInheritedListenerFD + Int32(listeners.count))
+        if let readyPipe {
+            descriptors.append((readyPipe.write, readyPipe.target))
+            environment.append("\(Master.upgradeReadyVariable)=\(readyPipe.target)")
+        }
+        defer { if let readyPipe { Descriptor.close(readyPipe.write) } }
         do {
             let pid = try ProcessControl.spawn(
                 path: path, arguments: ["arbiter"] + invocation.arguments, environment: environment, descriptors: descriptors)
             successor = pid
+            successorReady = readyPipe?.read
             logger.info("Upgrading: started a new master (pid: \(pid)) from \(path); send WINCH then QUIT to this master (pid: \(ProcessControl.pid)) once it serves")
+            return nil
         } catch {
+            if let readyPipe { Descriptor.close(readyPipe.read) }
             logger.error("Upgrade failed: cannot start \(path): \(error)")
             pidfile?.restoreFromOldBin()
+            return "cannot start \(path): \(error)"
         }
     }
 
     /// The new master exited: this one goes on serving (and restores its pidfile).
     func successorExited(status: Int32) {
         logger.error("New master (pid: \(successor ?? 0)) \(ProcessControl.describe(status: status)); this master (pid: \(ProcessControl.pid)) keeps serving")
+        upgradeFinished(.failure(UpgradeFailed(description: "the new master (pid: \(successor ?? 0)) \(ProcessControl.describe(status: status))")))
+        successorServes = false
         successor = nil
         pidfile?.restoreFromOldBin()
         if machine.config.workers == 0 {

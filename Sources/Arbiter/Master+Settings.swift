@@ -61,6 +61,8 @@ extension Master {
         if old.umask != nil, new.umask == nil { out.append("umask (removed: the master keeps \(old.umask!))") }
         check("errorlog", \.errorLog, "the master keeps its log; new workers use the new one")
         check("loglevel", \.logLevel, "the master keeps its level; new workers use the new one")
+        check("log_format", \.logFormat, "the master keeps its format; new workers use the new one")
+        check("control_socket", \.controlSocket, "the master keeps the socket it opened at start")
         return out
     }
 

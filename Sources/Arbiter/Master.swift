@@ -47,6 +47,15 @@ final class Master {
     var ticketKeys: TicketKeySchedule?
     private var nextMemoryCheck = 0.0
     private var nextHeartbeatCheck = 0.0
+    /// `--control-socket`: `arbiter ctl`'s socket and its clients (Master+Control.swift).
+    var control: ControlServer?
+    /// After USR2: the pipe on which the new master says it serves.
+    var successorReady: Int32?
+    /// Started by USR2: the pipe on which to tell the old master once this one serves.
+    var predecessorReady: Int32?
+    /// The new master started by USR2 serves: it is systemd's main process now, and this one no
+    /// longer reports (its `STATUS=` would otherwise stand over the new master's).
+    var successorServes = false
 
     init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe,
          invocation: (arguments: [String], environment: [String: String]), pidfile: PidFile?) {
@@ -69,6 +78,7 @@ final class Master {
         Environment.all().filter { entry in
             !entry.hasPrefix("ARBITER_WORKER") && !entry.hasPrefix("\(WorkerLaunch.inheritedListenersVariable)=")
                 && !entry.hasPrefix("LISTEN_") && !entry.hasPrefix("NOTIFY_SOCKET=") && !entry.hasPrefix("WATCHDOG_")
+                && !entry.hasPrefix("\(upgradeReadyVariable)=")
         }
     }
 
@@ -83,6 +93,8 @@ final class Master {
             for pid in pids { fds.append(pollfd(fd: workers[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
             let watchFD = reloadWatchDescriptor()
             if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0)) }
+            let controlStart = fds.count
+            appendControlPollDescriptors(to: &fds)
             let now = Clock.monotonic()
             var deadlines = [machine.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
@@ -90,6 +102,7 @@ final class Master {
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
             if let settle = reloadWatch?.deadline { deadlines.append(settle) }
             if let rotation = ticketKeys?.deadline { deadlines.append(rotation) }
+            if let control = control?.nextDeadline { deadlines.append(control) }
             let timeout = deadlines.min().map { Int32(max(0, min($0 - now, 3600)) * 1000) + 1 } ?? -1
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR {
@@ -103,11 +116,13 @@ final class Master {
                 readControl(pid)
             }
             serviceReloadWatch(readable: watchFD != nil && fds[pids.count + 1].revents != 0)
+            serviceControl(fds[controlStart...])
             checkHeartbeats()
             checkMemory()
             pingWatchdog()
             rotateTicketKeysIfDue()
             perform(machine.handle(.tick, now: Clock.monotonic()))
+            controlProgress()
         }
     }
 
@@ -133,7 +148,10 @@ final class Master {
             if let worker = workers.removeValue(forKey: pid) {
                 // What it was doing when it died, from the page it can no longer write to.
                 let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
-                serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
+                // (An event-loop worker's slot 0, its current job, is usually one of its requests too.)
+                for label in (0..<slots).compactMap({ worker.heartbeat.read(slot: $0)?.label }) where !serving.contains(label) {
+                    serving.append(label)
+                }
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -209,7 +227,7 @@ final class Master {
 
     /// `WATCHDOG=1` every half watchdog period, only while every worker serves.
     private func pingWatchdog() {
-        guard let interval = watchdogInterval, let notifier else { return }
+        guard let interval = watchdogInterval, let notifier, !successorServes else { return }
         let now = Clock.monotonic()
         guard now >= nextWatchdog else { return }
         nextWatchdog = now + interval
@@ -218,7 +236,7 @@ final class Master {
 
     /// Tells systemd (when it started us) what state the service is in.
     private func notify(_ notification: MasterStateMachine.Notification) {
-        guard let notifier else { return }
+        guard let notifier, !successorServes else { return }
         switch notification {
         case .ready(let count, let generation):
             var message = "READY=1\nSTATUS=Serving: \(count) worker(s), generation \(generation)"
@@ -264,15 +282,19 @@ final class Master {
                 closeListeners()
             case .reopenLogs:
                 try? logger.sink.reopen()
-            case .reloadSucceeded:
+            case .reloadSucceeded(let generation):
                 reloadSucceeded()
-            case .reloadFailed:
+                reloadFinished(.success(generation))
+            case .reloadFailed(_, let reason):
                 reloadFailed()
+                reloadFinished(.failure(ReloadRolledBack(description: reason)))
             case .notify(let notification):
+                if case .ready = notification { tellPredecessorReady() }
                 notify(notification)
             case .log(let level, let message):
                 logger.log(level, message)
             case .exit(let code):
+                closeControl(exitCode: code)
                 closeListeners()
                 pidfile?.remove()
                 exit(code)
@@ -297,7 +319,7 @@ final class Master {
             socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair)
         }
         defer { Descriptor.close(pair[1]) }
-        let slots = settings.workerClass == .sync ? settings.threads : 1
+        let slots = settings.workerClass == .sync ? settings.threads : 1 + Heartbeat.eventLoopRequestSlots
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]

@@ -40,12 +40,12 @@ extension MasterStateMachine {
         return (0..<config.workers).filter { !used.contains($0) }.map { .spawn(slot: $0) }
     }
 
-    /// TTOU: workers in slots at or above the new count leave gracefully.
-    mutating func retireExtraSlots() -> [Action] {
+    /// TTOU (or `arbiter ctl scale`): workers in slots at or above the new count leave gracefully.
+    mutating func retireExtraSlots(because reason: String = "SIGTTOU") -> [Action] {
         for slot in pendingSpawns.keys where slot >= config.workers { pendingSpawns[slot] = nil }
         return workers.keys.sorted()
             .filter { workers[$0]!.slot >= config.workers }
-            .flatMap { retire($0, because: "SIGTTOU") }
+            .flatMap { retire($0, because: reason) }
     }
 
     // MARK: Reload (HUP)
@@ -97,7 +97,7 @@ extension MasterStateMachine {
         guard let reload else { return [] }
         var actions: [Action] = [
             .log(.error, "Reload failed: \(reason); keeping generation \(reload.previousGeneration)"),
-            .reloadFailed(generation: reload.generation),
+            .reloadFailed(generation: reload.generation, reason: reason),
         ]
         for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where worker.generation == reload.generation {
             workers[pid]!.retiring = true

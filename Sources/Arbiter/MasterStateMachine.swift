@@ -48,8 +48,8 @@ public struct MasterStateMachine: Sendable {
         case reopenLogs
         /// Every worker of the new generation is ready: the reload is done.
         case reloadSucceeded(generation: Int)
-        /// The new generation failed: spawn with the previous configuration again.
-        case reloadFailed(generation: Int)
+        /// The new generation failed (`reason` says how): spawn with the previous configuration again.
+        case reloadFailed(generation: Int, reason: String)
         /// Tell the service manager (systemd) about the state.
         case notify(Notification)
         case log(Logger.Level, String)

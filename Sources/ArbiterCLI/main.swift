@@ -19,4 +19,7 @@ if environment[WorkerLaunch.startupCheckVariable] != nil {
 if environment[WorkerLaunch.slotVariable] != nil {
     exit(WorkerMain.run(environment: environment))
 }
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "ctl" {
+    exit(Ctl.run(arguments: Array(CommandLine.arguments.dropFirst(2)), environment: environment))
+}
 exit(ArbiterMain.run(arguments: Array(CommandLine.arguments.dropFirst()), environment: environment))

@@ -48,6 +48,7 @@ public enum Reference {
     public static func usage() -> String {
         var out = """
             usage: arbiter [OPTIONS] MODULE:SYMBOL
+                   arbiter ctl [--socket PATH] COMMAND [--json]   (see arbiter ctl --help)
 
             A pre-fork HTTP server for Swift applications: a master process binds the sockets and
             supervises worker processes that load MODULE (libMODULE.so) and serve its SYMBOL.

@@ -111,6 +111,9 @@ extension Registry {
         .string("pidfile", ["-p", "--pid"], section: "Server mechanics",
                 help: "Write the master's pid to this file (atomically). Refuses to start when the file names a live process; removed on exit if it is still ours. During a USR2 upgrade the old master's file becomes `FILE.oldbin`.",
                 \.pidfile),
+        .string("control_socket", ["--control-socket"], section: "Server mechanics",
+                help: "Serve `arbiter ctl` on this unix socket (off by default): status, workers and their in-flight requests, reload, upgrade, scale, reopen-logs, stop and the effective config. Created with mode 0600; only the master's user and root may use it (checked with SO_PEERCRED).",
+                \.controlSocket),
         .boolean("daemon", ["-D", "--daemon"], section: "Server mechanics",
                  help: "Detach from the terminal and run in the background (not under systemd, which wants the foreground).",
                  \.daemon),
@@ -184,6 +187,9 @@ extension Registry {
         .text("access_log_format", ["--access-logformat"], section: "Logging",
               help: "The access log line, with Gunicorn's atoms (an unknown atom prints `-`, and arbiter warns about it at start): `h` remote address, `l` `-`, `u` user, `t` time, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` pid, `{name}i` request header, `{name}o` response header.",
               \.accessLogFormat),
+        .choice("log_format", ["--log-format"], section: "Logging",
+                help: "`text` (Gunicorn's lines) or `json`: the error log and the access log write one JSON object per line, every value escaped (a header with quotes or line breaks cannot forge a field or a line). Error log fields: `time`, `level`, `pid`, `message`. Access log fields: every atom of the text format under a name (`remote_addr`, `time`, `request`, `method`, `path`, `query`, `protocol`, `status`, `bytes`, `referer`, `user_agent`, `pid`), the headers `access_log_format` names (`request_headers`, `response_headers`), plus `duration` (seconds) and `worker_slot`.",
+                \.logFormat),
     ]
 }
 

@@ -1,3 +1,4 @@
+import Platform
 import TLS
 
 /// Every setting's value, resolved from defaults, the config file, the environment and the command line.
@@ -58,6 +59,8 @@ public struct Settings: Sendable, Equatable {
     public var logLevel = "info"
     public var errorLog: String?
     public var accessLog: String?
+    public var logFormat = Logger.Format.text
+    public var controlSocket: String?
     public var reload = false
     public var reloadExtraFiles: [String] = []
     public var wsMaxSize = 16 << 20

@@ -15,6 +15,10 @@ public struct Heartbeat: @unchecked Sendable {
         case eventLoop = 2
     }
 
+    /// An event-loop worker lists up to this many in-flight requests in slots 1… (slot 0 is its
+    /// loop's current job).
+    public static let eventLoopRequestSlots = 32
+
     static let headerSize = 64
     static let slotSize = 256
     static let labelCapacity = slotSize - 24

@@ -74,19 +74,28 @@ public final class Logger: Sendable {
         }
     }
 
+    /// `--log-format`: Gunicorn's text lines, or one JSON object per line (`Logger+JSON.swift`).
+    public enum Format: String, Sendable, CaseIterable {
+        case text, json
+    }
+
     public let sink: LogSink
     public let level: Level
-    private let journal: Bool
+    public let format: Format
+    let journal: Bool
 
-    public init(sink: LogSink, level: Level) {
+    public init(sink: LogSink, level: Level, format: Format = .text) {
         self.sink = sink
         self.level = level
+        self.format = format
         journal = sink.path == nil && Logger.stderrIsJournal()
     }
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
         guard level >= self.level else { return }
-        if journal {
+        if format == .json {
+            sink.write(jsonLine(level, message()))
+        } else if journal {
             sink.write("<\(level.rawValue)>\(message())")
         } else {
             sink.write("[\(Clock.logTimestamp())] [\(getpid())] [\(level.name)] \(message())")

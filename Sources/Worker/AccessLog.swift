@@ -42,10 +42,16 @@ struct AccessLog: Sendable {
 
     let parts: [Part]
     let sink: LogSink
+    /// `--log-format`: the text line above, or one JSON object (`AccessLog+JSON.swift`).
+    let style: Logger.Format
+    /// This worker's slot, a field of the JSON line.
+    let slot: Int
 
-    init(format: String, sink: LogSink) {
+    init(format: String, sink: LogSink, style: Logger.Format = .text, slot: Int = 0) {
         parts = Self.compile(format)
         self.sink = sink
+        self.style = style
+        self.slot = slot
     }
 
     static func compile(_ format: String) -> [Part] {
@@ -96,7 +102,7 @@ struct AccessLog: Sendable {
         return line
     }
 
-    private static func atom(_ name: String, _ r: AccessRecord) -> String {
+    static func atom(_ name: String, _ r: AccessRecord) -> String {
         let path = r.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? r.target
         let query = r.target.firstIndex(of: "?").map { String(r.target[r.target.index(after: $0)...]) } ?? ""
         switch name {
@@ -127,6 +133,6 @@ struct AccessLog: Sendable {
     }
 
     func log(_ record: AccessRecord) {
-        sink.write(render(record))
+        sink.write(style == .json ? renderJSON(record) : render(record))
     }
 }

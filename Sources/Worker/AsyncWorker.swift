@@ -29,10 +29,13 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     var recycling = false
     var served = 0
     var lastSweep = 0.0
+    /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
+    var requestSlots: RequestSlots
 
     /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
     init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
+        requestSlots = RequestSlots(heartbeat: context.heartbeat)
         do {
             epoll = try Epoll()
             loop = Loop(wake: try WakeUp(), logger: context.logger, blockThreshold: context.settings.blockThreshold,
@@ -193,6 +196,8 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     func start(_ head: RequestHead, on connection: ServerConnection) {
         let exchange = connection.makeExchange(head)
         active += 1
+        requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)  // one listed request per connection
+        connection.heartbeatSlot = requestSlots.begin(head, on: context.heartbeat)
         if context.logger.level == .debug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
@@ -217,8 +222,11 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary) {
         active -= 1
+        requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)
+        connection.heartbeatSlot = -1
         loop.forget(exchange)
         served += 1
+        context.heartbeat.countServed(UInt64(served))
         if let limit = context.requestLimit, served >= limit, !recycling {
             recycling = true
             for other in Array(connections.values) {
@@ -232,6 +240,8 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     func close(_ connection: ServerConnection) {
         guard connections[connection.fd] === connection else { return }
+        requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)
+        connection.heartbeatSlot = -1
         if connection.interest != 0 { epoll.remove(connection.fd) }
         connections[connection.fd] = nil
         connection.transport.close()

@@ -18,7 +18,7 @@ extension WorkerMain {
         }
         let logger: Logger
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info, format: settings.logFormat)
         } catch {
             Descriptor.writeAllIgnoringErrors(STDERR_FILENO, "arbiter: cannot open the error log: \(error)\n")
             return bootFailed

@@ -431,6 +431,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary) {
         if connection.heartbeatSlot >= 0 { context.heartbeat.end(slot: connection.heartbeatSlot) }
         let count = served.add(1, ordering: .relaxed).newValue
+        context.heartbeat.countServed(UInt64(count))
         if let limit = context.requestLimit, count >= limit, !recycling.exchange(true, ordering: .relaxed) {
             wake.signal()
         }

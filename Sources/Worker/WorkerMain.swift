@@ -85,9 +85,11 @@ public enum WorkerMain {
         let logger: Logger
         var accessLog: AccessLog?
         do {
-            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info)
+            logger = Logger(sink: try LogSink(path: settings.errorLogDestination), level: Logger.Level(name: settings.logLevel) ?? .info, format: settings.logFormat)
             if let path = settings.accessLog {
-                accessLog = AccessLog(format: settings.accessLogFormat, sink: try LogSink(path: path))
+                accessLog = AccessLog(
+                    format: settings.accessLogFormat, sink: try LogSink(path: path), style: settings.logFormat,
+                    slot: environment[WorkerLaunch.slotVariable].flatMap { Int($0) } ?? 0)
             }
         } catch {
             Descriptor.writeAllIgnoringErrors(STDERR_FILENO, "arbiter worker: cannot open a log file: \(error)\n")

@@ -155,7 +155,7 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         _ = m.handle(.spawned(slot: 2, pid: 202), now: 10)
         _ = m.handle(.ready(pid: 200), now: 11)  // slot 0's old worker (100) retires
         let failed = m.handle(.exited(pid: 201, status: .code(4)), now: 11)
-        #expect(failed.contains(.reloadFailed(generation: 1)))
+        #expect(failed.contains(.reloadFailed(generation: 1, reason: "new worker (pid: 201) exited with code 4 before it was ready")))
         #expect(exitCode(failed) == nil, "a failed reload does not stop the master")
         #expect(Set(kills(failed).map(\.0)) == [200, 202])
         #expect(logs(failed).first?.contains("Reload failed: new worker (pid: 201) exited with code 4") == true)
