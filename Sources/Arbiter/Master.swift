@@ -17,6 +17,8 @@ final class Master {
         let heartbeatSlots: Int
         let kind: Settings.WorkerClass
         let scoreIndex: Int
+        /// Its counters page (read for metrics; folded into the totals when it exits).
+        let counters: WorkerCounters
     }
 
     /// How the master was started, to re-read the configuration (HUP) or re-execute (USR2).
@@ -45,6 +47,8 @@ final class Master {
     let isSuccessor: Bool
     private var nextMemoryCheck = 0.0
     private var nextHeartbeatCheck = 0.0
+    /// Metrics, health checks and statsd.
+    let telemetry = Telemetry()
 
     init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe,
          invocation: (arguments: [String], environment: [String: String]), pidfile: PidFile?) {
@@ -58,7 +62,9 @@ final class Master {
         notifier = SystemdNotifier.fromEnvironment(invocation.environment)
         watchdogInterval = SystemdWatchdog.interval(invocation.environment)
         isSuccessor = invocation.environment[WorkerLaunch.inheritedListenersVariable] != nil
-        machine = MasterStateMachine(config: .init(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout))
+        var config = MasterStateMachine.Config(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout)
+        config.shutdownDelay = settings.shutdownDelay
+        machine = MasterStateMachine(config: config)
         baseEnvironment = Master.workerEnvironment()
     }
 
@@ -80,8 +86,10 @@ final class Master {
             for pid in pids { fds.append(pollfd(fd: workers[pid]!.fd, events: Int16(POLLIN), revents: 0)) }
             let watchFD = reloadWatchDescriptor()
             if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0)) }
+            let metricsStart = fds.count
+            appendMetricsDescriptors(to: &fds)
             let now = Clock.monotonic()
-            var deadlines = [machine.nextDeadline].compactMap { $0 }
+            var deadlines = [machine.nextDeadline, telemetry.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
@@ -99,6 +107,7 @@ final class Master {
                 readControl(pid)
             }
             serviceReloadWatch(readable: watchFD != nil && fds[pids.count + 1].revents != 0)
+            serviceTelemetry(fds[metricsStart...])
             checkHeartbeats()
             checkMemory()
             pingWatchdog()
@@ -129,6 +138,8 @@ final class Master {
                 // What it was doing when it died, from the page it can no longer write to.
                 let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
                 serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
+                foldCounters(of: worker)
+                worker.counters.unmap()
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -269,6 +280,7 @@ final class Master {
                 logger.log(level, message)
             case .exit(let code):
                 closeListeners()
+                telemetry.close(keepingPath: successor != nil)
                 pidfile?.remove()
                 exit(code)
             }
@@ -295,6 +307,14 @@ final class Master {
         let slots = settings.workerClass == .sync ? settings.threads : 1
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
+        let (counters, countersFD): (WorkerCounters, Int32)
+        do {
+            (counters, countersFD) = try WorkerCounters.create(stripes: WorkerCounters.stripes(requestThreads: settings.workerClass == .sync ? settings.threads : 0))
+        } catch {
+            heartbeat.unmap()
+            throw error
+        }
+        defer { Descriptor.close(countersFD) }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]
         // The lowest free scoreboard slot (a worker's slot number is shared during a reload).
         let used = Set(workers.values.map(\.scoreIndex))
@@ -307,23 +327,30 @@ final class Master {
         for (index, listener) in listeners.enumerated() {
             descriptors.append((listener.fd, WorkerLaunch.firstListenerFD + Int32(index)))
         }
+        // The counters page follows the listeners.
+        let countersTarget = WorkerLaunch.firstListenerFD + Int32(listeners.count)
+        descriptors.append((countersFD, countersTarget))
         let environment = baseEnvironment + [
             "\(WorkerLaunch.slotVariable)=\(slot)",
             "\(WorkerLaunch.listenerCountVariable)=\(listeners.count)",
             "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
             "\(WorkerLaunch.scoreboardIndexVariable)=\(scoreboard == nil ? -1 : scoreIndex)",
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
+            "\(WorkerLaunch.countersVariable)=\(countersTarget):\(counters.size)",
         ]
         do {
             let pid = try ProcessControl.spawn(
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex)
+            workers[pid] = Worker(
+                fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex,
+                counters: counters)
             return pid
         } catch {
             Descriptor.close(pair[0])
             heartbeat.unmap()
+            counters.unmap()
             throw error
         }
     }

@@ -53,6 +53,11 @@ public struct Settings: Sendable, Equatable {
     public var errorLog: String?
     public var accessLog: String?
     public var reload = false
+    public var metricsBind: String?
+    public var statsdHost: String?
+    public var statsdPrefix = ""
+    public var dogstatsdTags = ""
+    public var shutdownDelay = 0.0
     public var reloadExtraFiles: [String] = []
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
 

@@ -85,6 +85,7 @@ public final class Logger: Sendable {
     }
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
+        WorkerCounters.add(WorkerCounters.Field.logLines(level))
         guard level >= self.level else { return }
         if journal {
             sink.write("<\(level.rawValue)>\(message())")

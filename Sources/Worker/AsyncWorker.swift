@@ -192,6 +192,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     func start(_ head: RequestHead, on connection: ServerConnection) {
         let exchange = connection.makeExchange(head)
         active += 1
+        WorkerCounters.add(WorkerCounters.Field.requestsStarted)
         if context.logger.level == .debug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
@@ -221,10 +222,12 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             context.reachedRequestLimit(limit)
         }
         context.logAccess(summary, client: exchange.client)
+        WorkerContext.count(summary)
     }
 
     func close(_ connection: ServerConnection) {
         guard connections[connection.fd] === connection else { return }
+        WorkerCounters.add(WorkerCounters.Field.connectionsClosed)
         if connection.interest != 0 { epoll.remove(connection.fd) }
         connections[connection.fd] = nil
         connection.transport.close()

@@ -52,7 +52,14 @@ final class ThreadPool: Sendable {
                 }
             }
         }
-        queue.put(job)
+        WorkerCounters.add(WorkerCounters.Field.offloadSubmitted)
+        let submitted = Clock.monotonic()
+        queue.put {
+            WorkerCounters.add(WorkerCounters.Field.offloadStarted)
+            WorkerCounters.add(WorkerCounters.Field.offloadWaitMicros, Int((Clock.monotonic() - submitted) * 1_000_000))
+            job()
+            WorkerCounters.add(WorkerCounters.Field.offloadFinished)
+        }
     }
 }
 
