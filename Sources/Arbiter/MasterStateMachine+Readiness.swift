@@ -17,9 +17,10 @@ extension MasterStateMachine {
         if stopAfterDelay != nil { return [] }
         guard config.shutdownDelay > 0 else { return stop(graceful: true, exitCode: 0, now: now) }
         stopAfterDelay = now + config.shutdownDelay
+        let delay = config.shutdownDelay == config.shutdownDelay.rounded() ? String(Int(config.shutdownDelay)) : String(config.shutdownDelay)
         return [
-            .log(.info, "Not ready; serving on for \(formatted(config.shutdownDelay)) s (shutdown_delay) before stopping"),
-            .notify(.status("Stopping in \(formatted(config.shutdownDelay)) s (shutdown delay)")),
+            .log(.info, "Not ready; serving on for \(delay) s (shutdown_delay) before stopping"),
+            .notify(.status("Stopping in \(delay) s (shutdown delay)")),
         ]
     }
 

@@ -6,7 +6,7 @@ extension Registry {
                 help: "Where the master serves metrics and health checks (off by default): `HOST:PORT`, `unix:PATH` or `fd://N`. `GET /metrics` is the Prometheus text format, summed over all workers from pages they share with the master (a stuck worker cannot stall a scrape; counters of workers that exited are kept, so they never go backwards); `GET /livez` answers 200 while the master's loop runs; `GET /readyz` answers 200 only while a full generation of workers serves (503 while booting, after a reload rolled back until its slots are filled again, and while stopping, including the shutdown delay). Keep it off the public network.",
                 \.metricsBind).validated(metricsBindProblem),
         .string("statsd_host", ["--statsd-host"], section: "Metrics and health",
-                help: "Send metrics to a statsd server at `HOST:PORT` (UDP), once a second, from the master: Gunicorn's names (`requests`, `request.duration`, `request.status.<code>`, `workers`, `log.critical`, `log.error`, `log.warning`, `log.exception`) under `statsd_prefix`.",
+                help: "Send metrics to a statsd server at `HOST:PORT` (UDP), once a second, from the master: Gunicorn's names (`requests`, `request.duration`, `request.status.<code>`, `workers`, `log.critical`, `log.error`, `log.warning`) under `statsd_prefix`.",
                 \.statsdHost).validated(statsdHostProblem),
         .text("statsd_prefix", ["--statsd-prefix"], section: "Metrics and health",
               help: "A prefix for statsd metric names (a `.` is added when it does not end with one).",
