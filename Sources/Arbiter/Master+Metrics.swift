@@ -35,21 +35,30 @@ extension Master {
         }
     }
 
+    /// A counters page for a new worker, when anything reads counters (else the worker counts
+    /// nothing: each count is a branch on a null page).
+    func makeCounters() throws -> (page: WorkerCounters, fd: Int32)? {
+        guard telemetry.isCounting else { return nil }
+        let threads = settings.workerClass == .sync ? settings.threads : 0
+        let (page, fd) = try WorkerCounters.create(stripes: WorkerCounters.stripes(requestThreads: threads))
+        return (page, fd)
+    }
+
     /// A worker exited: its last counts join the totals before its page goes away.
     func foldCounters(of worker: Worker) {
-        telemetry.totals.fold(worker.counters.read())
+        if let counters = worker.counters { telemetry.totals.fold(counters.read()) }
     }
 
     /// Every count so far: exited workers, running workers, the master.
     func totalCounters() -> CounterValues {
-        telemetry.totals.totals(live: workers.values.map { $0.counters.read() }, master: telemetry.own.read())
+        telemetry.totals.totals(live: workers.values.compactMap { $0.counters?.read() }, master: telemetry.own.read())
     }
 
     func metricsSnapshot() -> MetricsSnapshot {
         var snapshot = MetricsSnapshot()
         var live: [CounterValues] = []
         for (pid, worker) in workers {
-            let counters = worker.counters.read()
+            let counters = worker.counters?.read() ?? CounterValues()
             live.append(counters)
             let state = machine.workers[pid]
             snapshot.workers.append(.init(
@@ -86,7 +95,7 @@ extension Master {
     func startTelemetry(metricsListener: Listener?) throws {
         if let metricsListener {
             telemetry.server = try MetricsServer(listener: metricsListener)
-            logger.info("Serving metrics at: \(metricsListener.name)/metrics (also /livez, /readyz)")
+            logger.info("Serving metrics at: \(metricsListener.name) (GET /metrics, /livez, /readyz)")
         }
         if let host = settings.statsdHost {
             telemetry.statsd = try StatsdClient(host: host, prefix: settings.statsdPrefix, tags: settings.dogstatsdTags, now: Clock.monotonic())

@@ -61,6 +61,10 @@ extension Master {
         if old.umask != nil, new.umask == nil { out.append("umask (removed: the master keeps \(old.umask!))") }
         check("errorlog", \.errorLog, "the master keeps its log; new workers use the new one")
         check("loglevel", \.logLevel, "the master keeps its level; new workers use the new one")
+        check("metrics_bind", \.metricsBind, "metrics stay where they are served now")
+        check("statsd_host", \.statsdHost, "statsd lines keep going where they went")
+        check("statsd_prefix", \.statsdPrefix, "statsd names keep their prefix")
+        check("dogstatsd_tags", \.dogstatsdTags, "statsd lines keep their tags")
         return out
     }
 

@@ -17,8 +17,9 @@ final class Master {
         let heartbeatSlots: Int
         let kind: Settings.WorkerClass
         let scoreIndex: Int
-        /// Its counters page (read for metrics; folded into the totals when it exits).
-        let counters: WorkerCounters
+        /// Its counters page (read for metrics; folded into the totals when it exits), when anything
+        /// reads counters (`Telemetry.isCounting`).
+        let counters: WorkerCounters?
     }
 
     /// How the master was started, to re-read the configuration (HUP) or re-execute (USR2).
@@ -139,7 +140,7 @@ final class Master {
                 let slots = min(worker.heartbeat.slots, worker.heartbeatSlots)
                 serving = (0..<slots).compactMap { worker.heartbeat.read(slot: $0)?.label }
                 foldCounters(of: worker)
-                worker.counters.unmap()
+                worker.counters?.unmap()
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -307,14 +308,14 @@ final class Master {
         let slots = settings.workerClass == .sync ? settings.threads : 1
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
-        let (counters, countersFD): (WorkerCounters, Int32)
+        let counters: (page: WorkerCounters, fd: Int32)?
         do {
-            (counters, countersFD) = try WorkerCounters.create(stripes: WorkerCounters.stripes(requestThreads: settings.workerClass == .sync ? settings.threads : 0))
+            counters = try makeCounters()
         } catch {
             heartbeat.unmap()
             throw error
         }
-        defer { Descriptor.close(countersFD) }
+        defer { if let counters { Descriptor.close(counters.fd) } }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]
         // The lowest free scoreboard slot (a worker's slot number is shared during a reload).
         let used = Set(workers.values.map(\.scoreIndex))
@@ -327,17 +328,19 @@ final class Master {
         for (index, listener) in listeners.enumerated() {
             descriptors.append((listener.fd, WorkerLaunch.firstListenerFD + Int32(index)))
         }
-        // The counters page follows the listeners.
-        let countersTarget = WorkerLaunch.firstListenerFD + Int32(listeners.count)
-        descriptors.append((countersFD, countersTarget))
-        let environment = baseEnvironment + [
+        var environment = baseEnvironment + [
             "\(WorkerLaunch.slotVariable)=\(slot)",
             "\(WorkerLaunch.listenerCountVariable)=\(listeners.count)",
             "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
             "\(WorkerLaunch.scoreboardIndexVariable)=\(scoreboard == nil ? -1 : scoreIndex)",
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
-            "\(WorkerLaunch.countersVariable)=\(countersTarget):\(counters.size)",
         ]
+        if let counters {
+            // The counters page follows the listeners.
+            let target = WorkerLaunch.firstListenerFD + Int32(listeners.count)
+            descriptors.append((counters.fd, target))
+            environment.append("\(WorkerLaunch.countersVariable)=\(target):\(counters.page.size)")
+        }
         do {
             let pid = try ProcessControl.spawn(
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
@@ -345,12 +348,12 @@ final class Master {
             try Descriptor.setNonBlocking(pair[0])
             workers[pid] = Worker(
                 fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex,
-                counters: counters)
+                counters: counters?.page)
             return pid
         } catch {
             Descriptor.close(pair[0])
             heartbeat.unmap()
-            counters.unmap()
+            counters?.page.unmap()
             throw error
         }
     }

@@ -5,6 +5,7 @@ import Platform
 /// Sends metrics to a statsd server over UDP (`--statsd-host`), once a second, from the master:
 /// what changed since the last send, under Gunicorn's names. With DogStatsD tags every line ends in
 /// `|#tag,…`. A send that fails is dropped (statsd is lossy by design; the master never waits).
+/// Owned by the master's loop thread.
 final class StatsdClient {
     let fd: Int32
     let prefix: String

@@ -20,6 +20,9 @@ final class Telemetry {
         startTime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
+    /// Whether anything reads the workers' counters (metrics or statsd); set at start, like them.
+    var isCounting: Bool { server != nil || statsd != nil }
+
     /// The next time the loop must wake for telemetry, if any.
     var nextDeadline: Double? {
         [server?.nextDeadline, statsd?.nextSend].compactMap { $0 }.min()
