@@ -17,6 +17,8 @@ void arbiter_counters_install(void *page, int stripes) {
     installed_stripes = page ? stripes : 0;
 }
 
+int arbiter_counters_active(void) { return installed != NULL; }
+
 void arbiter_counters_adopt(int index) {
     own = (installed && index > 0 && index < installed_stripes) ? stripe(index) : NULL;
 }

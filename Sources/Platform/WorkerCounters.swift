@@ -80,6 +80,10 @@ extension WorkerCounters {
     /// threads).
     public static func adopt(stripe: Int) { arbiter_counters_adopt(Int32(stripe)) }
 
+    /// Whether this process counts (a page is installed): callers skip preparing a count otherwise.
+    @inline(__always)
+    public static var isActive: Bool { arbiter_counters_active() != 0 }
+
     @inline(__always)
     public static func add(_ field: Int32, _ n: Int = 1) { arbiter_counters_add(field, UInt64(truncatingIfNeeded: n)) }
 

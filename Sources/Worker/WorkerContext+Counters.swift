@@ -7,6 +7,7 @@ extension WorkerContext {
     /// (`ConnectionServer.requestCompleted`).
     @inline(__always)
     static func count(_ summary: ConnectionStateMachine.RequestSummary) {
+        guard WorkerCounters.isActive else { return }
         let range = summary.head.methodRange
         let seconds = Clock.monotonic() - summary.startedAt
         summary.head.bytes.withUnsafeBytes { bytes in

@@ -46,6 +46,8 @@ enum {
 /// Makes `page` (a counters page of `stripes` stripes) this process's: threads without a stripe of
 /// their own count into stripe 0. NULL: counting does nothing.
 void arbiter_counters_install(void *page, int stripes);
+/// Whether a page is installed (counting does something).
+int arbiter_counters_active(void);
 /// The calling thread counts into stripe `index` (≥ 1) of the installed page from now on.
 void arbiter_counters_adopt(int index);
 /// Adds `n` to `field` in the calling thread's stripe.
