@@ -6,7 +6,7 @@ import PackageDescription
 //   CArbiter (C) ← Platform ← Configuration, AppLoader, HTTP1 (pure) ← Worker, Arbiter ← ArbiterCLI (`arbiter`)
 //   Supervision (the master↔worker contract, no dependencies) ← Configuration, Worker, Arbiter, ArbiterCLI
 //   COpenSSL (C, OpenSSL 3 by dlopen) ← TLS (I/O-free sessions over memory BIOs)
-//   CZlib (C, loads libz.so.1 at run time) ← WebSocket (pure protocol layer, no I/O)
+//   CZlib (C, loads libz.so.1 at run time) ← WebSocket (pure protocol layer, no I/O) ← Worker
 // Arbiter (the master) never imports Worker; only the executable links both.
 let package = Package(
     name: "arbiter",
@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "hello", type: .dynamic, targets: ["hello"]),
         .library(name: "hellosync", type: .dynamic, targets: ["hellosync"]),
         .library(name: "todos", type: .dynamic, targets: ["todos"]),
+        .library(name: "chat", type: .dynamic, targets: ["chat"]),
         .library(name: "fixtures", type: .dynamic, targets: ["fixtures"]),
     ],
     targets: [
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["Platform", "HTTP1", "Supervision"]),
         .target(name: "AppLoader", dependencies: ["ArbiterABI", "Platform"]),
         .target(
-            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision"],
+            name: "Worker", dependencies: ["ArbiterABI", "CArbiter", "Platform", "Configuration", "AppLoader", "HTTP1", "Supervision", "WebSocket"],
             // Each connection is owned by one thread (docs/connection-core.md), so the run-time
             // exclusivity checks on its class properties only cost time on every request.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
@@ -41,6 +42,7 @@ let package = Package(
         .target(name: "hello", dependencies: ["AppProtocol"], path: "Examples/hello"),
         .target(name: "hellosync", dependencies: ["AppProtocol"], path: "Examples/hellosync"),
         .target(name: "todos", dependencies: ["AppProtocol"], path: "Examples/todos"),
+        .target(name: "chat", dependencies: ["AppProtocol"], path: "Examples/chat"),
         .target(name: "fixtures", dependencies: ["AppProtocol", "ArbiterABI"], path: "Tests/Fixtures/fixtures"),
         .target(name: "TestSupport", dependencies: ["Platform", "CArbiter"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),

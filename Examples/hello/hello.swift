@@ -49,6 +49,13 @@ func makeRouter() -> Router {
         })
     }
     router.get("/info") { request in .json(Info.json(request)) }
+    router.webSocket("/ws") { _, socket in
+        // Echoes every message: text as text, binary as binary. `send` waits while the client is
+        // slow to read; the loop ends when the client closes (or the worker retires: 1001).
+        for try await message in socket {
+            try await socket.send(message)
+        }
+    }
     router.get("/error") { _ in throw Failure(message: "the example failed on purpose") }
     return router
 }

@@ -29,6 +29,13 @@ struct HelloSync: Application {
                     try await writer.write("chunk \(i)\n")
                 }
             })
+        case ("GET", "/ws"):
+            // A synchronous WebSocket holds its request thread while it is open (see `--threads`).
+            return .webSocket(synchronous: { socket in
+                while let message = try socket.receive() {
+                    try socket.send(message)
+                }
+            })
         case ("GET", "/info"):
             let headers = request.headers.map { "[\(quote($0.name)), \(quote($0.value))]" }.joined(separator: ", ")
             return .json("""

@@ -51,12 +51,14 @@ public struct LoadedApp: @unchecked Sendable {
 
 /// Finds, opens and validates `MODULE:SYMBOL`.
 public enum Loader {
-    /// The places searched for `spec`, in order.
+    /// The places searched for `spec`, in order: the directories given with `--app-path` first
+    /// (as Gunicorn's `--pythonpath` comes before the defaults), then the working directory and its
+    /// `.build/release` and `.build/debug`.
     public static func candidates(for spec: AppSpec, directory: String, appPaths: [String]) -> [String] {
         if let path = spec.path { return [Files.absolute(path, base: directory)] }
         let file = spec.libraryName
-        var out = [directory, directory + "/.build/release", directory + "/.build/debug"].map { "\($0)/\(file)" }
-        out += appPaths.map { Files.absolute($0, base: directory) + "/\(file)" }
+        var out = appPaths.map { Files.absolute($0, base: directory) + "/\(file)" }
+        out += [directory, directory + "/.build/release", directory + "/.build/debug"].map { "\($0)/\(file)" }
         return out
     }
 

@@ -35,7 +35,7 @@ public enum ExchangeError: Error, Equatable, Sendable, CustomStringConvertible {
 /// The application side of one `arbiter_exchange`: each C call with a completion callback is offered
 /// both as `async` (for async code) and blocking (for synchronous code on a thread that may block).
 final class Exchange: @unchecked Sendable {
-    private let pointer: UnsafeMutablePointer<arbiter_exchange>
+    let pointer: UnsafeMutablePointer<arbiter_exchange>
 
     init(_ pointer: UnsafeMutablePointer<arbiter_exchange>) {
         self.pointer = pointer

@@ -15,7 +15,7 @@ enum Responder {
         case .empty: return (headers, 0)
         case .bytes(let bytes): return (headers, bytes.count)
         case .stream(let length, _): return (headers, length ?? declared)
-        case .file: return (headers, nil)
+        case .file, .webSocket: return (headers, nil)
         }
     }
 
@@ -45,6 +45,9 @@ enum Responder {
     }
 
     static func send(_ response: Response, request: Request, exchange: Exchange) async {
+        if case .webSocket(let handler) = response.body {
+            return await serveWebSocket(handler, response: response, request: request, exchange: exchange)
+        }
         do {
             if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
@@ -57,6 +60,7 @@ enum Responder {
                 try await produce(writer)
                 trailers = writer.trailers
             case .file: while let chunk = try file!.next() { try await exchange.write(chunk) }
+            case .webSocket: break
             }
             exchange.finish(trailers: trailers)
         } catch {
@@ -65,6 +69,9 @@ enum Responder {
     }
 
     static func sendBlocking(_ response: Response, request: Request, exchange: Exchange) {
+        if case .webSocket(let handler) = response.body {
+            return serveWebSocketBlocking(handler, response: response, request: request, exchange: exchange)
+        }
         do {
             if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
@@ -77,6 +84,7 @@ enum Responder {
                 try Runtime.blockingWait { try await produce(writer) }
                 trailers = writer.trailers
             case .file: while let chunk = try file!.next() { try exchange.writeBlocking(chunk) }
+            case .webSocket: break
             }
             exchange.finish(trailers: trailers)
         } catch {

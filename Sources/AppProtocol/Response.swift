@@ -39,6 +39,8 @@ public enum ResponseBody: Sendable {
     case stream(length: Int? = nil, @Sendable (BodyWriter) async throws -> Void)
     /// The contents of a file, sent with its length.
     case file(path: String)
+    /// A WebSocket: see `Response.webSocket`.
+    case webSocket(WebSocketHandler)
 
     public static func string(_ text: String) -> ResponseBody { .bytes(Array(text.utf8)) }
 }

@@ -15,6 +15,7 @@ public struct Status: Sendable, Hashable, ExpressibleByIntegerLiteral, CustomStr
     /// `404 Not Found`.
     public var description: String { reasonPhrase.isEmpty ? String(code) : "\(code) \(reasonPhrase)" }
 
+    public static let switchingProtocols: Status = 101
     public static let ok: Status = 200
     public static let created: Status = 201
     public static let accepted: Status = 202

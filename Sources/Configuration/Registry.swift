@@ -4,9 +4,9 @@ import Platform
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + workers + recycling + limits + proxies + mechanics + logging + observability + development
+    public static let all: [Setting] = application + socket + workers + recycling + limits + webSockets + proxies + mechanics + logging + observability + development
 
-    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "Proxies", "Server mechanics", "Logging", "Metrics and health", "Development"]
+    public static let sections = ["Application", "Server socket", "Workers", "Recycling", "Request limits", "WebSockets", "Proxies", "Server mechanics", "Logging", "Metrics and health", "Development"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes
@@ -151,6 +151,24 @@ extension Registry {
         .choice("header_map", ["--header-map"], section: "Request limits",
                 help: "Header names containing `_`: `drop` them (default, so they cannot impersonate dashed names), `refuse` the request with 400, or keep them (`dangerous`).",
                 \.headerMap),
+    ]
+
+    static let webSockets: [Setting] = [
+        .integer("ws_max_size", ["--ws-max-size"], section: "WebSockets", min: 1,
+                 help: "Largest WebSocket message accepted, in bytes after decompression; a larger one closes the connection with 1009 (RFC 6455 §7.4.1). As Uvicorn's `--ws-max-size`.",
+                 \.wsMaxSize),
+        .seconds("ws_ping_interval", ["--ws-ping-interval"], section: "WebSockets",
+                 help: "Seconds between keep-alive pings on an open WebSocket (0: none), so dead peers and idle-killing middleboxes are noticed.",
+                 \.wsPingInterval),
+        .seconds("ws_ping_timeout", ["--ws-ping-timeout"], section: "WebSockets",
+                 help: "Seconds a peer has to answer a keep-alive ping before the connection is dropped.",
+                 \.wsPingTimeout),
+        .seconds("ws_close_timeout", ["--ws-close-timeout"], section: "WebSockets",
+                 help: "Seconds to wait for the peer's answer to a close frame, including the 1001 (going away) every WebSocket gets when its worker retires on HUP, TERM, TTOU, USR2 or `--max-requests`; then the connection is dropped, so a reload ends in bounded time.",
+                 \.wsCloseTimeout),
+        .choice("ws_per_message_deflate", ["--ws-per-message-deflate"], section: "WebSockets",
+                help: "`on`: agree to permessage-deflate compression (RFC 7692) when a client offers it, with zlib loaded from the system at run time (without it, connections are uncompressed); `off`: never compress.",
+                \.wsPerMessageDeflate),
     ]
 
     static let logging: [Setting] = [

@@ -13,6 +13,10 @@ public struct Settings: Sendable, Equatable {
         case off, v1, v2, auto
     }
 
+    public enum Switch: String, Sendable, CaseIterable {
+        case on, off
+    }
+
     /// `MODULE:SYMBOL` (or a path to a library before the colon).
     public var app: String?
     public var bind: [String] = ["127.0.0.1:8000"]
@@ -59,6 +63,11 @@ public struct Settings: Sendable, Equatable {
     public var dogstatsdTags = ""
     public var shutdownDelay = 0.0
     public var reloadExtraFiles: [String] = []
+    public var wsMaxSize = 16 << 20
+    public var wsPingInterval = 20.0
+    public var wsPingTimeout = 20.0
+    public var wsCloseTimeout = 5.0
+    public var wsPerMessageDeflate = Switch.on
     public var accessLogFormat = #"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#
 
     public init() {}

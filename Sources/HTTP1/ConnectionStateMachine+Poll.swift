@@ -13,8 +13,13 @@ extension ConnectionStateMachine {
             guard let head = upgradedHead else { return .none }
             upgradedHead = nil
             let buffered = Array(input[inputStart...])
-            input.removeAll()
+            // The other protocol's handler has the transport now: this machine keeps no buffers.
+            input = []
             inputStart = 0
+            if outboundCount == 0 {
+                output = []
+                outputStart = 0
+            }
             return .upgrade(head, buffered: buffered)
         case .closing:
             guard outboundCount == 0 || peerGone else { return .none }

@@ -120,7 +120,8 @@ public struct FrameDecoder: Sendable {
         }
         start = payloadStart + payloadLength
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 16)
+            // An idle connection keeps no read buffer beyond a small one (memory per idle socket).
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1024)
             start = 0
         }
         if !opcode.isControl {

@@ -48,8 +48,8 @@ extension AsyncWorker {
         accepting.close(epoll: epoll, listeners: context.listeners)
         let drainUntil = context.closeListeners()
         for connection in Array(connections.values) {
-            connection.machine.stopKeepAlive(drainUntil: drainUntil)
-            connection.machine.tick(now: Clock.monotonic())
+            connection.stopKeepAlive(drainUntil: drainUntil)
+            connection.tick(now: Clock.monotonic())
             service(connection)
         }
     }
@@ -59,7 +59,7 @@ extension AsyncWorker {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in Array(connections.values) where connection.machine.tick(now: now) {
+        for connection in Array(connections.values) where connection.tick(now: now) {
             service(connection)
         }
     }

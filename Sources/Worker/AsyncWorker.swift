@@ -150,7 +150,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         if events & Events.readable != 0 {
             connection.readAvailable()
         } else if events & Events.hangup != 0 {
-            connection.machine.peerClosed()
+            connection.peerClosed()
         }
         service(connection)
     }
@@ -165,7 +165,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             case .close:
                 return close(connection)
             case .idle:
-                if connection.machine.wantsWrite && connection.writeAvailable() { continue }
+                if connection.wantsWrite && connection.writeAvailable() { continue }
                 return updateInterest(connection)
             }
         }
@@ -175,10 +175,10 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// once the peer is gone, none (the request may still run until the application ends it).
     func updateInterest(_ connection: ServerConnection) {
         var wanted: UInt32 = 0
-        if !connection.machine.peerIsGone {
+        if !connection.peerIsGone {
             wanted = Events.peerClosed
-            if connection.machine.wantsRead { wanted |= Events.readable }
-            if connection.machine.wantsWrite { wanted |= Events.writable }
+            if connection.wantsRead { wanted |= Events.readable }
+            if connection.wantsWrite { wanted |= Events.writable }
         }
         guard wanted != connection.interest else { return }
         if wanted == 0 {
@@ -212,13 +212,19 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// The loop's own beat is its progress.
     func progressed(_ connection: ServerConnection) {}
 
+    /// WebSocket I/O stays on this loop, like HTTP's.
+    func upgraded(_ connection: ServerConnection) {}
+
     func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary) {
         active -= 1
         loop.forget(exchange)
         served += 1
         if let limit = context.requestLimit, served >= limit, !recycling {
             recycling = true
-            for other in connections.values { other.machine.stopKeepAlive(drainUntil: nil) }
+            for other in Array(connections.values) {
+                other.stopKeepAlive(drainUntil: nil)
+                if other !== connection && other.webSocket != nil { service(other) }
+            }
             context.reachedRequestLimit(limit)
         }
         context.logAccess(summary, client: exchange.client)

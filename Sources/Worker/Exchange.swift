@@ -28,6 +28,12 @@ final class Exchange: @unchecked Sendable {
     private var released = false
     /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
     var jobs: [UnsafeMutableRawPointer] = []
+    /// The application accepted a WebSocket handshake: the exchange outlives the request.
+    var webSocketAccepted = false
+    /// WebSocket: the application called `finish` or `abort`.
+    var ended = false
+    /// WebSocket: the connection is over (the application's calls are answered at once).
+    var connectionEnded = false
 
     init(connection: ServerConnection, head: RequestHead, client: Client) {
         self.connection = connection
@@ -130,6 +136,30 @@ final class Exchange: @unchecked Sendable {
         owner.post { self.connection.applicationAbort(self) }
     }
 
+    func acceptWebSocket(subprotocol: String?, headers: UnsafeBufferPointer<arbiter_header>) -> Int32 {
+        let fields = Self.copy(headers)
+        if owner.isCurrent { return connection.applicationAcceptWebSocket(self, subprotocol: subprotocol, fields: fields) }
+        return answeredOnOwner { self.connection.applicationAcceptWebSocket(self, subprotocol: subprotocol, fields: fields) }
+    }
+
+    func receiveMessage(context: UnsafeMutableRawPointer?, callback: arbiter_ws_message_cb) {
+        if owner.isCurrent { return connection.applicationWebSocketReceive(self, context: context, callback: callback) }
+        let call = UnsafeCall(context: context)
+        owner.post { self.connection.applicationWebSocketReceive(self, context: call.context, callback: callback) }
+    }
+
+    func sendMessage(kind: Int32, _ bytes: UnsafeRawBufferPointer, context: UnsafeMutableRawPointer?, callback: arbiter_done_cb) {
+        if owner.isCurrent { return connection.applicationWebSocketSend(self, kind: kind, bytes, context: context, callback: callback) }
+        let copy = Array(bytes)
+        let call = UnsafeCall(context: context)
+        owner.post { copy.withUnsafeBytes { self.connection.applicationWebSocketSend(self, kind: kind, $0, context: call.context, callback: callback) } }
+    }
+
+    func closeWebSocket(code: UInt16, reason: String) {
+        if owner.isCurrent { return connection.applicationWebSocketClose(self, code: code, reason: reason) }
+        owner.post { self.connection.applicationWebSocketClose(self, code: code, reason: reason) }
+    }
+
     /// Owned copies of borrowed fields, for a call that crosses threads.
     private static func copy(_ views: UnsafeBufferPointer<arbiter_header>) -> [(name: [UInt8], value: [UInt8])] {
         func bytes(_ view: arbiter_bytes) -> [UInt8] {
@@ -161,6 +191,18 @@ final class Exchange: @unchecked Sendable {
                 Exchange.from(ex).respond(
                     status: Int(status), headers: UnsafeBufferPointer(start: headers, count: count),
                     body: UnsafeRawBufferPointer(start: body, count: length))
+            },
+            websocket_accept: { ex, subprotocol, headers, count in
+                Exchange.from(ex).acceptWebSocket(
+                    subprotocol: subprotocol.map { String(cString: $0) }, headers: UnsafeBufferPointer(start: headers, count: count))
+            },
+            websocket_receive: { ex, ctx, cb in Exchange.from(ex).receiveMessage(context: ctx, callback: cb!) },
+            websocket_send: { ex, kind, data, length, ctx, cb in
+                Exchange.from(ex).sendMessage(kind: kind, UnsafeRawBufferPointer(start: data, count: length), context: ctx, callback: cb!)
+            },
+            websocket_close: { ex, code, reason, length in
+                let text = reason.map { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) } ?? ""
+                Exchange.from(ex).closeWebSocket(code: code, reason: text)
             }))
         return UnsafePointer(table)
     }()
@@ -208,6 +250,7 @@ enum Status {
     static let disconnected = Int32(ARBITER_ERR_DISCONNECTED)
     static let badBody = Int32(ARBITER_ERR_BAD_BODY)
     static let invalidState = Int32(ARBITER_ERR_STATE)
+    static let refused = Int32(ARBITER_ERR_REFUSED)
 
     static func of(_ call: ConnectionStateMachine.CallStatus) -> Int32 {
         switch call {

@@ -39,13 +39,34 @@ final class RequestThread: ConnectionOwner, @unchecked Sendable {
     }
 }
 
-/// The sync worker's loop thread as a connection owner. No application call happens while the loop
-/// holds a connection (only between requests), so nothing is ever posted to it.
+/// The sync worker's loop thread as a connection owner. Between requests no application call
+/// happens; an upgraded connection (WebSocket) stays with the loop, and the application's calls on
+/// it — from its request thread or its tasks — arrive here and run when the loop wakes.
 final class LoopThreadOwner: ConnectionOwner, Sendable {
+    /// Filled by any thread, emptied by the loop thread.
+    private let mailbox = Lock<[UnsafeWork]>([])
+    private let wake: WakeUp
+
+    init(wake: WakeUp) {
+        self.wake = wake
+    }
+
     var isCurrent: Bool { arbiter_thread_owner() == UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()) }
 
     func post(_ work: @escaping () -> Void) {
-        fatalError("LoopThreadOwner: an application call arrived for a connection between requests")
+        mailbox.withLock { $0.append(UnsafeWork(work: .closure(work))) }
+        wake.signal()
+    }
+
+    /// On the loop thread, after a wake-up: runs what was posted.
+    func runPosted() {
+        let work = mailbox.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+        for item in work {
+            if case .closure(let body) = item.work { body() }
+        }
     }
 }
 

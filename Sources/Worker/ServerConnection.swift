@@ -24,6 +24,9 @@ protocol ConnectionServer: AnyObject {
     func progressed(_ connection: ServerConnection)
     /// A request is over: access log, heartbeat, counters. The one place every request passes.
     func requestCompleted(_ connection: ServerConnection, _ exchange: Exchange, _ summary: ConnectionStateMachine.RequestSummary)
+    /// The connection switched to WebSocket (on its owner thread, inside `drive`). WebSocket I/O
+    /// belongs to the worker's loop thread: a request thread hands the connection over (`detached`).
+    func upgraded(_ connection: ServerConnection)
 }
 
 /// One client connection of a worker: its transport, the HTTP/1 machine that owns every protocol
@@ -64,6 +67,13 @@ final class ServerConnection: @unchecked Sendable {
     var heartbeatSlot = -1
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
+    /// After a `101` to a WebSocket handshake: the session that speaks on the transport now.
+    var webSocket: WebSocketSession?
+    /// The exchange that upgraded, which lives until both the application and the connection end it.
+    var webSocketExchange: Exchange?
+    /// Sync worker: the request thread gave the connection to the loop thread during `drive` (an
+    /// upgrade); written and read by that request thread only, which must not touch it again.
+    var detached = false
 
     init(transport: any Transport, remote: SocketName?, local: SocketName?, configuration: ConnectionStateMachine.Configuration,
          server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
@@ -98,6 +108,7 @@ final class ServerConnection: @unchecked Sendable {
         if driving { return .idle }
         driving = true
         defer { driving = false }
+        if let webSocket, !webSocket.upgrading { return driveWebSocket(webSocket) }
         let now = Clock.monotonic()
         while true {
             switch machine.poll(now: now) {
@@ -107,6 +118,7 @@ final class ServerConnection: @unchecked Sendable {
                 startable = head
                 return .start
             case .close:
+                if webSocket != nil { endWebSocket() }
                 return .close
             case .proxied(let host, let port):
                 if let host {
@@ -138,12 +150,19 @@ final class ServerConnection: @unchecked Sendable {
                 current = nil
                 cancelledExchange = nil
                 server.requestCompleted(self, exchange, summary)
-                exchange.markCompleted()
-            case .upgrade(let head, _):
-                // Protocol handlers (WebSocket) take the transport here; none is registered yet.
-                server.context.logger.error("\(head.method) \(head.target) switched to '\(head.field("upgrade") ?? "")', "
-                    + "which this server has no handler for; closing the connection")
-                return .close
+                // An upgraded exchange lives on as the WebSocket's handle.
+                if !exchange.webSocketAccepted { exchange.markCompleted() }
+            case .upgrade(let head, let buffered):
+                guard let session = webSocket else {
+                    // A 101 the application sent itself, for a protocol this server does not speak.
+                    server.context.logger.error("\(head.method) \(head.target) switched to '\(head.field("upgrade") ?? "")', "
+                        + "which this server has no handler for; closing the connection")
+                    return .close
+                }
+                session.upgraded(buffered: buffered, now: now)
+                server.upgraded(self)
+                if detached { return .idle }
+                return driveWebSocket(session)
             case .shutdownWrite:
                 transport.shutdownWrite()
             case .log(let diagnostic):
@@ -178,9 +197,68 @@ final class ServerConnection: @unchecked Sendable {
 
     func cancelled(_ exchange: Exchange) -> Bool { cancelledExchange === exchange }
 
+    /// Completes the application's WebSocket calls; once the connection is over, ends the
+    /// exchange's part in it and answers `.close`.
+    private func driveWebSocket(_ session: WebSocketSession) -> Outcome {
+        session.completeCalls()
+        guard session.isFinished else { return .idle }
+        endWebSocket()
+        return .close
+    }
+
+    /// The WebSocket connection is over: the exchange is complete if the application ended it
+    /// too; otherwise its receive has ended and its work is cancelled.
+    private func endWebSocket() {
+        guard let session = webSocket else { return }
+        if !session.isFinished { session.transportClosed() }  // closed before the upgrade completed
+        if let exchange = webSocketExchange {
+            if let problem = session.problem {
+                server.context.logger.info("\(exchange.head.method) \(exchange.head.target) from \(remote?.display ?? "-"): \(problem)")
+            }
+            webSocketExchange = nil
+            if exchange.ended {
+                exchange.markCompleted()
+            } else {
+                // The application still works on it: its receive ended; cancel the rest.
+                cancelledExchange = exchange
+                exchange.connectionEnded = true
+                if exchange.tokenKnown { server.app.cancel(server.app.ctx, exchange.token) }
+            }
+        }
+        session.completeCalls()
+    }
+
     /// The application called with the connection's machine in mind: let the driver act.
-    private func kick() {
+    func kick() {
         if !driving { server.service(self) }
+    }
+}
+
+/// What the drivers ask of a connection, whichever protocol it speaks now.
+extension ServerConnection {
+    var wantsRead: Bool { webSocket?.wantsRead ?? machine.wantsRead }
+    var wantsWrite: Bool { webSocket?.wantsWrite ?? machine.wantsWrite }
+    var peerIsGone: Bool { webSocket?.peerGone ?? machine.peerIsGone }
+
+    func peerClosed() {
+        if let webSocket { webSocket.transportClosed() } else { machine.peerClosed() }
+    }
+
+    /// Time passed; true when the connection has something to do (drive it).
+    @discardableResult
+    func tick(now: Double) -> Bool {
+        guard let webSocket else { return machine.tick(now: now) }
+        return webSocket.tick(now: now)
+    }
+
+    /// The worker retires: HTTP serves what is in flight and closes idle connections after
+    /// `drainUntil`; a WebSocket is closed with 1001 (going away).
+    func stopKeepAlive(drainUntil: Double?) {
+        if let webSocket { webSocket.goAway(now: Clock.monotonic()) } else { machine.stopKeepAlive(drainUntil: drainUntil) }
+    }
+
+    /// An open WebSocket (a long-lived connection the worker closes with 1001 when it retires).
+    var isWebSocket: Bool { webSocket != nil
     }
 }
 
@@ -232,12 +310,14 @@ extension ServerConnection {
     }
 
     func applicationFinish(_ exchange: Exchange, trailers: [(name: [UInt8], value: [UInt8])]) {
+        if exchange.webSocketAccepted { return webSocketEnded(exchange, code: CloseCodeValue.normal) }
         guard current === exchange else { return }
         machine.applicationFinish(trailers: trailers, now: Clock.monotonic())
         kick()
     }
 
     func applicationAbort(_ exchange: Exchange) {
+        if exchange.webSocketAccepted { return webSocketEnded(exchange, code: CloseCodeValue.internalError) }
         guard current === exchange else { return }
         machine.applicationAbort(now: Clock.monotonic())
         kick()
@@ -250,6 +330,7 @@ extension ServerConnection {
     /// peer closed (the machine has news).
     @discardableResult
     func readAvailable() -> Bool {
+        if let webSocket { return readWebSocket(webSocket) }
         var news = false
         let scratch = UnsafeMutableRawBufferPointer(start: arbiter_thread_scratch(), count: Int(ARBITER_SCRATCH_SIZE))
         while true {
@@ -275,6 +356,7 @@ extension ServerConnection {
     /// Writes what the transport takes now; true when anything was written or the peer is gone.
     @discardableResult
     func writeAvailable() -> Bool {
+        if let webSocket { return writeWebSocket(webSocket) }
         var news = false
         while machine.wantsWrite {
             let result = machine.withOutbound { transport.write($0) }

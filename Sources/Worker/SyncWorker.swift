@@ -29,6 +29,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let recycling = Atomic<Bool>(false)
     private let served = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
+    /// Request threads held by a synchronous WebSocket handler (any request thread).
+    private let socketThreads = Atomic<Int>(0)
+    /// When the all-threads-held warning was last logged (any request thread; a rate limit only).
+    private let socketWarningAt = Atomic<Int>(0)
     /// Every open connection, busy or not (loop thread only).
     private var connections: [Int32: ServerConnection] = [:]
     /// Loop thread only.
@@ -38,8 +42,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// While stopping: when idle connections are closed (loop thread only).
     private var drainDeadline: Double?
     private let host: Host
-    /// The owner of connections the loop holds (no application calls happen then).
-    private let loopOwner = LoopThreadOwner()
+    /// The owner of connections the loop holds: between requests, and WebSockets.
+    private let loopOwner: LoopThreadOwner
     private var threads: [RequestThread] = []
 
     /// Values of `ServerConnection.holder`.
@@ -68,6 +72,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)
         }
+        loopOwner = LoopThreadOwner(wake: wake)
         host = Host(workerClass: "sync", logger: context.logger, offload: ThreadPool(size: context.settings.offloadThreads, name: "offload"))
         accepting = AcceptPolicy(slack: 0)
     }
@@ -97,6 +102,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
+        if context.app.isBlocking {
+            logger.info(SynchronousCodeNotice.requestThreads(name: context.app.name, threads: context.settings.threads))
+        }
         context.control.send(.ready)
         loop()
         if let error = Lifespan.run({ done, callback in app.shutdown(app.ctx, done, callback) }) {
@@ -173,8 +181,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// Re-arms a one-shot registration for what the machine waits for (by its holder).
     private func rearm(_ connection: ServerConnection) {
         var events = Events.peerClosed | Self.oneShot
-        if connection.machine.wantsRead { events |= Events.readable }
-        if connection.machine.wantsWrite { events |= Events.writable }
+        if connection.wantsRead { events |= Events.readable }
+        if connection.wantsWrite { events |= Events.writable }
         try? epoll.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
     }
 
@@ -197,14 +205,16 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         if events & Events.readable != 0 {
             connection.readAvailable()
         } else if events & Events.hangup != 0 {
-            connection.machine.peerClosed()
+            connection.peerClosed()
         }
         process(connection)
     }
 
     /// Loop thread: parses heads, answers refusals, dispatches requests, closes.
     private func process(_ connection: ServerConnection) {
-        if let drainDeadline { connection.machine.stopKeepAlive(drainUntil: drainDeadline) }
+        // A WebSocket's application may call after the connection closed (it is answered there).
+        guard connections[connection.fd] === connection else { return }
+        if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
         while true {
             switch connection.drive() {
             case .start:
@@ -212,7 +222,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             case .close:
                 return close(connection)
             case .idle:
-                if connection.machine.wantsWrite && connection.writeAvailable() { continue }
+                if connection.wantsWrite && connection.writeAvailable() { continue }
                 return rearm(connection)
             }
         }
@@ -242,6 +252,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 process(connection)
             }
         }
+        loopOwner.runPosted()
         if let limit = context.requestLimit, recycling.load(ordering: .relaxed), !announcedRecycling {
             announcedRecycling = true
             context.reachedRequestLimit(limit)
@@ -267,8 +278,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
         for connection in Array(connections.values) where connection.holder.load(ordering: .acquiring) == Holder.loop {
-            if let drainDeadline { connection.machine.stopKeepAlive(drainUntil: drainDeadline) }
-            if connection.machine.tick(now: now) { process(connection) }
+            if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
+            // A retiring WebSocket's 1001 close frame goes out (once; then its close timeout runs).
+            if connection.tick(now: now) || (drainDeadline != nil && connection.isWebSocket) { process(connection) }
         }
     }
 
@@ -279,11 +291,21 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func serve(_ connection: ServerConnection, on thread: RequestThread) {
         connection.owner = thread
         while true {
+            // Upgraded to WebSocket and handed to the loop (by `service`): no longer this thread's.
+            if connection.detached { return released() }
             if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) {
                 connection.machine.stopKeepAlive(drainUntil: nil)
             }
-            if let head = connection.takeStart() { run(head, on: connection, thread: thread) }
-            switch pump(connection) {
+            if let head = connection.takeStart() {
+                run(head, on: connection, thread: thread)
+                if connection.detached { return released() }
+            }
+            let outcome = pump(connection)
+            if connection.detached {
+                handOver(connection)
+                return released()
+            }
+            switch outcome {
             case .start:
                 continue
             case .close:
@@ -317,6 +339,13 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         if context.app.isBlocking {
             connection.owner = LentOwner.shared
             let token = connection.handle(exchange)
+            if connection.detached {
+                // A WebSocket handler ran here to its end; its connection is the loop's now.
+                socketThreads.subtract(1, ordering: .relaxed)
+                let call = UnsafeCall(context: token)
+                connection.owner.post { exchange.tokenArrived(call.context) }
+                return
+            }
             connection.owner = thread
             exchange.tokenArrived(token)
         } else {
@@ -329,7 +358,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func pump(_ connection: ServerConnection) -> ServerConnection.Outcome {
         while true {
             let outcome = connection.drive()
-            guard case .idle = outcome else { return outcome }
+            guard case .idle = outcome, !connection.detached else { return outcome }
             if connection.machine.wantsWrite {
                 if !connection.writeAvailable() && !connection.transport.wait(readable: false, timeout: 1) {
                     connection.machine.tick(now: Clock.monotonic())
@@ -349,11 +378,44 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// An application call waits for I/O: on the request thread that owns the connection, do it
     /// until the call completes.
     func service(_ connection: ServerConnection) {
+        // The loop thread holds it (a WebSocket): non-blocking, like any event.
+        if loopOwner.isCurrent { return process(connection) }
         guard connection.owner.isCurrent else { return }
-        while connection.hasPendingCall {
-            guard case .idle = pump(connection) else { return }
-            if connection.hasPendingCall { return }  // nothing can complete it now
+        // A pending call, or an accepted WebSocket that the request thread hands to the loop.
+        guard connection.hasPendingCall || connection.isWebSocket else { return }
+        _ = pump(connection)
+        if connection.detached { handOver(connection) }
+    }
+
+    /// Right after the `pump` whose `drive` upgraded it: gives the connection to the loop, the
+    /// last time this thread touches it.
+    private func handOver(_ connection: ServerConnection) {
+        returned.withLock { $0.append((connection, false)) }
+        wake.signal()
+        // A synchronous handler keeps this thread for the socket's life: say when that starves the worker.
+        guard context.app.isBlocking else { return }
+        let held = socketThreads.add(1, ordering: .relaxed).newValue
+        let now = Int(Clock.monotonic())
+        let last = socketWarningAt.load(ordering: .relaxed)
+        if held >= context.settings.threads, now - last >= 60,
+           socketWarningAt.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged {
+            context.logger.warning("All \(context.settings.threads) request thread(s) are held by open WebSockets: new requests "
+                + "wait until one closes (raise --threads, or serve WebSockets from an AsyncApplication with -k async)")
         }
+    }
+
+    /// A WebSocket moved from a request thread to the loop; the connection, from the moment it
+    /// was handed over, is not touched here.
+    func upgraded(_ connection: ServerConnection) {
+        guard !loopOwner.isCurrent else { return }
+        connection.owner = loopOwner
+        connection.detached = true
+    }
+
+    /// The request thread is free again after handing its connection to the loop.
+    private func released() {
+        inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        wake.signal()
     }
 
     func progressed(_ connection: ServerConnection) {

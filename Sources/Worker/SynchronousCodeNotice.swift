@@ -15,7 +15,8 @@ struct SynchronousCodeNotice {
         if blocking {
             let detail = parts.count > 1 ? " (synchronous parts: \(parts.joined(separator: ", ")))" : ""
             text = "Synchronous application \(name) in an async worker\(detail): each request holds one of the "
-                + "\(pool) for the whole request, so this worker serves at most \(poolSize) request(s) at a time. "
+                + "\(pool) for the whole request, so this worker serves at most \(poolSize) request(s) at a time "
+                + "(an open WebSocket holds its thread for as long as it is open). "
                 + "To lift the limit: \(Self.advice(for: parts.isEmpty ? ["application \(name)"] : parts)); "
                 + "or serve it with -k sync --threads N, or raise --offload-threads"
         } else if !parts.isEmpty {
@@ -25,6 +26,13 @@ struct SynchronousCodeNotice {
         } else {
             return nil
         }
+    }
+
+    /// The boot line of a `sync` worker: what holds its request threads, and the limit.
+    static func requestThreads(name: String, threads: Int) -> String {
+        "Synchronous application \(name) with \(threads) request thread(s) (--threads): each request, and each open WebSocket "
+            + "for as long as it is open, holds one, so at most \(threads) run at a time in this worker; "
+            + "for many long-lived WebSockets serve an AsyncApplication with -k async"
     }
 
     /// `make Log an AsyncMiddleware (…)` for each part, from the names AppProtocol gives them

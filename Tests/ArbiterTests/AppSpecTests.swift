@@ -24,8 +24,8 @@ import Testing
     @Test func searchOrder() throws {
         let spec = try AppSpec(parsing: "hello:application")
         #expect(Loader.candidates(for: spec, directory: "/srv", appPaths: ["/opt/apps", "rel"]) == [
-            "/srv/libhello.so", "/srv/.build/release/libhello.so", "/srv/.build/debug/libhello.so",
             "/opt/apps/libhello.so", "/srv/rel/libhello.so",
+            "/srv/libhello.so", "/srv/.build/release/libhello.so", "/srv/.build/debug/libhello.so",
         ])
     }
 

@@ -8,7 +8,7 @@ import TestSupport
 /// builds and serves the JSON API the README describes.
 enum Readme {
     static let fixture = Products.packageRoot + "/Tests/Fixtures/Readme"
-    static let files = ["Package.swift", "Sources/shop/shop.swift"]
+    static let files = ["Package.swift", "Sources/shop/shop.swift", "Sources/shop/Live.swift"]
 
     static func swiftBlocks() throws -> [String] {
         let text = try Files.readString(Products.packageRoot + "/README.md")

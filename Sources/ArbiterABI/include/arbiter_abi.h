@@ -42,8 +42,14 @@ enum {
     /// The request body broke its framing or exceeded a limit.
     ARBITER_ERR_BAD_BODY = -2,
     /// A call was made in the wrong state (e.g. write before send_head, or after finish).
-    ARBITER_ERR_STATE = -3
+    ARBITER_ERR_STATE = -3,
+    /// `websocket_accept` only: the request is not a valid opening handshake; the server answered it
+    /// (400, 405 or 426 with `Sec-WebSocket-Version: 13`) and the exchange has ended.
+    ARBITER_ERR_REFUSED = -4
 };
+
+/// Kinds of WebSocket data messages (RFC 6455 §5.6).
+enum { ARBITER_WS_TEXT = 1, ARBITER_WS_BINARY = 2 };
 
 /// Log levels for `arbiter_host.log`, as syslog priorities.
 enum { ARBITER_LOG_ERROR = 3, ARBITER_LOG_WARNING = 4, ARBITER_LOG_INFO = 6, ARBITER_LOG_DEBUG = 7 };
@@ -81,6 +87,11 @@ typedef struct arbiter_exchange arbiter_exchange;
 typedef void (*arbiter_read_cb)(void *ctx, const uint8_t *data, size_t length, int status);
 typedef void (*arbiter_done_cb)(void *ctx, int status);
 typedef void (*arbiter_message_cb)(void *ctx, const char *error_or_null);
+/// A WebSocket message: `kind` ARBITER_WS_TEXT (UTF-8, validated) or ARBITER_WS_BINARY with
+/// ARBITER_OK. With ARBITER_END the connection has closed: `kind` is the peer's close code (1005 when
+/// it sent none, 1006 when the connection ended without a closing handshake) and `data` its reason.
+/// Data is borrowed for the duration of the call.
+typedef void (*arbiter_ws_message_cb)(void *ctx, int kind, const uint8_t *data, size_t length, int status);
 
 /// What an application can do with one request. Callbacks may run inline (before the call returns)
 /// or later on another thread; an application must accept both.
@@ -103,6 +114,28 @@ typedef struct arbiter_exchange_calls {
     /// ARBITER_OK the exchange has ended. Present when `struct_size` covers it.
     int (*respond)(arbiter_exchange *ex, uint16_t status, const arbiter_header *headers, size_t count,
                    const uint8_t *body, size_t length);
+
+    /* WebSocket (RFC 6455), present when `struct_size` covers them. The server runs the protocol —
+     * the handshake's checks, framing, masking, UTF-8, ping/pong, permessage-deflate, the closing
+     * handshake, and close 1001 when the worker retires — and the application exchanges messages. */
+
+    /// Answers the request as a WebSocket opening handshake: `101 Switching Protocols` with the chosen
+    /// `subprotocol` (NULL for none; it must be one the client offered) and `headers` added. Returns
+    /// ARBITER_OK when the connection is now a WebSocket, or ARBITER_ERR_REFUSED when the request is
+    /// not a valid handshake (answered by the server, exchange ended). The exchange then lives until
+    /// the application ends it with `finish` (closes with 1000 if still open) or `abort` (1011), and
+    /// the server calls `cancel(token)` when the connection closes first.
+    int (*websocket_accept)(arbiter_exchange *ex, const char *subprotocol, const arbiter_header *headers, size_t count);
+    /// Receives the next message (one receive outstanding at a time); see `arbiter_ws_message_cb`.
+    /// ARBITER_ERR_DISCONNECTED when the connection is gone.
+    void (*websocket_receive)(arbiter_exchange *ex, void *ctx, arbiter_ws_message_cb cb);
+    /// Sends a message of `kind`; `cb` runs once it is handed to the kernel or the outgoing buffer has
+    /// room (backpressure), with ARBITER_ERR_DISCONNECTED when the connection is closing or gone.
+    /// Text must be UTF-8. Several sends may be outstanding; they go out in call order.
+    void (*websocket_send)(arbiter_exchange *ex, int kind, const uint8_t *data, size_t length, void *ctx, arbiter_done_cb cb);
+    /// Starts the closing handshake with `code` (0: a close frame without a code) and a UTF-8
+    /// `reason` of at most 123 bytes; a receive outstanding then ends with ARBITER_END.
+    void (*websocket_close)(arbiter_exchange *ex, uint16_t code, const uint8_t *reason, size_t length);
 } arbiter_exchange_calls;
 
 /// One request's handle on the server. `server_data` belongs to the server.
