@@ -102,6 +102,46 @@ extension Integration {
             #expect(scrape["http_server_request_duration_seconds_count"] == Double(sent))
         }
 
+        @Test func aBlockedWorkerDoesNotStallAScrape() throws {
+            let server = try ServerProcess(["hello:application", "-k", "async", "--metrics-bind", "fd://4"], extraListeners: 1)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let port = server.port
+            let finished = Countdown(1)
+            TestSupport.Thread.start {
+                _ = try? httpGet(port: port, "/block?seconds=3")
+                finished.arrive()
+            }
+            // The worker's only thread is blocked; the master answers from the shared page.
+            let scrape = try waitForScrape(port: server.extraListeners[0].port) { $0["http_server_active_requests"] == 1 }
+            #expect(scrape[#"arbiter_worker_active_requests{slot="0",pid="\#(server.workerPids[0])",generation="0"}"#] == 1)
+            finished.wait(timeout: 30)
+            try waitForScrape(port: server.extraListeners[0].port) { $0["arbiter_event_loop_blocks_total"] == 1 && $0["arbiter_event_loop_blocked_seconds_total"] >= 3 }
+        }
+
+        @Test func aUsr2UpgradeHandsTheMetricsSocketToTheNewMaster() throws {
+            let server = try ServerProcess(["hello:application", "-w", "2", "--metrics-bind", "fd://4"], extraListeners: 1)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let metrics = server.extraListeners[0].port
+            let before = try Scrape(port: metrics)["process_start_time_seconds"]
+            server.signal(SIGUSR2)
+            let log = try server.waitForLog("Upgrading: started a new master (pid: ")
+            let successor = try #require(Int32(log.between("Upgrading: started a new master (pid: ", ")") ?? ""))
+            defer { killTree(successor) }
+            try server.waitForLog("Ready:", count: 2)
+            #expect(server.log.occurrences(of: "Serving metrics at: ") == 2)
+            server.signal(SIGWINCH)
+            try server.waitForLog("Worker retired", count: 2)
+            server.signal(SIGQUIT)
+            #expect(server.waitForExit() == 0)
+            // Only the new master answers now: a new start time, its own two workers, ready.
+            let scrape = try Scrape(port: metrics)
+            #expect(scrape["process_start_time_seconds"] > before)
+            #expect(scrape["arbiter_workers"] == 2)
+            #expect(try httpGet(port: metrics, "/readyz").status == 200)
+        }
+
         @Test func statsdLinesReachAUDPSocket() throws {
             let socket = try UDPReceiver()
             let server = try ServerProcess(["hello:application", "-k", "async", "--statsd-host", "127.0.0.1:\(socket.port)",
