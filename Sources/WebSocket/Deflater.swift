@@ -19,7 +19,10 @@ public final class Deflater: @unchecked Sendable {
         stream.initialize(to: czlib_stream())
         self.noContextTakeover = noContextTakeover
         // Negative window bits select raw deflate, without zlib header and trailer (RFC 7692 §7.2.1).
-        let status = Int(czlib_deflate_init(stream, Int32(level), -Int32(windowBits), 8))
+        // zlib's state costs 2^(windowBits+2) + 2^(memLevel+9) bytes: the memory level follows the
+        // window (8 for 15 bits, 5 for 12), so a smaller window really costs less.
+        let memoryLevel = Int32(max(1, min(8, windowBits - 7)))
+        let status = Int(czlib_deflate_init(stream, Int32(level), -Int32(windowBits), memoryLevel))
         guard status == CZLIB_OK else {
             stream.deallocate()
             throw ProtocolError(.internalError, "deflateInit2 failed (\(status))")

@@ -72,7 +72,7 @@ extension Integration {
 
         @Test func synchronousCodeIsAnnouncedAtBoot() throws {
             try withServer(["hellosync:application", "-k", "async", "--offload-threads", "3"]) { server in
-                #expect(server.log.contains("Synchronous application HelloSync in an async worker: each request holds one of the 3 thread(s) of the pool for adapted code (--offload-threads) for the whole request, so this worker serves at most 3 request(s) at a time. To lift the limit: make HelloSync an AsyncApplication"))
+                #expect(server.log.contains("Synchronous application HelloSync in an async worker: each request holds one of the 3 thread(s) of the pool for adapted code (--offload-threads) for the whole request, so this worker serves at most 3 request(s) at a time (an open WebSocket holds its thread for as long as it is open). To lift the limit: make HelloSync an AsyncApplication"))
                 let response = try httpGet(port: server.port, "/")
                 #expect(response.text == "Hello, World!")
             }
