@@ -119,6 +119,26 @@ extension Integration {
             try waitForScrape(port: server.extraListeners[0].port) { $0["arbiter_event_loop_blocks_total"] == 1 && $0["arbiter_event_loop_blocked_seconds_total"] >= 3 }
         }
 
+        @Test func silentAndOddClientsDoNotHoldUpTheMetricsListener() throws {
+            let server = try ServerProcess(["hello:application", "--metrics-bind", "fd://4"], extraListeners: 1)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let metrics = server.extraListeners[0].port
+            // Connected and silent, or stopped halfway through a head: the loop goes on.
+            let silent = try (0..<3).map { _ in try HTTPConnection(port: metrics) }
+            try silent[0].send("GET /metrics HTTP/1.1\r\nHost: x")
+            #expect(try httpGet(port: metrics, "/livez").status == 200)
+            #expect(try HTTPConnection(port: metrics).request("POST", "/metrics", body: "x").status == 405)
+            let head = try HTTPConnection(port: metrics).request("HEAD", "/metrics")
+            #expect(head.status == 200 && head.body.isEmpty)
+            #expect(head.header("content-type") == "text/plain; version=0.0.4; charset=utf-8")
+            let huge = try HTTPConnection(port: metrics)
+            try huge.send("GET /metrics HTTP/1.1\r\nX: " + String(repeating: "a", count: 9000))
+            #expect(try huge.readResponse().status == 431)
+            #expect(try httpGet(port: server.port, "/").status == 200)
+            for connection in silent { connection.close() }
+        }
+
         @Test func aUsr2UpgradeHandsTheMetricsSocketToTheNewMaster() throws {
             let server = try ServerProcess(["hello:application", "-w", "2", "--metrics-bind", "fd://4"], extraListeners: 1)
             defer { server.stop() }
