@@ -52,6 +52,8 @@ final class ThreadPool: Sendable {
                 }
             }
         }
+        guard WorkerCounters.isActive else { return queue.put(job) }
+        // Counted for metrics: submitted, taken (after how long a wait), finished.
         WorkerCounters.add(WorkerCounters.Field.offloadSubmitted)
         let submitted = Clock.monotonic()
         queue.put {

@@ -139,6 +139,28 @@ extension Integration {
             for connection in silent { connection.close() }
         }
 
+        @Test func theSynchronousCodePoolShowsBusyQueuedAndWaiting() throws {
+            let server = try ServerProcess(
+                ["hellosync:application", "-k", "async", "--offload-threads", "1", "--metrics-bind", "fd://4"], extraListeners: 1)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let port = server.port
+            let finished = Countdown(3)
+            for _ in 0..<3 {
+                TestSupport.Thread.start {
+                    _ = try? httpGet(port: port, "/sleep?seconds=2")
+                    finished.arrive()
+                }
+            }
+            // One pool thread: one request runs, two wait for it.
+            let metrics = server.extraListeners[0].port
+            try waitForScrape(port: metrics) { $0["arbiter_offload_busy_threads"] == 1 && $0["arbiter_offload_queued_jobs"] == 2 }
+            finished.wait(timeout: 30)
+            let scrape = try waitForScrape(port: metrics) { $0["arbiter_offload_jobs_total"] >= 3 && $0["arbiter_offload_busy_threads"] == 0 }
+            #expect(scrape["arbiter_offload_queued_jobs"] == 0)
+            #expect(scrape["arbiter_offload_wait_seconds_total"] >= 2, "the second and third request waited at least one sleep each")
+        }
+
         @Test func aUsr2UpgradeHandsTheMetricsSocketToTheNewMaster() throws {
             let server = try ServerProcess(["hello:application", "-w", "2", "--metrics-bind", "fd://4"], extraListeners: 1)
             defer { server.stop() }
