@@ -161,6 +161,23 @@ extension Integration {
             #expect(scrape["arbiter_offload_wait_seconds_total"] >= 2, "the second and third request waited at least one sleep each")
         }
 
+        @Test func connectionsNoWorkerAcceptsShowInTheListenQueue() throws {
+            let server = try ServerProcess(["hello:application", "--metrics-bind", "fd://4"], extraListeners: 1)
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let metrics = server.extraListeners[0].port
+            let queue = #"arbiter_listen_queue_connections{listener="http://127.0.0.1:\#(server.port)"}"#
+            #expect(try Scrape(port: metrics).samples[queue] == 0)
+            // WINCH stops every worker; the master keeps the listener, so connections queue in the kernel.
+            server.signal(SIGWINCH)
+            try server.waitForLog("Worker retired")
+            let waiting = try (0..<3).map { _ in try HTTPConnection(port: server.port) }
+            let scrape = try waitForScrape(port: metrics) { $0[queue] == 3 }
+            #expect(scrape["arbiter_ready"] == 0)
+            #expect(try httpGet(port: metrics, "/readyz").status == 503)
+            for connection in waiting { connection.close() }
+        }
+
         @Test func aUsr2UpgradeHandsTheMetricsSocketToTheNewMaster() throws {
             let server = try ServerProcess(["hello:application", "-w", "2", "--metrics-bind", "fd://4"], extraListeners: 1)
             defer { server.stop() }
