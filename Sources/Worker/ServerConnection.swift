@@ -236,9 +236,21 @@ final class ServerConnection: @unchecked Sendable {
 
 /// What the drivers ask of a connection, whichever protocol it speaks now.
 extension ServerConnection {
-    var wantsRead: Bool { webSocket?.wantsRead ?? machine.wantsRead }
-    var wantsWrite: Bool { webSocket?.wantsWrite ?? machine.wantsWrite }
-    var peerIsGone: Bool { webSocket?.peerGone ?? machine.peerIsGone }
+    // Not `webSocket?.x ?? machine.x`: the autoclosure would copy the machine on every call.
+    var wantsRead: Bool {
+        if let webSocket { return webSocket.wantsRead }
+        return machine.wantsRead
+    }
+
+    var wantsWrite: Bool {
+        if let webSocket { return webSocket.wantsWrite }
+        return machine.wantsWrite
+    }
+
+    var peerIsGone: Bool {
+        if let webSocket { return webSocket.peerGone }
+        return machine.peerIsGone
+    }
 
     func peerClosed() {
         if let webSocket { webSocket.transportClosed() } else { machine.peerClosed() }
