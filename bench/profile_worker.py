@@ -2,7 +2,10 @@
 count repeats on a busy machine). A master re-executes /proc/self/exe, which under valgrind is the
 tool, not arbiter: so this starts a worker on its own, with the descriptors a master would give it.
 
-    python3 bench/profile_worker.py [async|sync] [REQUESTS]     (after `swift build -c release`)
+    python3 bench/profile_worker.py [async|sync] [REQUESTS] [counters]  (after `swift build -c release`)
+
+With `counters` the worker also gets a counters page, as with `--metrics-bind`: the difference of
+the two counts is what counting costs per request.
 
 Runs the worker twice (REQUESTS/2 and REQUESTS keep-alive requests) and prints the difference per
 request, so start-up and shutdown cancel out; leaves callgrind.out.PID in .build/profile for
@@ -19,6 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, ".build", "release")
 worker = sys.argv[1] if len(sys.argv) > 1 else "async"
 requests = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+counters = "counters" in sys.argv[3:]
+# A counters page: a 64-byte header and stripes of 704 counters (shared, loop, one request thread).
+COUNTERS_SIZE = 64 + 3 * 704 * 8
 work = os.path.join(ROOT, ".build", "profile")
 os.makedirs(work, exist_ok=True)
 binary = os.path.join(work, "arbiter")
@@ -44,13 +50,18 @@ def run(requests):
     env = dict(os.environ, ARBITER_WORKER="0", ARBITER_WORKER_SETTINGS=settings, ARBITER_WORKER_LISTENERS="1",
                ARBITER_WORKER_HEARTBEAT=str(64 + 4 * 256))
     sources = [control_worker.fileno(), heartbeat, scoreboard, listener.fileno()]
+    if counters:
+        page = os.memfd_create("counters")
+        os.ftruncate(page, COUNTERS_SIZE)
+        sources.append(page)
+        env["ARBITER_WORKER_COUNTERS"] = f"7:{COUNTERS_SIZE}"
     
     
     def place():
         # Copy each source above the targets first, then onto 3, 4, 5, 6.
         high = [os.dup(fd) for fd in sources]
         moved = [fcntl_dup(fd) for fd in high]
-        for target, fd in zip((3, 4, 5, 6), moved):
+        for target, fd in zip((3, 4, 5, 6, 7), moved):
             os.dup2(fd, target, inheritable=True)
     
     
@@ -90,5 +101,5 @@ def run(requests):
 
 
 half, full = run(requests // 2), run(requests)
-print(f"{worker}: {(full - half) / (requests - requests // 2):.0f} instructions per request "
+print(f"{worker}{' with counters' if counters else ''}: {(full - half) / (requests - requests // 2):.0f} instructions per request "
       f"(whole worker, callgrind; {half} and {full} instructions for {requests // 2} and {requests} requests)")

@@ -151,7 +151,16 @@ public enum ArbiterMain {
                 return 1
             }
         }
-        for (address, fd) in inherited where !address.hasPrefix("systemd:") && !binds.contains(where: { $0.description == address }) {
+        let metricsListener: Listener?
+        do {
+            metricsListener = try bindMetrics(settings, inherited: inherited, logger: logger)
+        } catch {
+            logger.error("Cannot serve metrics at \(settings.metricsBind ?? ""): \(error)")
+            listeners.forEach { Descriptor.close($0.fd) }
+            return 1
+        }
+        for (address, fd) in inherited where !address.hasPrefix("systemd:") && !address.hasPrefix(Telemetry.inheritedPrefix)
+            && !binds.contains(where: { $0.description == address }) {
             Descriptor.close(fd)  // a listener the previous master had and this configuration drops
         }
         unsetenv(WorkerLaunch.inheritedListenersVariable)
@@ -159,6 +168,13 @@ public enum ArbiterMain {
         ProcessControl.setTitle("arbiter: master [\(settings.displayName)]")
         let master = Master(
             settings: settings, logger: logger, listeners: listeners, signals: signals, invocation: invocation, pidfile: pidfile)
+        do {
+            try master.startTelemetry(metricsListener: metricsListener)
+        } catch {
+            logger.error("\(error)")
+            listeners.forEach { Descriptor.close($0.fd) }
+            return 1
+        }
         guard master.startControl() else {
             listeners.forEach { Descriptor.close($0.fd) }
             return 1

@@ -48,6 +48,7 @@ extension Master {
         prepareTicketKeys()
         var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
         config.quickTimeout = machine.config.quickTimeout
+        config.shutdownDelay = new.shutdownDelay
         perform(machine.handle(.reload(config), now: Clock.monotonic()))
         return nil
     }
@@ -121,6 +122,12 @@ extension Master {
             let fd = WorkerLaunch.firstInheritedListenerFD + Int32(index)
             descriptors.append((listener.fd, fd))
             inherited.append("\(listener.fromSystemd ? "systemd:" + listener.name : listener.address.description)=\(fd)")
+        }
+        if let metrics = telemetry.server?.listener {
+            // The new master serves metrics on the same socket (both answer until this one exits).
+            let fd = WorkerLaunch.firstInheritedListenerFD + Int32(descriptors.count)
+            descriptors.append((metrics.fd, fd))
+            inherited.append("\(Telemetry.inheritedPrefix)\(metrics.address.description)=\(fd)")
         }
         // The successor keeps talking to systemd (NOTIFY_SOCKET, watchdog); listeners come by name.
         let keep = Environment.all().filter { $0.hasPrefix("NOTIFY_SOCKET=") || $0.hasPrefix("WATCHDOG_USEC=") }

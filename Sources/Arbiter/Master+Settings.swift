@@ -63,6 +63,10 @@ extension Master {
         check("loglevel", \.logLevel, "the master keeps its level; new workers use the new one")
         check("log_format", \.logFormat, "the master keeps its format; new workers use the new one")
         check("control_socket", \.controlSocket, "the master keeps the socket it opened at start")
+        check("metrics_bind", \.metricsBind, "metrics stay where they are served now")
+        check("statsd_host", \.statsdHost, "statsd lines keep going where they went")
+        check("statsd_prefix", \.statsdPrefix, "statsd names keep their prefix")
+        check("dogstatsd_tags", \.dogstatsdTags, "statsd lines keep their tags")
         return out
     }
 

@@ -17,6 +17,9 @@ final class Master {
         let heartbeatSlots: Int
         let kind: Settings.WorkerClass
         let scoreIndex: Int
+        /// Its counters page (read for metrics; folded into the totals when it exits), when anything
+        /// reads counters (`Telemetry.isCounting`).
+        let counters: WorkerCounters?
     }
 
     /// How the master was started, to re-read the configuration (HUP) or re-execute (USR2).
@@ -56,6 +59,8 @@ final class Master {
     /// The new master started by USR2 serves: it is systemd's main process now, and this one no
     /// longer reports (its `STATUS=` would otherwise stand over the new master's).
     var successorServes = false
+    /// Metrics, health checks and statsd.
+    let telemetry = Telemetry()
 
     init(settings: Settings, logger: Logger, listeners: [Listener], signals: SignalPipe,
          invocation: (arguments: [String], environment: [String: String]), pidfile: PidFile?) {
@@ -69,7 +74,9 @@ final class Master {
         notifier = SystemdNotifier.fromEnvironment(invocation.environment)
         watchdogInterval = SystemdWatchdog.interval(invocation.environment)
         isSuccessor = invocation.environment[WorkerLaunch.inheritedListenersVariable] != nil
-        machine = MasterStateMachine(config: .init(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout))
+        var config = MasterStateMachine.Config(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout)
+        config.shutdownDelay = settings.shutdownDelay
+        machine = MasterStateMachine(config: config)
         baseEnvironment = Master.workerEnvironment()
     }
 
@@ -95,8 +102,10 @@ final class Master {
             if let watchFD { fds.append(pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0)) }
             let controlStart = fds.count
             appendControlPollDescriptors(to: &fds)
+            let metricsStart = fds.count
+            appendMetricsDescriptors(to: &fds)
             let now = Clock.monotonic()
-            var deadlines = [machine.nextDeadline].compactMap { $0 }
+            var deadlines = [machine.nextDeadline, telemetry.nextDeadline].compactMap { $0 }
             if settings.timeout > 0 { deadlines.append(nextHeartbeatCheck) }
             if settings.maxWorkerMemory > 0 { deadlines.append(nextMemoryCheck) }
             if watchdogInterval != nil { deadlines.append(nextWatchdog) }
@@ -116,7 +125,8 @@ final class Master {
                 readControl(pid)
             }
             serviceReloadWatch(readable: watchFD != nil && fds[pids.count + 1].revents != 0)
-            serviceControl(fds[controlStart...])
+            serviceControl(fds[controlStart..<metricsStart])
+            serviceTelemetry(fds[metricsStart...])
             checkHeartbeats()
             checkMemory()
             pingWatchdog()
@@ -152,6 +162,8 @@ final class Master {
                 for label in (0..<slots).compactMap({ worker.heartbeat.read(slot: $0)?.label }) where !serving.contains(label) {
                     serving.append(label)
                 }
+                foldCounters(of: worker)
+                worker.counters?.unmap()
                 Descriptor.close(worker.fd)
                 worker.heartbeat.unmap()
                 scoreboard?.page.clear(worker.scoreIndex)
@@ -296,6 +308,7 @@ final class Master {
             case .exit(let code):
                 closeControl(exitCode: code)
                 closeListeners()
+                telemetry.close(keepingPath: successor != nil)
                 pidfile?.remove()
                 exit(code)
             }
@@ -322,6 +335,14 @@ final class Master {
         let slots = settings.workerClass == .sync ? settings.threads : 1 + Heartbeat.eventLoopRequestSlots
         let (heartbeat, heartbeatFD) = try Heartbeat.create(slots: slots)
         defer { Descriptor.close(heartbeatFD) }
+        let counters: (page: WorkerCounters, fd: Int32)?
+        do {
+            counters = try makeCounters()
+        } catch {
+            heartbeat.unmap()
+            throw error
+        }
+        defer { if let counters { Descriptor.close(counters.fd) } }
         var descriptors: [(from: Int32, to: Int32)] = [(pair[1], WorkerLaunch.controlFD), (heartbeatFD, WorkerLaunch.heartbeatFD)]
         // The lowest free scoreboard slot (a worker's slot number is shared during a reload).
         let used = Set(workers.values.map(\.scoreIndex))
@@ -334,7 +355,7 @@ final class Master {
         for (index, listener) in listeners.enumerated() {
             descriptors.append((listener.fd, WorkerLaunch.firstListenerFD + Int32(index)))
         }
-        let environment = baseEnvironment + [
+        var environment = baseEnvironment + [
             "\(WorkerLaunch.slotVariable)=\(slot)",
             "\(WorkerLaunch.listenerCountVariable)=\(listeners.count)",
             "\(WorkerLaunch.heartbeatSizeVariable)=\(heartbeat.size)",
@@ -342,17 +363,26 @@ final class Master {
             "\(WorkerLaunch.settingsVariable)=\(ConfigFile.render(settings))",
             "\(WorkerLaunch.plainListenersVariable)=\(plainListenerPositions())",
         ]
+        if let counters {
+            // The counters page follows the listeners.
+            let target = WorkerLaunch.firstListenerFD + Int32(listeners.count)
+            descriptors.append((counters.fd, target))
+            environment.append("\(WorkerLaunch.countersVariable)=\(target):\(counters.page.size)")
+        }
         do {
             let pid = try ProcessControl.spawn(
                 path: "/proc/self/exe", arguments: ["arbiter: worker [\(settings.displayName)]"],
                 environment: environment, descriptors: descriptors)
             try Descriptor.setNonBlocking(pair[0])
-            workers[pid] = Worker(fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex)
+            workers[pid] = Worker(
+                fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex,
+                counters: counters?.page)
             sendTicketKeys(to: pid)
             return pid
         } catch {
             Descriptor.close(pair[0])
             heartbeat.unmap()
+            counters?.page.unmap()
             throw error
         }
     }

@@ -11,6 +11,7 @@ extension MasterStateMachine {
         }
         let timeout = graceful ? config.gracefulTimeout : config.quickTimeout
         phase = .stopping(deadline: now + timeout, exitCode: exitCode, killed: false)
+        stopAfterDelay = nil
         pendingSpawns.removeAll()
         reload = nil
         recycling = nil
@@ -35,9 +36,9 @@ extension MasterStateMachine {
         Set(workers.values.filter { !$0.retiring && $0.generation == generation }.map(\.slot))
     }
 
-    mutating func fillSlots() -> [Action] {
+    mutating func fillSlots(_ cause: Statistics.StartCause) -> [Action] {
         let used = servingSlots.union(pendingSpawns.keys)
-        return (0..<config.workers).filter { !used.contains($0) }.map { .spawn(slot: $0) }
+        return (0..<config.workers).filter { !used.contains($0) }.map { spawn($0, cause) }
     }
 
     /// TTOU (or `arbiter ctl scale`): workers in slots at or above the new count leave gracefully.
@@ -65,7 +66,7 @@ extension MasterStateMachine {
         announcedReady = true
         return [.log(.info, "Reloading: starting generation \(generation) with \(config.workers) worker(s)"),
                 .notify(.reloading(generation: generation))]
-            + (0..<config.workers).map { .spawn(slot: $0) }
+            + (0..<config.workers).map { spawn($0, .reload) }
     }
 
     /// A new-generation worker is ready: its predecessor in that slot leaves; when all are ready
@@ -83,6 +84,7 @@ extension MasterStateMachine {
                 actions += retire(pid, because: "generation \(reload.generation) is serving")
             }
             self.reload = nil
+            statistics.reloadsDone += 1
             actions.append(.reloadSucceeded(generation: reload.generation))
             actions.append(.log(.info, "Reload complete: generation \(reload.generation) serving with \(config.workers) worker(s)"))
             actions.append(.notify(.ready(workers: config.workers, generation: reload.generation)))
@@ -106,11 +108,12 @@ extension MasterStateMachine {
         config = reload.previous
         generation = reload.previousGeneration
         self.reload = nil
+        statistics.reloadsRolledBack += 1
         // systemd ends its reload state at READY=1; the status says the reload failed.
         actions.append(.notify(.ready(workers: config.workers, generation: generation)))
         actions.append(.notify(.status("Reload failed; serving generation \(generation)")))
         // Old workers that were already retired cannot be called back: refill their slots.
-        return actions + fillSlots() + nextRecycling()
+        return actions + fillSlots(.reload) + nextRecycling()
     }
 
     // MARK: Recycling (max requests, memory)
@@ -131,7 +134,7 @@ extension MasterStateMachine {
             guard let worker = workers[pid], !worker.retiring else { continue }
             recycling = Recycling(old: pid, replacement: nil)
             return [.log(.info, "Recycling worker (pid: \(pid), slot \(worker.slot)): \(reason); starting its replacement first"),
-                    .spawn(slot: worker.slot)]
+                    spawn(worker.slot, Statistics.StartCause(recyclingReason: reason))]
         }
         return []
     }

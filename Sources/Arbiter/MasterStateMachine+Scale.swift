@@ -14,7 +14,7 @@ extension MasterStateMachine {
         let before = config.workers
         config.workers = n
         var actions: [Action] = [.log(.info, "Scaling from \(before) to \(n) worker(s) (arbiter ctl)"), .notify(.status(serving))]
-        if n > before { actions += fillSlots() }
+        if n > before { actions += fillSlots(.scale) }
         if n < before { actions += retireExtraSlots(because: "scaled to \(n) worker(s)") }
         return .success(actions)
     }

@@ -10,6 +10,8 @@ public struct MasterStateMachine: Sendable {
         public var gracefulTimeout: Double
         /// How long a quick stop (INT/QUIT) waits before KILL.
         public var quickTimeout: Double = 2
+        /// On TERM, how long to report not-ready and keep serving before the graceful stop begins.
+        public var shutdownDelay: Double = 0
 
         public init(workers: Int, gracefulTimeout: Double) {
             self.workers = workers
@@ -17,7 +19,7 @@ public struct MasterStateMachine: Sendable {
         }
     }
 
-    public enum ExitStatus: Sendable, Equatable {
+    public enum ExitStatus: Sendable, Hashable {
         case code(Int32)
         case signal(Int32)
     }
@@ -112,17 +114,25 @@ public struct MasterStateMachine: Sendable {
     var announcedReady = false
     /// The slot the next `spawned` event belongs to when several spawns share a slot.
     var spawningGeneration: [Int: Int] = [:]
+    /// Worker starts by cause, exits by status, reloads (for metrics).
+    public internal(set) var statistics = Statistics()
+    /// TERM arrived with a shutdown delay: the graceful stop begins then (readiness is off meanwhile).
+    var stopAfterDelay: Double?
 
     public init(config: Config) {
         self.config = config
     }
 
     public var workerCount: Int { workers.count }
-    public var isStopping: Bool { if case .stopping = phase { true } else { false } }
+    /// Stopping, or waiting out the shutdown delay before it.
+    public var isStopping: Bool {
+        if case .stopping = phase { return true }
+        return stopAfterDelay != nil
+    }
     public var isReloading: Bool { reload != nil }
 
     public mutating func start() -> [Action] {
-        (0..<config.workers).map { .spawn(slot: $0) }
+        (0..<config.workers).map { spawn($0, .boot) }
     }
 
     public mutating func handle(_ event: Event, now: Double) -> [Action] {
@@ -182,13 +192,13 @@ public struct MasterStateMachine: Sendable {
         let handling = "Handling signal: \(signal.name.lowercased())"
         switch signal.action {
         case .gracefulStop:
-            return [.log(.info, handling)] + stop(graceful: true, exitCode: 0, now: now)
+            return [.log(.info, handling)] + gracefulStop(now: now)
         case .quickStop:
             return [.log(.info, handling)] + stop(graceful: false, exitCode: 0, now: now)
         case .addWorker:
             guard case .running = phase else { return [] }
             config.workers += 1
-            return [.log(.info, "\(handling); workers: \(config.workers)"), .notify(.status(serving))] + fillSlots()
+            return [.log(.info, "\(handling); workers: \(config.workers)"), .notify(.status(serving))] + fillSlots(.scale)
         case .removeWorker:
             guard case .running = phase else { return [] }
             guard config.workers > 1 else { return [.log(.info, "\(handling); already at 1 worker")] }
@@ -212,6 +222,7 @@ public struct MasterStateMachine: Sendable {
 
     private mutating func exited(pid: Int32, status: ExitStatus, serving: [String], now: Double) -> [Action] {
         guard let worker = workers.removeValue(forKey: pid) else { return [] }
+        statistics.exits[status, default: 0] += 1
         var how: String
         switch status {
         case .code(let code): how = "exited with code \(code)"
@@ -253,12 +264,14 @@ public struct MasterStateMachine: Sendable {
         let level: Logger.Level = status == .code(0) ? .info : .error
         actions.append(.log(level, "\(name) \(how)"))
         guard worker.slot < config.workers, worker.generation == generation else { return actions }
+        let cause: Statistics.StartCause = worker.timedOut ? .timeout : .crash
         if let wait = backoff(after: worker, status: status, now: now) {
             actions.append(.log(.warning, wait.reason))
             pendingSpawns[worker.slot] = now + wait.delay
+            statistics.pendingCauses[worker.slot] = cause
             return actions
         }
-        return actions + [.spawn(slot: worker.slot)]
+        return actions + [spawn(worker.slot, cause)]
     }
 
     private mutating func stuck(pid: Int32, description: String, now: Double) -> [Action] {
@@ -277,9 +290,10 @@ public struct MasterStateMachine: Sendable {
         if case .running = phase {
             for (slot, at) in pendingSpawns.sorted(by: { $0.key < $1.key }) where at <= now {
                 pendingSpawns[slot] = nil
-                actions.append(.spawn(slot: slot))
+                actions.append(spawn(slot, statistics.pendingCauses.removeValue(forKey: slot) ?? .crash))
             }
         }
+        actions += shutdownDelayElapsed(now: now)
         if case .stopping(let deadline, let code, let killed) = phase, !killed, now >= deadline {
             phase = .stopping(deadline: deadline, exitCode: code, killed: true)
             if !workers.isEmpty {
@@ -303,6 +317,7 @@ public struct MasterStateMachine: Sendable {
     public var nextDeadline: Double? {
         var deadlines = Array(pendingSpawns.values)
         if case .stopping(let deadline, _, let killed) = phase, !killed { deadlines.append(deadline) }
+        if let stopAfterDelay { deadlines.append(stopAfterDelay) }
         return deadlines.min()
     }
 

@@ -4,9 +4,9 @@ import Platform
 /// The one list of settings: it drives the command line, the config file, `ARBITER_CMD_ARGS`,
 /// `--print-config` and the generated reference (docs/settings.md).
 public enum Registry {
-    public static let all: [Setting] = application + socket + tls + workers + recycling + limits + webSockets + proxies + mechanics + logging + development
+    public static let all: [Setting] = application + socket + tls + workers + recycling + limits + webSockets + proxies + mechanics + logging + observability + development
 
-    public static let sections = ["Application", "Server socket", "TLS", "Workers", "Recycling", "Request limits", "WebSockets", "Proxies", "Server mechanics", "Logging", "Development"]
+    public static let sections = ["Application", "Server socket", "TLS", "Workers", "Recycling", "Request limits", "WebSockets", "Proxies", "Server mechanics", "Logging", "Metrics and health", "Development"]
 
     public static func setting(named name: String) -> Setting? {
         let key = name.replacingDashes

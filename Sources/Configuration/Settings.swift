@@ -62,6 +62,11 @@ public struct Settings: Sendable, Equatable {
     public var logFormat = Logger.Format.text
     public var controlSocket: String?
     public var reload = false
+    public var metricsBind: String?
+    public var statsdHost: String?
+    public var statsdPrefix = ""
+    public var dogstatsdTags = ""
+    public var shutdownDelay = 0.0
     public var reloadExtraFiles: [String] = []
     public var wsMaxSize = 16 << 20
     public var wsPingInterval = 20.0

@@ -92,6 +92,7 @@ public final class Logger: Sendable {
     }
 
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
+        WorkerCounters.add(WorkerCounters.Field.logLines(level))
         guard level >= self.level else { return }
         if format == .json {
             sink.write(jsonLine(level, message()))

@@ -1,3 +1,4 @@
+import CArbiter
 import Glibc
 
 /// Helpers for local (AF_UNIX) stream sockets: addresses, connecting, and who is on the other end.

@@ -34,7 +34,8 @@ public struct MasterSignal: Sendable, Equatable {
     /// here: it is the master's own business (reaping), not an operator's command.
     public static let all: [MasterSignal] = [
         MasterSignal(number: SIGTERM, name: "TERM", action: .gracefulStop, doc: """
-            graceful stop: close the listeners; workers finish in-flight requests (up to \
+            graceful stop (after `--shutdown-delay`, if set, of serving on with `/readyz` at 503): close the \
+            listeners; workers finish in-flight requests (up to \
             `--graceful-timeout`, then KILL); idle keep-alive connections get one more request, answered \
             with `Connection: close`
             """),

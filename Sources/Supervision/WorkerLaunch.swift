@@ -19,6 +19,8 @@ public enum WorkerLaunch {
     public static let scoreboardIndexVariable = "ARBITER_WORKER_SCORE"
     /// Listeners follow, in bind order.
     public static let firstListenerFD: Int32 = 6
+    /// The worker's counters page (a memfd) as `FD:SIZE`; its descriptor follows the listeners.
+    public static let countersVariable = "ARBITER_WORKER_COUNTERS"
     /// Set by an upgrading master for its successor: `BIND=FD;…`, listeners to adopt, not bind.
     public static let inheritedListenersVariable = "ARBITER_INHERIT_FDS"
     /// Where an upgrading master puts those listeners in its successor, in order.

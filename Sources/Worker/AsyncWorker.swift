@@ -198,6 +198,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         active += 1
         requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)  // one listed request per connection
         connection.heartbeatSlot = requestSlots.begin(head, on: context.heartbeat)
+        WorkerCounters.add(WorkerCounters.Field.requestsStarted)
         if context.logger.level == .debug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
@@ -236,12 +237,14 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             context.reachedRequestLimit(limit)
         }
         context.logAccess(summary, client: exchange.client)
+        WorkerContext.count(summary)
     }
 
     func close(_ connection: ServerConnection) {
         guard connections[connection.fd] === connection else { return }
         requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)
         connection.heartbeatSlot = -1
+        WorkerCounters.add(WorkerCounters.Field.connectionsClosed)
         if connection.interest != 0 { epoll.remove(connection.fd) }
         connections[connection.fd] = nil
         connection.transport.close()

@@ -144,6 +144,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     private func reportBlock(_ owner: Exchange?, _ elapsed: Double) {
         blockedCount += 1
+        WorkerCounters.add(WorkerCounters.Field.loopBlocks)
+        WorkerCounters.add(WorkerCounters.Field.loopBlockedMicros, Int(elapsed * 1_000_000))
         let who = owner.map { "\($0.head.method) \($0.head.target)" } ?? "a task that is not a request's own"
         logger.warning(
             "Event loop blocked for \(Int(elapsed * 1000)) ms by \(who): synchronous work on the loop "

@@ -122,6 +122,7 @@ extension ServerConnection {
         while session.wantsRead {
             switch transport.read(into: scratch) {
             case .bytes(let n):
+                WorkerCounters.add(WorkerCounters.Field.bytesReceived, n)
                 session.received(UnsafeRawBufferPointer(rebasing: scratch[0..<n]), now: Clock.monotonic())
                 news = true
                 if n < scratch.count && !transport.hasBufferedInput { return news }
@@ -142,6 +143,7 @@ extension ServerConnection {
         while session.wantsWrite {
             switch session.withOutbound({ transport.write($0) }) {
             case .bytes(let n) where n > 0:
+                WorkerCounters.add(WorkerCounters.Field.bytesSent, n)
                 session.wrote(n)
                 news = true
             case .wouldBlock, .bytes:

@@ -351,6 +351,7 @@ extension ServerConnection {
             let room = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(budget, scratch.count)])
             switch transport.read(into: room) {
             case .bytes(let n):
+                WorkerCounters.add(WorkerCounters.Field.bytesReceived, n)
                 machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.monotonic())
                 news = true
                 // A short read drained the socket: level-triggered epoll reports what comes next
@@ -375,6 +376,7 @@ extension ServerConnection {
             let result = machine.withOutbound { transport.write($0) }
             switch result {
             case .bytes(let n) where n > 0:
+                WorkerCounters.add(WorkerCounters.Field.bytesSent, n)
                 machine.wrote(n, now: Clock.monotonic())
                 news = true
             case .wouldBlock, .bytes:

@@ -97,6 +97,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             threads.append(thread)
             startThread(name: "request-\(index)") { [self] in
                 arbiter_set_thread_owner(Unmanaged.passUnretained(thread).toOpaque())
+                WorkerCounters.adopt(stripe: 2 + index)
                 while true { serve(requests.take().connection, on: thread) }
             }
         }
@@ -190,6 +191,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     private func close(_ connection: ServerConnection) {
         guard connections[connection.fd] === connection else { return }
+        WorkerCounters.add(WorkerCounters.Field.connectionsClosed)
         epoll.remove(connection.fd)
         connections[connection.fd] = nil
         connection.transport.close()
@@ -338,6 +340,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
         let exchange = connection.makeExchange(head)
+        WorkerCounters.add(WorkerCounters.Field.requestsStarted)
         connection.heartbeatSlot = thread.index
         // A synchronous application runs to its end inside `handle`, and may wait there for work on
         // other threads that calls the exchange: lend it the connection meanwhile.
@@ -436,6 +439,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             wake.signal()
         }
         context.logAccess(summary, client: exchange.client)
+        WorkerContext.count(summary)
     }
 
     /// The request thread is done with the connection: the loop closes it, or waits for its next

@@ -52,7 +52,16 @@ final class ThreadPool: Sendable {
                 }
             }
         }
-        queue.put(job)
+        guard WorkerCounters.isActive else { return queue.put(job) }
+        // Counted for metrics: submitted, taken (after how long a wait), finished.
+        WorkerCounters.add(WorkerCounters.Field.offloadSubmitted)
+        let submitted = Clock.monotonic()
+        queue.put {
+            WorkerCounters.add(WorkerCounters.Field.offloadStarted)
+            WorkerCounters.add(WorkerCounters.Field.offloadWaitMicros, Int((Clock.monotonic() - submitted) * 1_000_000))
+            job()
+            WorkerCounters.add(WorkerCounters.Field.offloadFinished)
+        }
     }
 }
 

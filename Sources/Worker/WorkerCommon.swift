@@ -33,6 +33,7 @@ extension WorkerContext {
             }
             return .none
         }
+        WorkerCounters.add(WorkerCounters.Field.connectionsAccepted)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let local = listeners.first { $0.fd == listenerFD }?.name

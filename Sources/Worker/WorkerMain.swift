@@ -129,6 +129,7 @@ public enum WorkerMain {
             logger.critical("Worker cannot map its heartbeat page: \(error)")
             return bootFailed
         }
+        Self.installCounters(environment)
         let requestLimit = settings.maxRequests > 0
             ? settings.maxRequests + (settings.maxRequestsJitter > 0 ? Int.random(in: 0...settings.maxRequestsJitter) : 0)
             : nil
@@ -156,6 +157,21 @@ extension WorkerMain {
               let page = try? Scoreboard.map(fd: WorkerLaunch.scoreboardFD)
         else { return nil }
         return (page, index)
+    }
+}
+
+extension WorkerMain {
+    /// Maps the counters page the master made for this worker and counts into it (stripe 1 is the
+    /// calling thread's: it runs the event loop).
+    static func installCounters(_ environment: [String: String]) {
+        guard let text = environment[WorkerLaunch.countersVariable] else { return }
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let fd = Int32(parts[0]), let size = Int(parts[1]),
+              let counters = try? WorkerCounters.map(fd: fd, size: size)
+        else { return }
+        Descriptor.close(fd)
+        counters.install()
+        WorkerCounters.adopt(stripe: 1)
     }
 }
 

@@ -24,7 +24,7 @@ extension Integration {
             let server = try ServerProcess(["fixtures:nope"])
             defer { server.stop() }
             #expect(server.waitForExit() == 4)
-            #expect(server.log.contains("has no entry point 'nope'; it exports: adapted, environment, failing_startup, file_server, future_abi, layered, logged_sleeper"))
+            #expect(server.log.contains("has no entry point 'nope'; it exports: adapted, environment, failing_startup, file_server, future_abi, gated_startup, layered, logged_sleeper"))
         }
 
         @Test func anABIMismatchIsRefused() throws {

@@ -57,6 +57,8 @@ public final class ServerProcess: @unchecked Sendable {
     private let output = Captured()
     private let readFD: Int32
     private let listenerFD: Int32
+    /// More listeners the test bound, passed as descriptors 4, 5, … (`fd://4`): `extraListeners`.
+    public let extraListeners: [TestListener]
     private let exitStatus = Mutex<Int32?>(nil)
     private var reaped = false
 
@@ -69,9 +71,12 @@ public final class ServerProcess: @unchecked Sendable {
     ///   is the journal.
     /// - Parameter fileLimit: run arbiter under this `RLIMIT_NOFILE` (set by `sh -c 'ulimit -n N'`,
     ///   which then execs arbiter, so `pid` is arbiter's and the listener is passed as usual).
+    /// - Parameter extraListeners: how many more listeners to bind and pass as descriptors 4, 5, …
+    ///   (e.g. for `--metrics-bind fd://4`).
     public init(_ arguments: [String], environment: [String: String] = [:], bindListener: Bool = true, launcher: [String] = [],
-                journal: Bool = false, fileLimit: Int? = nil) throws {
+                journal: Bool = false, fileLimit: Int? = nil, extraListeners: Int = 0) throws {
         let listener = try TestListener.make()
+        self.extraListeners = try (0..<extraListeners).map { _ in try TestListener.make() }
         listenerFD = listener.fd
         port = listener.port
         var pipeFDs: [Int32] = [0, 0]
@@ -93,7 +98,8 @@ public final class ServerProcess: @unchecked Sendable {
             + (bind ? ["-b", "fd://3"] : [])
         pid = try ProcessControl.spawn(
             path: launch.first ?? Products.arbiter, arguments: args, environment: env,
-            descriptors: [(pipeFDs[1], Int32(1)), (pipeFDs[1], Int32(2))] + (bind ? [(listener.fd, Int32(3))] : []))
+            descriptors: [(pipeFDs[1], Int32(1)), (pipeFDs[1], Int32(2))] + (bind ? [(listener.fd, Int32(3))] : [])
+                + self.extraListeners.enumerated().map { ($0.element.fd, Int32(4 + $0.offset)) })
         Descriptor.close(pipeFDs[1])
         output.collect(from: readFD)
     }
@@ -163,6 +169,7 @@ public final class ServerProcess: @unchecked Sendable {
         for child in all { kill(child, SIGKILL) }
         _ = waitForExit(timeout: 5)
         Descriptor.close(listenerFD)
+        for extra in extraListeners { Descriptor.close(extra.fd) }
     }
 }
 

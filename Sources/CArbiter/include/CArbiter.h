@@ -84,5 +84,6 @@ void arbiter_set_thread_owner(const void *owner);
 const void *arbiter_thread_owner(void);
 
 #include "arbiter_inotify.h"
+#include "arbiter_counters.h"
 
 #endif
