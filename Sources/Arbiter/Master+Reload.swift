@@ -134,7 +134,7 @@ extension Master {
         var environment = Master.workerEnvironment() + keep
             + ["\(WorkerLaunch.inheritedListenersVariable)=\(inherited.joined(separator: ";"))"]
         // The new master says on this pipe when it serves (for `arbiter ctl upgrade`).
-        let readyPipe = successorReadyPipe(at: WorkerLaunch.firstInheritedListenerFD + Int32(listeners.count))
+        let readyPipe = successorReadyPipe(at: WorkerLaunch.firstInheritedListenerFD + Int32(descriptors.count))
         if let readyPipe {
             descriptors.append((readyPipe.write, readyPipe.target))
             environment.append("\(Master.upgradeReadyVariable)=\(readyPipe.target)")
