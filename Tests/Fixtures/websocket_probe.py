@@ -349,6 +349,35 @@ async def chat(port):
     print("ok chat")
 
 
+async def going_away(port, count, master_pid, signame, bound):
+    """Every open socket receives 1001 within `bound` seconds of the signal (TERM: the server stops;
+    `recycle`: no signal, the worker reached --max-requests with the sockets' own handshakes)."""
+    sockets = [await websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT, compression=None)
+               for _ in range(count)]
+    started = time.monotonic()
+    if signame != "recycle":
+        # (Recycling starts with the last handshake: the worker may already be closing them.)
+        for ws in sockets:
+            await ws.send("before")
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        started = time.monotonic()
+        os.kill(master_pid, getattr(signal, "SIG" + signame))
+
+    async def closed(ws):
+        try:
+            await asyncio.wait_for(ws.recv(), bound + 5)
+            fail("a message came instead of the close")
+        except ConnectionClosed:
+            return ws.close_code
+    codes = await asyncio.gather(*(closed(ws) for ws in sockets))
+    elapsed = time.monotonic() - started
+    if any(c != 1001 for c in codes):
+        fail(f"close codes {sorted(set(codes))}, not 1001")
+    if elapsed > bound:
+        fail(f"the sockets took {elapsed:.1f}s to close, over {bound}s")
+    print(f"ok {signame}: {count} sockets got 1001 in {elapsed:.2f}s")
+
+
 def main():
     check, port = sys.argv[1], int(sys.argv[2])
     args = sys.argv[3:]
@@ -368,6 +397,8 @@ def main():
         asyncio.run(chat(port))
     elif check == "many":
         asyncio.run(many(port, int(args[0])))
+    elif check == "going-away":
+        asyncio.run(going_away(port, int(args[0]), int(args[1]), args[2], float(args[3])))
     elif check == "reload":
         asyncio.run(reload(port, int(args[0]), int(args[1]), float(args[2])))
     else:

@@ -65,6 +65,26 @@ extension Integration {
             }
         }
 
+        /// TERM: every socket gets 1001 and the server exits within the close timeout.
+        @Test(arguments: classes)
+        func stopClosesSocketsWithGoingAway(worker: String, app: String) throws {
+            let server = try ServerProcess(["\(app):application", "-k", worker, "--threads", "20", "--ws-close-timeout", "2"])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            try probe("going-away", ["10", String(server.pid), "TERM", "6"], on: server)
+            #expect(server.waitForExit(timeout: 30) == 0, "\(server.log)")
+        }
+
+        /// `--max-requests`: the worker that reached it closes its sockets with 1001, and its
+        /// replacement serves new ones.
+        @Test(arguments: classes)
+        func recyclingClosesSocketsWithGoingAway(worker: String, app: String) throws {
+            try withServer(["\(app):application", "-k", worker, "--threads", "20", "--max-requests", "5", "--ws-close-timeout", "2"]) { server in
+                try probe("going-away", ["5", String(server.pid), "recycle", "10"], on: server)
+                try probe("fragments", on: server)
+            }
+        }
+
         /// A synchronous WebSocket holds a request thread: the boot log says so, with the limit.
         @Test func syncWorkerAnnouncesThreadPerSocket() throws {
             try withServer(["hellosync:application", "-k", "sync", "--threads", "3"]) { server in
