@@ -144,7 +144,7 @@ public enum ArbiterMain {
                 let listener = try inherited[address.description].map { try Listener.adopt(fd: $0, as: address) }
                     ?? Listener.bind(address, backlog: Int32(settings.backlog))
                 listeners.append(listener)
-                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
+                logger.info("Listening at: \(settings.shown(listener)) (\(ProcessControl.pid))")
             } catch {
                 logger.error("Cannot listen at \(address): \(error)")
                 listeners.forEach { Descriptor.close($0.fd) }

@@ -70,7 +70,7 @@ extension Master {
             }
             do {
                 let listener = try Listener.bind(address, backlog: Int32(new.backlog))
-                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid))")
+                logger.info("Listening at: \(new.shown(listener)) (\(ProcessControl.pid))")
                 result.append(listener)
             } catch {
                 logger.error("Reload failed: cannot listen at \(address): \(error); keeping the current configuration")

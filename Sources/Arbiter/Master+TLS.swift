@@ -77,3 +77,13 @@ extension Master {
         return listeners.enumerated().filter { plain.contains($0.element.address) }.map { String($0.offset) }.joined(separator: ",")
     }
 }
+
+extension Settings {
+    /// How a listener is shown in the log: `https://…` when it speaks TLS.
+    func shown(_ listener: Listener) -> String {
+        guard usesTLS, listener.name.hasPrefix("http://"),
+              !insecureBind.contains(where: { (try? BindAddress.parse($0)) == listener.address })
+        else { return listener.name }
+        return "https://" + listener.name.dropFirst("http://".count)
+    }
+}
