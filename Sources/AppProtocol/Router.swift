@@ -77,11 +77,11 @@ public final class Router: AsyncApplication, Chained, Sendable {
         let segments = Route.segments(of: request.rawPath)
         let routes = table.withLock { $0 }
         var best: (route: Route, parameters: Parameters)?
-        var allowed: Set<String> = []
+        var pathMatched = false
         let method = request.method
         for route in routes {
             guard let parameters = route.match(segments) else { continue }
-            allowed.insert(route.method)
+            pathMatched = true
             guard route.method == method || (method == "HEAD" && route.method == "GET") else { continue }
             if let current = best {
                 // An explicit HEAD route beats GET for HEAD; otherwise the more specific pattern.
@@ -94,7 +94,9 @@ public final class Router: AsyncApplication, Chained, Sendable {
             }
         }
         guard let best else {
-            if allowed.isEmpty { throw HTTPError(.notFound, message: "no route for \(request.path)") }
+            if !pathMatched { throw HTTPError(.notFound, message: "no route for \(request.path)") }
+            // Only now, for the 405's `Allow`: the methods of every route matching the path.
+            var allowed = Set(routes.filter { $0.match(segments) != nil }.map(\.method))
             if allowed.contains("GET") { allowed.insert("HEAD") }
             let allow = allowed.sorted().joined(separator: ", ")
             throw HTTPError(.methodNotAllowed, message: "\(method) is not allowed here (allowed: \(allow))",

@@ -21,6 +21,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     let wake: WakeUp
     private let remote = Lock<[UnsafeWork]>([])
     private var local: [Work] = []
+    /// The other buffer of `local`: the two alternate, so a turn allocates no queue.
+    private var spare: [Work] = []
     private let logger: Logger
     private let blockThreshold: Double
     /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
@@ -97,8 +99,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     /// Runs what is queued now (not what these runs enqueue, which waits for the next turn).
     func runPending() {
-        var batch = local
-        local.removeAll(keepingCapacity: true)
+        var batch: [Work] = []
+        swap(&batch, &spare)  // an empty buffer with capacity…
+        swap(&batch, &local)  // …becomes `local`; the batch is what `local` held
         let incoming = remote.withLock { queue in
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
@@ -131,6 +134,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
                 if elapsed > blockThreshold { reportBlock(owner, elapsed) }
             }
         }
+        batch.removeAll(keepingCapacity: true)
+        spare = batch
     }
 
     static let unknownLabel = Array("a task that is not a request's own".utf8)

@@ -32,6 +32,8 @@ protocol Transport: AnyObject {
     func expired(now: Double) -> Bool
     /// Whether the bytes are protected by TLS (requests then have the scheme `https`).
     var isSecure: Bool { get }
+    /// The verified client certificate (mutual TLS), empty without one.
+    var clientCertificate: ClientCertificateBytes { get }
 }
 
 /// A plain socket holds nothing of its own.
@@ -41,6 +43,7 @@ extension Transport {
     func flush() {}
     func expired(now: Double) -> Bool { false }
     var isSecure: Bool { false }
+    var clientCertificate: ClientCertificateBytes { ClientCertificateBytes() }
 }
 
 extension Transport {
