@@ -2,7 +2,7 @@
 # ThreadSanitizer run: builds arbiter and the example apps with -sanitize=thread (in .build-tsan),
 # then drives both worker classes with a synchronous and an asynchronous application through
 # plain requests, request and response streaming, pipelining, cancellation (clients that leave),
-# a HUP reload and a graceful stop, and fails on any ThreadSanitizer report.
+# WebSockets, a HUP reload and a graceful stop, and fails on any ThreadSanitizer report.
 #   Tests/Sanitizers/tsan.sh            (about 5 minutes on 2 cores)
 # The executable needs --export-dynamic, or the dlopen'd application cannot find the TSan runtime.
 set -euo pipefail
@@ -36,6 +36,11 @@ while s.recv(65536):
 PY
     # A large streamed body read slowly.
     curl -s -o /dev/null --limit-rate 2M "$base/stream?chunks=200&size=65536" || true
+    # WebSockets: the loop thread does their I/O while the application (a task, a request thread
+    # or a pool thread) receives and sends from its own thread.
+    python3 Tests/Fixtures/websocket_probe.py echo "$port" >/dev/null || true
+    python3 Tests/Fixtures/websocket_probe.py fragments "$port" >/dev/null || true
+    python3 Tests/Fixtures/websocket_probe.py many "$port" 6 >/dev/null || true
 }
 
 for worker in sync async; do
