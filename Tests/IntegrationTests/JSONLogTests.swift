@@ -5,7 +5,8 @@ import TestSupport
 
 /// `--log-format json` end to end, each line checked by Python's json module (an independent parser).
 extension Integration {
-    @Suite struct JSONLogs {
+    @Suite(.enabled(if: Requirement.commands("python3"), "needs python3"))
+    struct JSONLogs {
         /// Checks every line of `path` with Python; prints one summary line per log line.
         static let checker = """
             import json, sys

@@ -6,7 +6,7 @@ import TestSupport
 extension Integration {
     /// `--metrics-bind`: the master's Prometheus exposition, summed over workers.
     @Suite struct Metrics {
-        @Test(arguments: ["sync", "async"])
+        @Test(.enabled(if: Requirement.commands("promtool"), "needs promtool (Debian: prometheus)"), arguments: ["sync", "async"])
         func theExpositionPassesPromtool(worker: String) throws {
             let server = try ServerProcess(["hello:application", "-k", worker, "-w", "2", "--metrics-bind", "fd://4"], extraListeners: 1)
             defer { server.stop() }

@@ -5,7 +5,8 @@ import TestSupport
 /// WebSockets in both worker classes, checked by an independent client (the `websockets` package
 /// from PyPI, and raw frames for what a well-behaved client never sends): Tests/Fixtures/websocket_probe.py.
 extension Integration {
-    @Suite struct WebSocketTests {
+    @Suite(.enabled(if: Requirement.pythonModule("websockets"), "needs Python's websockets package (pip install websockets)"))
+    struct WebSocketTests {
         static let classes: [(worker: String, app: String)] = [("async", "hello"), ("sync", "hellosync")]
         /// Also the other two pairings: an async application's tasks on the sync worker, and
         /// synchronous handlers on the async worker's pool.

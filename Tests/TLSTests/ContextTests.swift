@@ -2,7 +2,7 @@ import TestSupport
 import Testing
 @testable import TLS
 
-@Suite struct ContextTests {
+@Suite(.enabled(if: Requirement.commands("openssl") && Requirement.libssl, "needs the openssl command and libssl.so.3 (Debian: openssl, libssl3)")) struct ContextTests {
     let certificates: Certificates
     init() throws { certificates = try Certificates.get() }
 

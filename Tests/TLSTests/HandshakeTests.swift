@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 @testable import TLS
 
-@Suite struct HandshakeTests {
+@Suite(.enabled(if: Requirement.commands("openssl") && Requirement.libssl, "needs the openssl command and libssl.so.3 (Debian: openssl, libssl3)")) struct HandshakeTests {
     let certificates: Certificates
     init() throws { certificates = try Certificates.get() }
 

@@ -3,7 +3,7 @@ import Testing
 @testable import TLS
 
 /// Two contexts stand for two worker processes behind the same listener.
-@Suite struct ResumptionTests {
+@Suite(.enabled(if: Requirement.commands("openssl") && Requirement.libssl, "needs the openssl command and libssl.so.3 (Debian: openssl, libssl3)")) struct ResumptionTests {
     let certificates: Certificates
     let configuration: TLSConfiguration
     init() throws {
