@@ -24,6 +24,8 @@ final class ControlServer {
         case scale(workers: Int)
         case upgrade
         case stop
+        /// `reopen-logs`: the workers that have not confirmed yet, and until when to wait.
+        case reopenLogs(pending: Set<Int32>, until: Double)
     }
 
     final class Client {
@@ -216,7 +218,12 @@ final class ControlServer {
     private var clientsClosed = false
 
     /// The earliest client deadline.
-    var nextDeadline: Double? { clients.compactMap(\.deadline).min() }
+    var nextDeadline: Double? {
+        clients.compactMap { client in
+            if case .reopenLogs(_, let until)? = client.waiting { return min(until, client.deadline ?? until) }
+            return client.deadline
+        }.min()
+    }
 
     /// Drops clients past their deadline (request not sent, or reply not read, in time).
     func expire(now: Double) {

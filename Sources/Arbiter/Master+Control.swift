@@ -72,9 +72,40 @@ extension Master {
         control.expire(now: now)
     }
 
+    /// A worker confirmed `reopen-logs`.
+    func workerReopenedLogs(_ pid: Int32) {
+        guard let control else { return }
+        for client in control.waiting(where: { if case .reopenLogs = $0 { true } else { false } }) {
+            guard case .reopenLogs(var pending, let until) = client.waiting else { continue }
+            pending.remove(pid)
+            client.waiting = .reopenLogs(pending: pending, until: until)
+        }
+        answerReopenLogs()
+    }
+
+    /// Answers `reopen-logs` clients whose workers all confirmed (or exited), or whose wait is over.
+    func answerReopenLogs() {
+        guard let control else { return }
+        let now = Clock.monotonic()
+        for client in control.waiting(where: { if case .reopenLogs = $0 { true } else { false } }) {
+            guard case .reopenLogs(let asked, let until) = client.waiting else { continue }
+            let pending = asked.filter { workers[$0] != nil }  // a worker that exited has nothing to reopen
+            if pending.isEmpty {
+                control.reply(client, ok: true, text: "log files reopened by the master and its \(workers.count) worker(s)",
+                              json: .object([("ok", .bool(true)), ("workers", .integer(workers.count))]))
+            } else if now >= until {
+                let pids = pending.sorted().map(String.init).joined(separator: ", ")
+                control.reply(client, ok: false, text: "the master reopened its logs; worker(s) \(pids) did not confirm within 5 s", json: nil)
+            } else {
+                client.waiting = .reopenLogs(pending: pending, until: until)
+            }
+        }
+    }
+
     /// After each loop turn: answer `scale` clients whose worker count has settled.
     func controlProgress() {
         guard let control else { return }
+        answerReopenLogs()
         for client in control.waiting(where: { if case .scale = $0 { true } else { false } }) {
             guard case .scale(let target) = client.waiting else { continue }
             if machine.hasSettled(workers: target) {
@@ -178,9 +209,11 @@ extension Master {
                 perform(actions)
             }
         case .reopenLogs:
+            // Answered once every worker confirms (`logs-reopened`), or after 5 s naming those that did not.
+            let asked = Set(workers.keys)
             perform(machine.handle(.signal(SIGUSR1), now: Clock.monotonic()))
-            control.reply(client, ok: true, text: "log files reopened (the master's; \(workers.count) worker(s) told)",
-                          json: .object([("ok", .bool(true)), ("workers_told", .integer(workers.count))]))
+            client.waiting = .reopenLogs(pending: asked, until: Clock.monotonic() + 5)
+            answerReopenLogs()
         case .stop(let quick):
             if machine.isStopping && !quick { client.waiting = .stop; return }
             client.waiting = .stop

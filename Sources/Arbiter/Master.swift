@@ -191,6 +191,8 @@ final class Master {
                 perform(machine.handle(.ready(pid: pid), now: Clock.monotonic()))
             case .retire(let reason):
                 perform(machine.handle(.retire(pid: pid, reason: reason), now: Clock.monotonic()))
+            case .logsReopened:
+                workerReopenedLogs(pid)
             }
         }
     }

@@ -86,7 +86,9 @@ extension WorkerContext {
         if n > 0 {
             for message in control.reader.feed(chunk[0..<n]) {
                 switch message {
-                case .reopenLogs: reopenLogs()
+                case .reopenLogs:
+                    reopenLogs()
+                    control.send(.logsReopened)
                 case .ticketKeys(let bytes): rotateTicketKeys(bytes)
                 }
             }

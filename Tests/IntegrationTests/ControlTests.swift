@@ -20,6 +20,28 @@ extension Integration {
             return try #require(object as? [String: Any], "not a JSON object: \(output)")
         }
 
+        /// `reopen-logs` answers once every worker has reopened: a request right after the answer is
+        /// logged to the new file, not to the one logrotate moved away.
+        @Test(arguments: ["sync", "async"])
+        func reopenLogsAnswersOnceTheWorkersReopened(worker: String) throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let socket = dir.file("ctl.sock")
+            let access = dir.file("access.log")
+            try withServer(["hello:application", "-k", worker, "-w", "2", "--control-socket", socket, "--access-logfile", access]) { server in
+                #expect(try httpGet(port: server.port, "/").status == 200)
+                try waitUntil { (try? Files.readString(access))?.contains("GET / ") == true }
+                #expect(rename(access, access + ".1") == 0)
+                let reply = try Self.ctl(socket, ["reopen-logs"])
+                #expect(reply.code == 0, "\(reply.output)")
+                #expect(reply.output.contains("reopened by the master and its 2 worker(s)"), "\(reply.output)")
+                for _ in 0..<4 { #expect(try httpGet(port: server.port, "/info").status == 200) }
+                try waitUntil { (try? Files.readString(access))?.contains("GET /info ") == true }
+                #expect(try Files.readString(access + ".1").contains("GET /info ") == false,
+                        "a worker logged to the moved file after reopen-logs answered")
+            }
+        }
+
         @Test(arguments: ["sync", "async"])
         func statusAndWorkersShowAnInFlightRequest(worker: String) throws {
             let dir = try TemporaryDirectory()

@@ -9,6 +9,8 @@ import Testing
         #expect(WorkerMessage(line: "ready") == .ready)
         #expect(WorkerMessage(line: "retire memory: PSS 300 MiB") == .retire(reason: "memory: PSS 300 MiB"))
         #expect(WorkerMessage(line: "retired") == nil)
+        #expect(WorkerMessage(line: WorkerMessage.logsReopened.line) == .logsReopened)
+        #expect(WorkerMessage.logsReopened.line == "logs-reopened")
         #expect(WorkerMessage(line: "") == nil)
     }
 
