@@ -2,7 +2,8 @@
 # ThreadSanitizer run: builds arbiter and the example apps with -sanitize=thread (in .build-tsan),
 # then drives both worker classes with a synchronous and an asynchronous application through
 # plain requests, request and response streaming, pipelining, cancellation (clients that leave),
-# WebSockets, a HUP reload and a graceful stop, and fails on any ThreadSanitizer report.
+# WebSockets, a HUP reload and a graceful stop, with metrics counted and scraped and a control socket
+# open, and fails on any ThreadSanitizer report.
 #   Tests/Sanitizers/tsan.sh            (about 5 minutes on 2 cores)
 # The executable needs --export-dynamic, or the dlopen'd application cannot find the TSan runtime.
 set -euo pipefail
@@ -41,12 +42,15 @@ PY
     python3 Tests/Fixtures/websocket_probe.py echo "$port" >/dev/null || true
     python3 Tests/Fixtures/websocket_probe.py fragments "$port" >/dev/null || true
     python3 Tests/Fixtures/websocket_probe.py many "$port" 6 >/dev/null || true
+    # Metrics: workers count on every thread while the master reads the pages.
+    curl -s -o /dev/null "http://127.0.0.1:$((port + 1))/metrics" || true
 }
 
 for worker in sync async; do
     for app in hello:application hellosync:application; do
         name="$worker-${app%%:*}"
-        (cd "$bin" && exec ./arbiter "$app" -k "$worker" -w 2 --threads 4 -b "127.0.0.1:$port" --graceful-timeout 5) \
+        (cd "$bin" && exec ./arbiter "$app" -k "$worker" -w 2 --threads 4 -b "127.0.0.1:$port" --graceful-timeout 5 \
+            --metrics-bind "127.0.0.1:$((port + 1))" --control-socket "$logs/$name.sock") \
             > "$logs/$name.log" 2>&1 &
         master=$!
         for _ in $(seq 1 100); do grep -q "Ready:" "$logs/$name.log" && break; sleep 0.2; done
