@@ -128,14 +128,7 @@ final class TLSTransport: Transport {
     }
 
     private func readRaw(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
-        while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if n > 0 { return .bytes(n) }
-            if n == 0 { return .eof }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
-            return .error(errno)
-        }
+        SocketTransport.read(fd, into: buffer)
     }
 
     // MARK: Writing

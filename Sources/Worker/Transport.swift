@@ -77,6 +77,11 @@ final class SocketTransport: Transport {
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+        Self.read(fd, into: buffer)
+    }
+
+    /// One non-blocking read of a socket (also the ciphertext under a TLS transport).
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if n > 0 { return .bytes(n) }

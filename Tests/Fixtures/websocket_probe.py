@@ -129,6 +129,15 @@ def expect_close(port, frames, code, label, extra=b""):
 
 # ---- checks -----------------------------------------------------------------------------------
 
+async def closed_code(ws, bound):
+    """The close code a socket ends with, waiting up to `bound` seconds; a message instead fails."""
+    try:
+        await asyncio.wait_for(ws.recv(), bound)
+        fail("a message came instead of the close")
+    except ConnectionClosed:
+        return ws.close_code
+
+
 async def echo(port):
     """Text and binary at the framing boundaries, with and without compression."""
     for compression in (None, "deflate"):
@@ -293,13 +302,7 @@ async def reload(port, count, master_pid, bound):
     started = time.monotonic()
     os.kill(master_pid, signal.SIGHUP)
 
-    async def closed(ws):
-        try:
-            await asyncio.wait_for(ws.recv(), bound + 5)
-            fail("a message came instead of the close")
-        except ConnectionClosed:
-            return ws.close_code
-    codes = await asyncio.gather(*(closed(ws) for ws in sockets))
+    codes = await asyncio.gather(*(closed_code(ws, bound + 5) for ws in sockets))
     elapsed = time.monotonic() - started
     wrong = [c for c in codes if c != 1001]
     if wrong:
@@ -363,13 +366,7 @@ async def going_away(port, count, master_pid, signame, bound):
         started = time.monotonic()
         os.kill(master_pid, getattr(signal, "SIG" + signame))
 
-    async def closed(ws):
-        try:
-            await asyncio.wait_for(ws.recv(), bound + 5)
-            fail("a message came instead of the close")
-        except ConnectionClosed:
-            return ws.close_code
-    codes = await asyncio.gather(*(closed(ws) for ws in sockets))
+    codes = await asyncio.gather(*(closed_code(ws, bound + 5) for ws in sockets))
     elapsed = time.monotonic() - started
     if any(c != 1001 for c in codes):
         fail(f"close codes {sorted(set(codes))}, not 1001")
