@@ -117,6 +117,7 @@ class Server:
             if self.ready():
                 return
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"{command} did not become ready")
 
     def ready(self):

@@ -7,7 +7,6 @@ connection costs an arbiter worker. Prints a table with ratios. Usage (see bench
 """
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
@@ -15,6 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
 from bench import ROOT, children, cpu_seconds, memory_kib  # noqa: E402
 
 
@@ -88,18 +88,11 @@ def client_context():
     return context
 
 
-class Server:
+class Server(bench.Server):
+    """bench.Server, ready when it answers over TLS."""
+
     def __init__(self, command):
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited: {self.process.stderr.read().decode()}")
-            if self.ready():
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{command} did not become ready")
+        super().__init__(command, workers=0)
 
     def ready(self):
         try:
@@ -112,15 +105,6 @@ class Server:
 
     def pids(self):
         return [self.process.pid] + children(self.process.pid)
-
-    def stop(self):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        time.sleep(0.5)
 
 
 def keepalive(server):
