@@ -103,7 +103,7 @@ extension ConnectionStateMachine {
         return true
     }
 
-    private func stalledWriting(_ now: Double) -> Bool {
+    private mutating func stalledWriting(_ now: Double) -> Bool {
         outboundCount > 0 && configuration.bodyTimeout > 0 && now - lastActivity > configuration.bodyTimeout
     }
 

@@ -46,36 +46,34 @@ extension ConnectionStateMachine {
     }
 
     private mutating func pollRequest(now: Double) -> Action {
-        // Moved out and back in (not copied): a request's head is not retained again per poll.
-        guard var request = self.request.take() else { fatalError("ConnectionStateMachine: request phase without a request") }
-        if !request.announced {
-            request.announced = true
-            let head = request.head
-            self.request = request
-            return .startRequest(head)
+        // Read and changed in place through `request!`: the request (a few hundred bytes) is moved
+        // out only where a call needs it whole, not copied per poll.
+        guard request != nil else { fatalError("ConnectionStateMachine: request phase without a request") }
+        if !request!.announced {
+            request!.announced = true
+            return .startRequest(request!.head)
         }
-        if request.readMax != nil, let result = nextRead(&request) {
-            request.readMax = nil
-            request.waitingSince = nil
-            self.request = request
-            return .readCompleted(result)
+        if request!.readMax != nil {
+            var reading = request.take()!
+            let result = nextRead(&reading)
+            if result != nil {
+                reading.readMax = nil
+                reading.waitingSince = nil
+            }
+            request = reading
+            if let result { return .readCompleted(result) }
         }
-        if request.writePending && (outboundCount <= configuration.highWater || peerGone) {
-            request.writePending = false
-            request.waitingSince = nil
-            self.request = request
+        if request!.writePending && (outboundCount <= configuration.highWater || peerGone) {
+            request!.writePending = false
+            request!.waitingSince = nil
             return .writeCompleted(peerGone ? .disconnected : .ok)
         }
-        if peerGone && request.end == .running && !request.cancelAnnounced {
-            request.cancelAnnounced = true
-            self.request = request
+        if peerGone && request!.end == .running && !request!.cancelAnnounced {
+            request!.cancelAnnounced = true
             return .cancelRequest
         }
-        guard request.end != .running, outboundCount == 0 || peerGone else {
-            self.request = request
-            return .none
-        }
-        return complete(request, now: now)
+        guard request!.end != .running, outboundCount == 0 || peerGone else { return .none }
+        return complete(request.take()!, now: now)
     }
 
     /// The result for an outstanding read, if one can be given now.

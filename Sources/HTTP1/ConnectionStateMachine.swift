@@ -111,20 +111,20 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     }
 
     /// Bytes waiting to be written.
-    public var outboundCount: Int { output.count - outputStart }
+    public var outboundCount: Int { mutating get { output.count - outputStart } }
 
     /// Calls `body` with the bytes waiting to be written; report what was written with `wrote`.
-    public func withOutbound<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    public mutating func withOutbound<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try output.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[outputStart...])) }
     }
 
     /// Input buffered and not consumed yet.
-    public var bufferedInput: Int { input.count - inputStart }
+    public var bufferedInput: Int { mutating get { input.count - inputStart } }
 
     /// Whether the driver should read from the transport now, and at most how many bytes: heads up
     /// to their limit, bodies while the application reads them, and otherwise only a bounded
     /// read-ahead, so memory per connection does not depend on what the client sends.
-    public var readBudget: Int {
+    public var readBudget: Int { mutating get {
         if peerGone { return 0 }
         switch phase {
         case .closed, .closing, .upgraded: return 0
@@ -137,9 +137,9 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
             // window larger than a chunk line.
             return max(0, configuration.readAhead - bufferedInput)
         }
-    }
+    } }
 
-    public var wantsRead: Bool { readBudget > 0 }
+    public var wantsRead: Bool { mutating get { readBudget > 0 } }
 
     /// The most input held while a head arrives: the largest head, its final CRLF and the empty
     /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
@@ -150,18 +150,18 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// The most input this machine ever holds (its driver reading within `readBudget`).
     public var inputBound: Int { max(Self.headWindow(configuration), configuration.readAhead, 65_536) }
 
-    public var wantsWrite: Bool { outboundCount > 0 && !peerGone }
+    public var wantsWrite: Bool { mutating get { outboundCount > 0 && !peerGone } }
 
     /// The connection is between requests with nothing buffered (a graceful stop may close it).
-    public var isIdle: Bool {
+    public var isIdle: Bool { mutating get {
         phase == .head && bufferedInput == 0 && discard == nil && outboundCount == 0
-    }
+    } }
 
     /// The peer closed or the transport failed.
-    public var peerIsGone: Bool { peerGone }
+    public var peerIsGone: Bool { mutating get { peerGone } }
 
     /// A request is in flight.
-    public var isServing: Bool { phase == .request }
+    public var isServing: Bool { mutating get { phase == .request } }
 }
 
 /// A message for the error log about a connection.
