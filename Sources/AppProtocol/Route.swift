@@ -1,5 +1,8 @@
 /// One route: a method, a parsed path pattern, its group's middleware and the handler.
-struct Route: Sendable {
+///
+/// A class: every request walks the table, and a reference is one retain where a struct would
+/// retain each of its fields.
+final class Route: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
         case parameter(String)
@@ -11,10 +14,21 @@ struct Route: Sendable {
     let layers: [Layer]
     let handler: RouteHandler
     let synchronousParts: [String]
-
     /// How specific the pattern is, compared left to right: literal 2, parameter 1, wildcard 0; a
     /// longer pattern beats its own prefix.
-    var rank: Rank { Rank(weights: pattern.map { switch $0 { case .literal: 2; case .parameter: 1; case .wildcard: 0 } }) }
+    let rank: Rank
+    /// The pattern ends in `*` (which may match no segment at all).
+    let hasWildcard: Bool
+
+    init(method: String, pattern: [Segment], layers: [Layer], handler: @escaping RouteHandler, synchronousParts: [String]) {
+        self.method = method
+        self.pattern = pattern
+        self.layers = layers
+        self.handler = handler
+        self.synchronousParts = synchronousParts
+        rank = Rank(weights: pattern.map { switch $0 { case .literal: 2; case .parameter: 1; case .wildcard: 0 } })
+        hasWildcard = pattern.last == .wildcard
+    }
 
     struct Rank: Comparable {
         let weights: [Int]
@@ -50,6 +64,8 @@ struct Route: Sendable {
 
     /// The captured parameters when the pattern matches `segments`.
     func match(_ segments: [String]) -> Parameters? {
+        // The count decides most misses before any segment is compared.
+        guard hasWildcard ? segments.count >= pattern.count - 1 : segments.count == pattern.count else { return nil }
         var parameters = Parameters()
         for (index, segment) in pattern.enumerated() {
             switch segment {
