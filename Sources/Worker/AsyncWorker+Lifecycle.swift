@@ -50,7 +50,7 @@ extension AsyncWorker {
         context.logger.debug("Worker stopping gracefully (\(reason)): \(active) request(s) in flight")
         accepting.close(epoll: epoll, listeners: context.listeners)
         let drainUntil = context.closeListeners()
-        for connection in Array(connections.values) {
+        for connection in connections.values {
             connection.stopKeepAlive(drainUntil: drainUntil)
             connection.tick(now: Clock.monotonic())
             service(connection)
@@ -62,7 +62,7 @@ extension AsyncWorker {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in Array(connections.values) {
+        for connection in connections.values {
             if connection.transport.expired(now: now) {
                 close(connection)
             } else if connection.tick(now: now) {

@@ -20,7 +20,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     let pool: ThreadPool
     let host: Host
     let app: arbiter_app
-    var connections: [Int32: ServerConnection] = [:]
+    var connections = ConnectionTable()
     /// Requests started and not yet completed.
     var active = 0
     var accepting: AcceptPolicy
@@ -230,7 +230,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         context.heartbeat.countServed(UInt64(served))
         if let limit = context.requestLimit, served >= limit, !recycling {
             recycling = true
-            for other in Array(connections.values) {
+            for other in connections.values {
                 other.stopKeepAlive(drainUntil: nil)
                 if other !== connection && other.webSocket != nil { service(other) }
             }

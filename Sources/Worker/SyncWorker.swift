@@ -34,7 +34,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// When the all-threads-held warning was last logged (any request thread; a rate limit only).
     private let socketWarningAt = Atomic<Int>(0)
     /// Every open connection, busy or not (loop thread only).
-    private var connections: [Int32: ServerConnection] = [:]
+    private var connections = ConnectionTable()
     /// Loop thread only.
     private var accepting: AcceptPolicy
     private var announcedRecycling = false
@@ -281,7 +281,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in Array(connections.values) where connection.holder.load(ordering: .acquiring) == Holder.loop {
+        for connection in connections.values where connection.holder.load(ordering: .acquiring) == Holder.loop {
             if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
             if connection.transport.expired(now: now) {
                 close(connection)
