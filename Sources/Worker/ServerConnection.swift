@@ -32,8 +32,8 @@ protocol ConnectionServer: AnyObject {
 /// One client connection of a worker: its transport, the HTTP/1 machine that owns every protocol
 /// rule, and the application's exchange for the request in flight.
 ///
-/// Owner: one thread at a time — the worker's loop thread (async worker; sync worker while the
-/// connection waits for a head), or the request thread serving it (sync worker, while `busy`).
+/// Owner: one thread at a time — the worker's loop thread (async worker; sync worker: WebSockets,
+/// timers), or the sync worker's request thread that holds it (`holder`).
 /// Nothing here is touched by two threads at once; `owner` says where application calls go.
 final class ServerConnection: @unchecked Sendable {
     let transport: any Transport
@@ -59,9 +59,9 @@ final class ServerConnection: @unchecked Sendable {
     /// A head the machine announced that the driver has not started yet.
     private var startable: RequestHead?
     private var driving = false
-    /// Sync worker: who holds the connection — `SyncWorker.Holder` values: the loop, a request
-    /// thread, or a request thread while epoll reported an event for it (which the thread passes
-    /// back to the loop when it hands the connection over). Release/acquire hand-off.
+    /// Sync worker: who holds the connection — `SyncWorker.Holder` values: nobody (parked in
+    /// epoll), a request thread or the loop, each also "with an event" that another thread was
+    /// woken for and left to the holder. Any thread; compare-and-exchange, acquire/release.
     let holder = Atomic<Int>(0)
     /// Sync worker: the heartbeat slot of the request thread serving it (-1: none).
     var heartbeatSlot = -1

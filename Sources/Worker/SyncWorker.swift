@@ -6,35 +6,46 @@ import HTTP1
 import Platform
 import Synchronization
 
-/// The `sync` worker: an epoll loop thread accepts connections and reads request heads; complete
-/// requests go to `--threads` request threads that serve them with blocking I/O. Idle keep-alive
-/// connections and slow heads never hold a request thread.
+/// The `sync` worker: `--threads` request threads serve requests with blocking I/O, and wait for
+/// them on an epoll set of their own (leader/followers): the thread that epoll wakes for a
+/// connection reads it, serves the request it holds right there, and re-arms it — no hand-off
+/// between threads per request. A loop thread accepts, keeps the timers, runs signals and control,
+/// and owns WebSockets. Idle keep-alive connections and slow heads never hold a request thread: a
+/// thread reads what has arrived without blocking and re-arms the connection until a head is whole.
 ///
-/// A driver of `ConnectionStateMachine`. A connection is registered one-shot: while a request
-/// thread serves it (`busy`), epoll reports nothing for it and the loop leaves it alone; the thread
-/// serves any request already pipelined behind, then re-arms it for the loop. Only closing goes
-/// back through the loop, which owns the connection table.
+/// A driver of `ConnectionStateMachine`. Connections are registered one-shot, so epoll gives each
+/// readiness to one thread; `ServerConnection.holder` says who holds a connection (see `Holder`),
+/// and an event for a connection someone holds is passed to the holder, never lost.
 final class SyncWorker: ConnectionServer, @unchecked Sendable {
     let context: WorkerContext
     let app: arbiter_app
+    /// The loop thread's: listeners, its wake-up, signals, the control socket, WebSockets.
     private let epoll: Epoll
+    /// Request threads wait here: HTTP connections between requests, and `handed`.
+    private let ready: Epoll
     private let wake: WakeUp
+    /// Readable while `handedConnections` is not empty (registered level-triggered in `ready`).
+    private let handed: WakeUp
     private let signals: SignalPipe
-    private let requests = BlockingQueue<Job>()
-    /// Connections request threads handed back to the loop: to close, or with an event to process.
+    /// Connections whose next request the loop found ready (rare: a sweep or a stop drove them);
+    /// any thread takes them under the lock, which also drains `handed` once it is empty.
+    private let handedConnections = Lock<[ServerConnection]>([])
+    /// Connections request threads handed back to the loop: to close, or upgraded to WebSocket.
     private let returned = Lock<[(ServerConnection, close: Bool)]>([])
     /// Set by the loop thread, read by request threads.
     private let stopping = Atomic<Bool>(false)
     /// Set once `max_requests` is reached: no new requests; the master starts a replacement.
     private let recycling = Atomic<Bool>(false)
     private let served = Atomic<Int>(0)
+    /// Connections a request thread (or the loop's hand-off) holds right now.
     private let inFlight = Atomic<Int>(0)
     /// Request threads held by a synchronous WebSocket handler (any request thread).
     private let socketThreads = Atomic<Int>(0)
     /// When the all-threads-held warning was last logged (any request thread; a rate limit only).
     private let socketWarningAt = Atomic<Int>(0)
-    /// Every open connection, busy or not (loop thread only).
-    private var connections = ConnectionTable()
+    /// Every open connection, busy or not: changed by the loop thread only, read by request
+    /// threads (under the lock) to find the connection an event names.
+    private let table = Lock(ConnectionTable())
     /// Loop thread only.
     private var accepting: AcceptPolicy
     private var announcedRecycling = false
@@ -46,16 +57,17 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let loopOwner: LoopThreadOwner
     private var threads: [RequestThread] = []
 
-    /// Values of `ServerConnection.holder`.
+    /// Values of `ServerConnection.holder`. Whoever moves a connection from `parked` holds it; one
+    /// who finds it held marks the event (`…WithEvent`) for the holder, who serves it before
+    /// letting go. A holder re-arms the connection before it lets go.
     enum Holder {
-        static let loop = 0
+        /// Registered and waiting for an event (a WebSocket: the loop's, between events).
+        static let parked = 0
         static let requestThread = 1
-        /// A request thread, and epoll reported an event the loop could not process.
         static let requestThreadWithEvent = 2
-    }
-
-    struct Job: @unchecked Sendable {
-        let connection: ServerConnection
+        /// The loop thread drives it (timers, a graceful stop, a hand-back).
+        static let loop = 3
+        static let loopWithEvent = 4
     }
 
     private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
@@ -66,8 +78,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         app = context.app.table.pointee
         do {
             epoll = try Epoll()
+            ready = try Epoll()
             wake = try WakeUp()
+            handed = try WakeUp()
             signals = try SignalPipe(signals: routed)
+            try ready.add(handed.fd, events: Events.readable, token: Token.make(Token.wake, handed.fd))
         } catch {
             context.logger.critical("Worker cannot set up its event loop: \(error)")
             exit(WorkerMain.bootFailed)
@@ -98,7 +113,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             startThread(name: "request-\(index)") { [self] in
                 arbiter_set_thread_owner(Unmanaged.passUnretained(thread).toOpaque())
                 WorkerCounters.adopt(stripe: 2 + index)
-                while true { serve(requests.take().connection, on: thread) }
+                follow(on: thread)
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
@@ -117,7 +132,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: 128)
         var tokens = [UInt64](repeating: 0, count: 128)
         while true {
-            if stopping.load(ordering: .relaxed) && inFlight.load(ordering: .acquiring) == 0 && connections.isEmpty { return }
+            if stopping.load(ordering: .relaxed) && inFlight.load(ordering: .acquiring) == 0 && table.withLock(\.isEmpty) { return }
             context.heartbeat.beat()
             var timeout = 0.25
             if let until = accepting.resumeAt { timeout = min(timeout, max(0, until - Clock.monotonic())) }
@@ -131,7 +146,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
                 case Token.control:
                     if context.masterIsGone(watchedBy: epoll) { beginGracefulStop(reason: "master exit") }
-                default: connectionEvent(fd, events[i])
+                default: webSocketEvent(fd, events[i])
                 }
             }
             sweep()
@@ -144,10 +159,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// A worker whose threads are all busy still takes its turn: connections never wait in the listen
     /// queue while the ones already accepted keep a worker busy. A connection that sends nothing
     /// costs a descriptor and a timer, and holds back nothing.
-    private var hasRoom: Bool { connections.count < context.settings.workerConnections }
+    private var hasRoom: Bool { table.withLock(\.count) < context.settings.workerConnections }
 
     /// What the scoreboard compares: open connections plus requests being served.
-    private var load: Int { connections.count + inFlight.load(ordering: .relaxed) }
+    private var load: Int { table.withLock(\.count) + inFlight.load(ordering: .relaxed) }
 
     private func updateAccepting() {
         let eligible = !stopping.load(ordering: .relaxed) && !recycling.load(ordering: .relaxed)
@@ -169,41 +184,80 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 let connection = ServerConnection(
                     transport: transport, remote: remote, local: local,
                     configuration: context.connectionConfiguration(for: remote), server: self, owner: loopOwner, now: Clock.monotonic())
-                connections[fd] = connection
+                // Held by the loop until it is registered: no request thread can see it before.
+                connection.holder.store(Holder.loop, ordering: .relaxed)
+                table.withLock { $0[fd] = connection }
                 do {
-                    try epoll.add(fd, events: Events.readable | Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, fd))
+                    try ready.add(fd, events: Events.readable | Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, fd))
                 } catch {
                     close(connection)
                     continue
                 }
-                if context.startsHandshakeOnAccept(transport) { connectionEvent(fd, Events.readable) }
+                if context.startsHandshakeOnAccept(transport) { connection.readAvailable() }
+                process(connection)
             }
         }
     }
 
-    /// Re-arms a one-shot registration for what the machine waits for (by its holder).
+    /// Re-arms a one-shot registration for what the machine waits for: in `ready` for HTTP, in the
+    /// loop's set for a WebSocket.
     private func rearm(_ connection: ServerConnection) {
         var events = Events.peerClosed | Self.oneShot
         if connection.wantsRead { events |= Events.readable }
         if connection.wantsWrite || connection.transport.wantsWrite { events |= Events.writable }
-        try? epoll.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
+        let set = connection.isWebSocket ? epoll : ready
+        try? set.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
     }
 
+    /// Loop thread: closes a connection it or a request thread that handed it back holds.
     private func close(_ connection: ServerConnection) {
-        guard connections[connection.fd] === connection else { return }
+        let removed = table.withLock { table in
+            guard table[connection.fd] === connection else { return false }
+            table[connection.fd] = nil
+            return true
+        }
+        guard removed else { return }
         WorkerCounters.add(WorkerCounters.Field.connectionsClosed)
-        epoll.remove(connection.fd)
-        connections[connection.fd] = nil
+        (connection.isWebSocket ? epoll : ready).remove(connection.fd)
         connection.transport.close()
     }
 
-    private func connectionEvent(_ fd: Int32, _ events: UInt32) {
-        guard let connection = connections[fd] else { return }
-        while connection.holder.load(ordering: .acquiring) != Holder.loop {
-            // Held by a request thread that is re-arming it: it passes the event back.
-            if connection.holder.compareExchange(expected: Holder.requestThread, desired: Holder.requestThreadWithEvent, ordering: .acquiringAndReleasing).exchanged { return }
-            if connection.holder.load(ordering: .acquiring) == Holder.requestThreadWithEvent { return }
+    /// Loop thread: takes a parked connection to drive it; false when someone else holds it (who
+    /// is told that an event came, and serves it).
+    private func hold(_ connection: ServerConnection) -> Bool {
+        claim(connection, as: Holder.loop)
+    }
+
+    /// Takes a parked connection for `holder`, or marks the event for whoever holds it.
+    private func claim(_ connection: ServerConnection, as holder: Int) -> Bool {
+        while true {
+            let current = connection.holder.load(ordering: .acquiring)
+            let marked: Int
+            switch current {
+            case Holder.parked:
+                if connection.holder.compareExchange(expected: current, desired: holder, ordering: .acquiringAndReleasing).exchanged { return true }
+                continue
+            case Holder.requestThread: marked = Holder.requestThreadWithEvent
+            case Holder.loop: marked = Holder.loopWithEvent
+            default: return false  // already marked
+            }
+            if connection.holder.compareExchange(expected: current, desired: marked, ordering: .acquiringAndReleasing).exchanged { return false }
         }
+    }
+
+    /// Lets go of a connection held as `holder` (re-armed already); false when an event was marked
+    /// for it meanwhile: the caller still holds it and serves the event.
+    private func letGo(_ connection: ServerConnection, heldAs holder: Int) -> Bool {
+        if connection.holder.compareExchange(expected: holder, desired: Holder.parked, ordering: .acquiringAndReleasing).exchanged { return true }
+        connection.holder.store(holder, ordering: .relaxed)
+        connection.writeAvailable()
+        connection.readAvailable()
+        return false
+    }
+
+    /// Loop thread: an event on a WebSocket (the only connections in the loop's own set).
+    private func webSocketEvent(_ fd: Int32, _ events: UInt32) {
+        guard let connection = table.withLock({ $0[fd] }), hold(connection) else { return }
         if events & Events.writable != 0 { connection.writeAvailable() }
         if events & Events.readable != 0 {
             connection.readAvailable()
@@ -213,10 +267,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         process(connection)
     }
 
-    /// Loop thread: parses heads, answers refusals, dispatches requests, closes.
+    /// Loop thread, holding the connection: drives it without blocking, then lets go of it (or
+    /// hands a ready request to the request threads, or closes it).
     private func process(_ connection: ServerConnection) {
         // A WebSocket's application may call after the connection closed (it is answered there).
-        guard connections[connection.fd] === connection else { return }
+        guard table.withLock({ $0[connection.fd] }) === connection else { return }
         if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
         while true {
             switch connection.drive() {
@@ -227,15 +282,18 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             case .idle:
                 if connection.wantsWrite && connection.writeAvailable() { continue }
                 if connection.readBuffered() { continue }
-                return rearm(connection)
+                rearm(connection)
+                if letGo(connection, heldAs: Holder.loop) { return }
             }
         }
     }
 
+    /// Loop thread: a connection it holds has a request ready; a request thread takes it over.
     private func dispatch(_ connection: ServerConnection) {
         connection.holder.store(Holder.requestThread, ordering: .releasing)
         inFlight.add(1, ordering: .relaxed)
-        requests.put(Job(connection: connection))
+        handedConnections.withLock { $0.append(connection) }
+        handed.signal()
         updateAccepting()
     }
 
@@ -247,14 +305,17 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             return list
         }
         for (connection, shouldClose) in handedBack {
-            connection.holder.store(Holder.loop, ordering: .releasing)
             if shouldClose {
                 close(connection)
-            } else {
-                connection.writeAvailable()
-                connection.readAvailable()
-                process(connection)
+                continue
             }
+            // Upgraded to WebSocket: it moves to the loop's set, which it never leaves.
+            connection.holder.store(Holder.loop, ordering: .releasing)
+            ready.remove(connection.fd)
+            try? epoll.add(connection.fd, events: Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, connection.fd))
+            connection.writeAvailable()
+            connection.readAvailable()
+            process(connection)
         }
         loopOwner.runPosted()
         if let limit = context.requestLimit, recycling.load(ordering: .relaxed), !announcedRecycling {
@@ -276,26 +337,65 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         sweep()
     }
 
-    /// Timeouts of the connections the loop holds (at most four times a second).
+    /// Timeouts of the connections no request thread holds (at most four times a second).
     private func sweep() {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in connections.values where connection.holder.load(ordering: .acquiring) == Holder.loop {
+        for connection in table.withLock(\.values) where connection.holder.load(ordering: .relaxed) == Holder.parked {
+            guard hold(connection) else { continue }
             if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
             if connection.transport.expired(now: now) {
                 close(connection)
                 continue
             }
             // A retiring WebSocket's 1001 close frame goes out (once; then its close timeout runs).
-            if connection.tick(now: now) || (drainDeadline != nil && connection.isWebSocket) { process(connection) }
+            if connection.tick(now: now) || (drainDeadline != nil && connection.isWebSocket) {
+                process(connection)
+            } else if !letGo(connection, heldAs: Holder.loop) {
+                process(connection)  // an event came while the loop held it
+            }
         }
     }
 
     // MARK: request threads
 
-    /// On a request thread: serves the connection's request, then any request already pipelined
-    /// behind it, then hands the connection back to the loop.
+    /// A request thread's life: wait in `ready` for a connection with news (or one the loop
+    /// handed over), serve it, let go of it, wait again.
+    private func follow(on thread: RequestThread) {
+        var events = [UInt32](repeating: 0, count: 1)
+        var tokens = [UInt64](repeating: 0, count: 1)
+        while true {
+            guard ready.wait(into: &events, &tokens, timeout: -1) == 1 else { continue }
+            if Token.kind(tokens[0]) == Token.wake {
+                let next = handedConnections.withLock { list -> ServerConnection? in
+                    guard !list.isEmpty else { return nil }
+                    let first = list.removeFirst()
+                    if list.isEmpty { handed.drain() }
+                    return first
+                }
+                // Held for a request thread already (`dispatch`).
+                if let next { serve(next, on: thread) }
+                continue
+            }
+            guard let connection = table.withLock({ $0[Token.fd(tokens[0])] }),
+                  claim(connection, as: Holder.requestThread) else { continue }
+            inFlight.add(1, ordering: .relaxed)
+            connection.owner = thread
+            let happened = events[0]
+            if happened & Events.writable != 0 { connection.writeAvailable() }
+            if happened & Events.readable != 0 {
+                connection.readAvailable()
+            } else if happened & Events.hangup != 0 {
+                connection.peerClosed()
+            }
+            serve(connection, on: thread)
+        }
+    }
+
+    /// On a request thread that holds the connection: serves the request it holds, then any
+    /// request already pipelined behind it, then lets go of it (or hands it to the loop to close).
+    /// A head still arriving is not waited for: the connection is re-armed and the thread is free.
     private func serve(_ connection: ServerConnection, on thread: RequestThread) {
         connection.owner = thread
         while true {
@@ -317,10 +417,14 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             case .start:
                 continue
             case .close:
-                return handBack(connection, close: true)
+                handBack(connection, close: true, thread: thread)
+                return
             case .idle:
                 if connection.readBuffered() { continue }
-                guard connection.machine.isServing else { return handBack(connection, close: false) }
+                guard connection.machine.isServing else {
+                    if handBack(connection, close: false, thread: thread) { return }
+                    continue  // an event came while it was re-armed: serve it here
+                }
                 // The application runs elsewhere (an async application's task): carry out its
                 // calls, and notice a client that leaves.
                 if !thread.runPosted(waitingUpTo: 0.25) {
@@ -387,8 +491,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// An application call waits for I/O: on the request thread that owns the connection, do it
     /// until the call completes.
     func service(_ connection: ServerConnection) {
-        // The loop thread holds it (a WebSocket): non-blocking, like any event.
-        if loopOwner.isCurrent { return process(connection) }
+        // The loop thread's (a WebSocket): non-blocking, like any event.
+        if loopOwner.isCurrent {
+            if hold(connection) { process(connection) }
+            return
+        }
         guard connection.owner.isCurrent else { return }
         // A pending call, or an accepted WebSocket that the request thread hands to the loop.
         guard connection.hasPendingCall || connection.isWebSocket else { return }
@@ -442,26 +549,28 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         WorkerContext.count(summary)
     }
 
-    /// The request thread is done with the connection: the loop closes it, or waits for its next
-    /// head. Re-armed before it is released, so no other thread can have closed it (and reused its
-    /// descriptor); an event epoll reported in between is passed back to the loop.
-    private func handBack(_ connection: ServerConnection, close: Bool) {
-        connection.owner = loopOwner
+    /// The request thread is done with the connection: the loop closes it, or it waits re-armed
+    /// for its next head. Re-armed before it is let go, so no other thread can have closed it (and
+    /// reused its descriptor). False when an event came meanwhile: this thread still holds it.
+    @discardableResult
+    private func handBack(_ connection: ServerConnection, close: Bool, thread: RequestThread) -> Bool {
         if close {
+            connection.owner = loopOwner
             returned.withLock { $0.append((connection, true)) }
             inFlight.subtract(1, ordering: .sequentiallyConsistent)
             wake.signal()
-            return
+            return true
         }
         connection.writeAvailable()
+        connection.owner = loopOwner
         rearm(connection)
-        let released = connection.holder.compareExchange(
-            expected: Holder.requestThread, desired: Holder.loop, ordering: .acquiringAndReleasing).exchanged
-        inFlight.subtract(1, ordering: .sequentiallyConsistent)
-        if !released {
-            // Still held (with the event): the loop takes it over from the list.
-            returned.withLock { $0.append((connection, false)) }
-            wake.signal()
+        guard letGo(connection, heldAs: Holder.requestThread) else {
+            connection.owner = thread
+            return false
         }
+        inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        // A stopping worker ends once nothing is in flight: tell the loop now.
+        if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) { wake.signal() }
+        return true
     }
 }
