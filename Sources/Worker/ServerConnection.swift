@@ -63,6 +63,8 @@ final class ServerConnection: @unchecked Sendable {
     /// epoll), a request thread or the loop, each also "with an event" that another thread was
     /// woken for and left to the holder. Any thread; compare-and-exchange, acquire/release.
     let holder = Atomic<Int>(0)
+    /// Sync worker: a WebSocket moved to the loop's own epoll set (loop thread only).
+    var inLoopSet = false
     /// Sync worker: the heartbeat slot of the request thread serving it (-1: none).
     var heartbeatSlot = -1
     /// Async worker: the events registered with epoll.

@@ -68,6 +68,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         /// The loop thread drives it (timers, a graceful stop, a hand-back).
         static let loop = 3
         static let loopWithEvent = 4
+        /// A WebSocket in the loop's own set, between events: only the loop takes it.
+        static let webSocket = 5
     }
 
     private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
@@ -205,7 +207,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         var events = Events.peerClosed | Self.oneShot
         if connection.wantsRead { events |= Events.readable }
         if connection.wantsWrite || connection.transport.wantsWrite { events |= Events.writable }
-        let set = connection.isWebSocket ? epoll : ready
+        let set = connection.inLoopSet ? epoll : ready
         try? set.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
     }
 
@@ -218,28 +220,34 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         }
         guard removed else { return }
         WorkerCounters.add(WorkerCounters.Field.connectionsClosed)
-        (connection.isWebSocket ? epoll : ready).remove(connection.fd)
+        (connection.inLoopSet ? epoll : ready).remove(connection.fd)
         connection.transport.close()
     }
 
     /// Loop thread: takes a parked connection to drive it; false when someone else holds it (who
     /// is told that an event came, and serves it).
     private func hold(_ connection: ServerConnection) -> Bool {
-        claim(connection, as: Holder.loop)
+        claim(connection, as: Holder.loop, from: rest(connection))
     }
 
-    /// Takes a parked connection for `holder`, or marks the event for whoever holds it.
-    private func claim(_ connection: ServerConnection, as holder: Int) -> Bool {
+    /// Loop thread: the state the connection waits in — a WebSocket the loop adopted rests apart,
+    /// so that a request thread woken for it before it left `ready` cannot take it.
+    private func rest(_ connection: ServerConnection) -> Int {
+        connection.inLoopSet ? Holder.webSocket : Holder.parked
+    }
+
+    /// Takes a resting connection for `holder`, or marks the event for whoever holds it.
+    private func claim(_ connection: ServerConnection, as holder: Int, from resting: Int = Holder.parked) -> Bool {
         while true {
             let current = connection.holder.load(ordering: .acquiring)
             let marked: Int
             switch current {
-            case Holder.parked:
+            case resting:
                 if connection.holder.compareExchange(expected: current, desired: holder, ordering: .acquiringAndReleasing).exchanged { return true }
                 continue
             case Holder.requestThread: marked = Holder.requestThreadWithEvent
             case Holder.loop: marked = Holder.loopWithEvent
-            default: return false  // already marked
+            default: return false  // already marked, or a WebSocket's (the loop's own set reports its events)
             }
             if connection.holder.compareExchange(expected: current, desired: marked, ordering: .acquiringAndReleasing).exchanged { return false }
         }
@@ -248,7 +256,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// Lets go of a connection held as `holder` (re-armed already); false when an event was marked
     /// for it meanwhile: the caller still holds it and serves the event.
     private func letGo(_ connection: ServerConnection, heldAs holder: Int) -> Bool {
-        if connection.holder.compareExchange(expected: holder, desired: Holder.parked, ordering: .acquiringAndReleasing).exchanged { return true }
+        let resting = holder == Holder.loop ? rest(connection) : Holder.parked
+        if connection.holder.compareExchange(expected: holder, desired: resting, ordering: .acquiringAndReleasing).exchanged { return true }
         connection.holder.store(holder, ordering: .relaxed)
         connection.writeAvailable()
         connection.readAvailable()
@@ -311,6 +320,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
             // Upgraded to WebSocket: it moves to the loop's set, which it never leaves.
             connection.holder.store(Holder.loop, ordering: .releasing)
+            connection.inLoopSet = true
             ready.remove(connection.fd)
             try? epoll.add(connection.fd, events: Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, connection.fd))
             connection.writeAvailable()
@@ -342,7 +352,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         let now = Clock.monotonic()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
-        for connection in table.withLock(\.values) where connection.holder.load(ordering: .relaxed) == Holder.parked {
+        for connection in table.withLock(\.values) where connection.holder.load(ordering: .relaxed) == rest(connection) {
             guard hold(connection) else { continue }
             if let drainDeadline { connection.stopKeepAlive(drainUntil: drainDeadline) }
             if connection.transport.expired(now: now) {
@@ -368,9 +378,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         while true {
             guard ready.wait(into: &events, &tokens, timeout: -1) == 1 else { continue }
             if Token.kind(tokens[0]) == Token.wake {
+                // Drained under the lock once the list is empty, also when another thread took the
+                // last one: `handed` is level-triggered and would wake every waiting thread again.
                 let next = handedConnections.withLock { list -> ServerConnection? in
-                    guard !list.isEmpty else { return nil }
-                    let first = list.removeFirst()
+                    let first = list.isEmpty ? nil : list.removeFirst()
                     if list.isEmpty { handed.drain() }
                     return first
                 }
