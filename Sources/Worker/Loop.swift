@@ -27,7 +27,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private let blockThreshold: Double
     /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
     var attributing: Exchange?
-    private var owners: [UnsafeMutableRawPointer: Exchange] = [:]
+    private var owners = JobOwners<Exchange>()
     /// How many times a job blocked the loop past the threshold (for metrics).
     private(set) var blockedCount = 0
 
@@ -55,7 +55,11 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         if isCurrent {
             if let owner = attributing, let pointer = job.job {
                 owners[pointer] = owner
-                owner.jobs.append(pointer)
+                if owner.firstJob == nil {
+                    owner.firstJob = pointer
+                } else if owner.firstJob != pointer {
+                    owner.moreJobs.append(pointer)
+                }
             }
             local.append(.job(job))
         } else if finished.withLock({ $0 }) {
@@ -142,8 +146,10 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: Exchange) {
-        for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
-        exchange.jobs.removeAll()
+        if let pointer = exchange.firstJob, owners[pointer] === exchange { owners[pointer] = nil }
+        for pointer in exchange.moreJobs where owners[pointer] === exchange { owners[pointer] = nil }
+        exchange.firstJob = nil
+        exchange.moreJobs.removeAll()
         if shown === exchange { shown = nil }
     }
 
