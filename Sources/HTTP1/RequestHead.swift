@@ -31,7 +31,10 @@ public enum BodyFraming: Sendable, Equatable {
 }
 
 /// A parsed request head: one contiguous copy of its bytes plus offsets, decoded on demand.
-public struct RequestHead: Sendable {
+///
+/// Immutable, and a class: a head passes through the machine, the connection, the exchange and the
+/// access log, and a reference is one retain where a value would copy itself and retain its arrays.
+public final class RequestHead: Sendable {
     public struct Field: Sendable, Equatable {
         public let name: Range<Int>
         public let value: Range<Int>
@@ -47,6 +50,18 @@ public struct RequestHead: Sendable {
     public let keepAlive: Bool
     /// `Expect: 100-continue` on HTTP/1.1.
     public let expectsContinue: Bool
+
+    public init(bytes: [UInt8], methodRange: Range<Int>, targetRange: Range<Int>, version: Version, fields: [Field],
+                framing: BodyFraming, keepAlive: Bool, expectsContinue: Bool) {
+        self.bytes = bytes
+        self.methodRange = methodRange
+        self.targetRange = targetRange
+        self.version = version
+        self.fields = fields
+        self.framing = framing
+        self.keepAlive = keepAlive
+        self.expectsContinue = expectsContinue
+    }
 
     public var method: Method { Method(string(methodRange)) }
     public var target: String { string(targetRange) }
