@@ -26,7 +26,7 @@ extension Master {
     func announceTLS() {
         guard settings.usesTLS, let certfile = settings.certfile else { return }
         let plain = plainListenerPositions().split(separator: ",").compactMap { Int($0) }
-        let secure = listeners.enumerated().filter { !plain.contains($0.offset) }.map(\.element.name)
+        let secure = listeners.enumerated().filter { !plain.contains($0.offset) }.map { settings.shown($0.element) }
         let sni = settings.sniCerts.isEmpty ? "" : " and \(settings.sniCerts.count) SNI certificate(s)"
         logger.info("TLS (\(settings.tlsMinVersion.rawValue) and newer) on \(secure.joined(separator: ", ")) with \(certfile)\(sni)")
     }

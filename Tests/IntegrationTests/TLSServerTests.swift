@@ -52,7 +52,7 @@ extension Integration {
         @Test(arguments: ["sync", "async"])
         func handshakesStartOnAcceptWhenAsked(workerClass: String) throws {
             try withServer(tlsArguments + ["-k", workerClass, "--do-handshake-on-connect"]) { server in
-                #expect(server.log.contains("TLS (TLSv1.2 and newer) on "))
+                #expect(server.log.contains("TLS (TLSv1.2 and newer) on https://127.0.0.1:\(server.port)"))
                 let info = try curl(pki, port: server.port, ["https://alpha.test:\(server.port)/info", "https://alpha.test:\(server.port)/info"])
                 #expect(info.occurrences(of: "scheme=https") == 2)
             }
