@@ -133,7 +133,7 @@ struct Script: ~Copyable {
         preconditionFailure("poll did not settle")
     }
 
-    func check() {
+    mutating func check() {
         precondition(machine.bufferedInput <= machine.inputBound, "read-ahead \(machine.bufferedInput) past its bound \(machine.inputBound)")
         precondition(completed <= started, "more completions than requests")
         if closed {
