@@ -127,9 +127,10 @@ public final class TLSSession {
             throw TLSError(.unusableSession, "cannot receive on a session that is \(state) or at end of stream")
         }
         var offset = 0
+        // Without clearing the error queue first: SSL_get_error plays no part here, and a memory
+        // BIO's write fails only when memory runs out.
         while offset < ciphertext.count {
             let chunk = Int32(min(ciphertext.count - offset, Int(Int32.max)))
-            ErrorQueue.clear()
             let written = cossl_BIO_write(incoming, ciphertext.baseAddress! + offset, chunk)
             guard written > 0 else { throw ErrorQueue.error(.resources, "cannot buffer received ciphertext") }
             offset += Int(written)
