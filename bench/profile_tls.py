@@ -6,9 +6,11 @@ around it (its own code, the C library, the Swift runtime).
     python3 bench/profile_tls.py [async|sync] [REQUESTS] [HANDSHAKES] [--no-nginx]
     (after `swift build -c release`; needs valgrind, nginx and the openssl command)
 
-Each measurement runs the server twice (N/2 and N operations) and prints the difference per
-operation, so start-up and shutdown cancel out. Instructions are counted in user space only: the
-system calls' kernel time is not in them, but their number is (strace -c shows it). The client is
+For each server it prints a plain keep-alive request, a TLS one, their difference ("TLS adds"),
+and a full handshake. Each measurement runs the server twice (N/2 and N operations) and prints the
+difference per operation, so start-up and shutdown cancel out. Instructions are counted in user
+space only: what the kernel does for a system call is not in them (count those with strace -c),
+and the call graphs are in .build/profile/callgrind.* for `callgrind_annotate`. The client is
 Python's ssl module with TLS 1.3, TLS_AES_128_GCM_SHA256, a P-256 ECDSA certificate and X25519,
 without session resumption (every handshake is full); it runs outside valgrind.
 """
