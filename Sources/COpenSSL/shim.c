@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -227,3 +228,20 @@ void cossl_ticket_keys_replace(cossl_ticket_keys *installed, const cossl_ticket_
 void cossl_cleanse(void *p, size_t length) { explicit_bzero(p, length); }
 
 long cossl_getrandom(void *buffer, size_t length) { return (long)getrandom(buffer, length, 0); }
+
+/* Owned by its thread: a heap block rather than a thread-local array, so threads that never touch
+   TLS cost nothing; the key's destructor frees it when its thread ends. */
+static _Thread_local unsigned char *thread_buffer = NULL;
+static pthread_key_t thread_buffer_key;
+static pthread_once_t thread_buffer_once = PTHREAD_ONCE_INIT;
+
+static void make_thread_buffer_key(void) { (void)pthread_key_create(&thread_buffer_key, free); }
+
+unsigned char *cossl_thread_buffer(void) {
+    if (thread_buffer == NULL) {
+        pthread_once(&thread_buffer_once, make_thread_buffer_key);
+        thread_buffer = malloc(COSSL_THREAD_BUFFER_SIZE);
+        if (thread_buffer != NULL) (void)pthread_setspecific(thread_buffer_key, thread_buffer);
+    }
+    return thread_buffer;
+}

@@ -127,9 +127,10 @@ public final class TLSSession {
             throw TLSError(.unusableSession, "cannot receive on a session that is \(state) or at end of stream")
         }
         var offset = 0
+        // Without clearing the error queue first: SSL_get_error plays no part here, and a memory
+        // BIO's write fails only when memory runs out.
         while offset < ciphertext.count {
             let chunk = Int32(min(ciphertext.count - offset, Int(Int32.max)))
-            ErrorQueue.clear()
             let written = cossl_BIO_write(incoming, ciphertext.baseAddress! + offset, chunk)
             guard written > 0 else { throw ErrorQueue.error(.resources, "cannot buffer received ciphertext") }
             offset += Int(written)
@@ -283,11 +284,21 @@ public final class TLSSession {
         cossl_BIO_pending(incoming) > 0 || (state == .established && cossl_SSL_pending(ssl) > 0)
     }
 
-    /// Moves up to `buffer.count` queued ciphertext bytes into `buffer`; returns how many.
+    /// Moves up to `buffer.count` queued ciphertext bytes into `buffer`; returns how many. Fewer
+    /// than `buffer.count` means nothing is left queued (a memory BIO gives all it holds).
     public func takeCiphertext(into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        guard !buffer.isEmpty, wantsWrite else { return 0 }
+        guard !buffer.isEmpty else { return 0 }
+        // An empty BIO answers -1 (retry), which is cheaper than asking how much it holds first.
         let count = cossl_BIO_read(outgoing, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
         return max(0, Int(count))
+    }
+
+    /// The calling thread's buffer for ciphertext between the socket and a session: one whole
+    /// record with its header and largest expansion fits (RFC 8446 §5.2). It lives as long as the
+    /// thread, so a driver needs no buffer of its own per connection; its contents last until the
+    /// thread's next use. Nil only when it cannot be allocated.
+    public static var threadBuffer: UnsafeMutableRawBufferPointer? {
+        cossl_thread_buffer().map { UnsafeMutableRawBufferPointer(start: $0, count: Int(COSSL_THREAD_BUFFER_SIZE)) }
     }
 
     /// Takes up to `maxCount` queued ciphertext bytes.

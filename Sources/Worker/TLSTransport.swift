@@ -10,12 +10,17 @@ import TLS
 /// arrives, so a handshaking connection is one more connection waiting for its head, never a
 /// blocked thread. It costs its descriptor, a timer (`expired`) and the session's buffers.
 ///
+/// Ciphertext crosses the calling thread's buffer (`TLSSession.threadBuffer`), never a buffer of the
+/// connection's: an idle connection holds nothing but the session. The transport remembers what it
+/// knows of the session's buffers (nothing queued for the socket after a flush drained it, no
+/// input left after OpenSSL asked for more) so that the common request asks OpenSSL nothing twice.
+///
 /// Owner: the thread that owns the connection (`ServerConnection`), one at a time.
 final class TLSTransport: Transport {
     let fd: Int32
     private let session: TLSSession
-    /// The peer, for the one log line a failing connection gets.
-    private let peer: String
+    /// The peer, for the one log line a failing connection gets (formatted only then).
+    private let remote: SocketName?
     private let logger: Logger
     /// Until when the handshake may run; nil once it completed.
     private var handshakeDeadline: Double?
@@ -30,6 +35,13 @@ final class TLSTransport: Transport {
     private var ended = false
     /// The verified client certificate as the request view carries it, made at the first request.
     private var certificateBytes: ClientCertificateBytes?
+    /// The session may hold ciphertext for the socket: set by every call that can queue some,
+    /// cleared when a flush found it empty.
+    private var outputQueued = false
+    /// The session may hold input (ciphertext not yet decrypted, or plaintext of a record not yet
+    /// read): set when ciphertext went in or plaintext came out, cleared when OpenSSL asked for
+    /// more. While clear, a read goes straight to the socket instead of asking `SSL_read` first.
+    private var inputQueued = false
     /// A TLS error ended the connection (logged once).
     private var failed = false
     /// Whether the peer sent anything: one that connects and leaves silently (a port probe) is
@@ -39,20 +51,33 @@ final class TLSTransport: Transport {
 
     /// Plaintext per record, and so per encrypted write: one TLS record (RFC 8446 §5.1).
     static let recordSize = 16_384
-    /// A socket read: one full record with its header and the largest expansion (RFC 8446 §5.2).
-    static let readSize = 16_384 + 256 + 5
 
-    init(fd: Int32, session: TLSSession, peer: String, logger: Logger, handshakeTimeout: Double, now: Double) {
+    init(fd: Int32, session: TLSSession, remote: SocketName?, logger: Logger, handshakeTimeout: Double, now: Double) {
         self.fd = fd
         self.session = session
-        self.peer = peer
+        self.remote = remote
         self.logger = logger
         handshakeDeadline = now + handshakeTimeout
     }
 
+    private var peer: String { remote?.display ?? "-" }
+
     var isSecure: Bool { true }
-    var wantsWrite: Bool { !pendingOutput.isEmpty || session.wantsWrite }
-    var hasBufferedInput: Bool { !failed && !draining && !ended && session.hasBufferedInput }
+
+    var wantsWrite: Bool {
+        if !pendingOutput.isEmpty { return true }
+        guard outputQueued else { return false }
+        if session.wantsWrite { return true }
+        outputQueued = false
+        return false
+    }
+
+    var hasBufferedInput: Bool {
+        guard !failed, !draining, !ended, inputQueued else { return false }
+        if session.hasBufferedInput { return true }
+        inputQueued = false
+        return false
+    }
 
     /// The verified client certificate (mutual TLS) for the request view: empty without one.
     /// Made once per connection: every request on it has the same client.
@@ -81,16 +106,20 @@ final class TLSTransport: Transport {
         if failed { return .error(EPROTO) }
         if draining { return readRaw(into: buffer) }
         while true {
-            do {
-                switch try session.readPlaintext(into: buffer) {
-                case .bytes(let count): return .bytes(count)
-                case .closed:
-                    ended = true
-                    return .eof
-                case .needsCiphertext: break
+            if inputQueued {
+                // SSL_read may also queue output: a KeyUpdate's answer, an alert.
+                outputQueued = true
+                do {
+                    switch try session.readPlaintext(into: buffer) {
+                    case .bytes(let count): return .bytes(count)
+                    case .closed:
+                        ended = true
+                        return .eof
+                    case .needsCiphertext: inputQueued = false
+                    }
+                } catch {
+                    return fail(error)
                 }
-            } catch {
-                return fail(error)
             }
             switch receiveCiphertext() {
             case .bytes: continue
@@ -102,6 +131,8 @@ final class TLSTransport: Transport {
                     return .eof
                 }
                 // Plaintext decrypted before the end is still read; then `.closed` ends it.
+                inputQueued = true
+                outputQueued = true
                 do { try session.receiveEndOfStream() } catch { return fail(error) }
             case .error(let code):
                 ended = true
@@ -112,19 +143,20 @@ final class TLSTransport: Transport {
 
     /// One socket read into the session; advances the handshake and sends its flights.
     private func receiveCiphertext() -> IOResult {
-        withUnsafeTemporaryAllocation(byteCount: Self.readSize, alignment: 16) { scratch -> IOResult in
-            let result = readRaw(into: scratch)
-            guard case .bytes(let count) = result else { return result }
-            receivedAny = true
-            do throws(TLSError) {
-                try session.receive(ciphertext: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
-            } catch {
-                return fail(error)
-            }
-            if handshakeDeadline != nil, session.state == .established { handshakeDeadline = nil }
-            flush()
-            return result
+        guard let scratch = TLSSession.threadBuffer else { return .error(ENOMEM) }
+        let result = readRaw(into: scratch)
+        guard case .bytes(let count) = result else { return result }
+        receivedAny = true
+        inputQueued = true
+        outputQueued = true
+        do throws(TLSError) {
+            try session.receive(ciphertext: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+        } catch {
+            return fail(error)
         }
+        if handshakeDeadline != nil, session.state == .established { handshakeDeadline = nil }
+        flush()  // may reuse the buffer: the session holds the ciphertext now
+        return result
     }
 
     private func readRaw(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
@@ -147,6 +179,7 @@ final class TLSTransport: Transport {
         }
         if wantsWrite { return .wouldBlock }
         let count = min(bytes.count, Self.recordSize)
+        outputQueued = true
         do {
             try session.send(plaintext: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
         } catch {
@@ -173,20 +206,26 @@ final class TLSTransport: Transport {
                 return
             }
         }
-        // The common case: records go from the session to the socket through a stack buffer; only
-        // what the socket does not take is kept.
-        while !failed && session.wantsWrite {
-            let more = withUnsafeTemporaryAllocation(byteCount: Self.readSize, alignment: 16) { scratch -> Bool in
-                let taken = session.takeCiphertext(into: scratch)
-                guard taken > 0 else { return false }
+        // The common case: records go from the session to the socket through the thread's buffer;
+        // only what the socket does not take is kept.
+        guard outputQueued, !failed else { return }
+        guard let scratch = TLSSession.threadBuffer else {
+            failed = true
+            return
+        }
+        while !failed {
+            let taken = session.takeCiphertext(into: scratch)
+            if taken > 0 {
                 let sent = sendSome(UnsafeRawBufferPointer(rebasing: scratch[0..<taken]))
                 if sent < taken {
                     if !failed { pendingOutput = Array(scratch[max(0, sent)..<taken]) }
-                    return false
+                    return
                 }
-                return true
             }
-            if !more { return }
+            if taken < scratch.count {
+                outputQueued = false  // the session gave all it held
+                return
+            }
         }
     }
 
@@ -209,7 +248,10 @@ final class TLSTransport: Transport {
     func shutdownWrite() {
         guard !closed, !draining else { return }
         draining = true
-        if session.state == .established { session.close() }
+        if session.state == .established {
+            session.close()
+            outputQueued = true
+        }
         flush()
         shutdown(fd, Int32(SHUT_WR))
     }
@@ -217,7 +259,10 @@ final class TLSTransport: Transport {
     /// Queues close_notify (RFC 8446 §6.1), sends what the socket takes now, and closes.
     func close() {
         guard !closed else { return }
-        if !failed && session.state == .established { session.close() }
+        if !failed && session.state == .established {
+            session.close()
+            outputQueued = true
+        }
         flush()
         closed = true
         Descriptor.close(fd)
@@ -231,6 +276,7 @@ final class TLSTransport: Transport {
             // Handshake failures are the client's problem (scanners, old clients, refused
             // certificates): info, not error, so they cannot flood an operator's error log level.
             logger.info("TLS connection from \(peer) failed: \(error.message)")
+            outputQueued = true  // an alert, perhaps
             flush()
             failed = true
         }

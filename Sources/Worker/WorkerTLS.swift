@@ -99,7 +99,7 @@ extension WorkerContext {
         do {
             let session = try tls.context.makeSession()
             return TLSTransport(
-                fd: fd, session: session, peer: remote?.display ?? "-", logger: logger,
+                fd: fd, session: session, remote: remote, logger: logger,
                 handshakeTimeout: tls.handshakeTimeout, now: Clock.monotonic())
         } catch {
             logger.error("Cannot start TLS for a connection from \(remote?.display ?? "-"): \(error.message)")

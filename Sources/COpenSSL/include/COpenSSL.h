@@ -98,6 +98,7 @@ static const unsigned long COSSL_XN_FLAG_RFC2253 = 0x317UL | (1UL << 16) | (1UL 
 #define COSSL_FUNCTIONS(X, V) \
     X(0, unsigned long, OpenSSL_version_num, (void), ()) \
     X(0, unsigned long, ERR_get_error, (void), ()) \
+    X(0, unsigned long, ERR_peek_error, (void), ()) \
     V(0, ERR_clear_error, (void), ()) \
     V(0, ERR_error_string_n, (unsigned long e, char *buf, size_t len), (e, buf, len)) \
     X(0, const BIO_METHOD *, BIO_s_mem, (void), ()) \
@@ -233,6 +234,14 @@ typedef struct cossl_ticket_keys {
 int cossl_SSL_CTX_use_ticket_keys(SSL_CTX *ctx, const cossl_ticket_keys *keys);
 /// Replaces installed keys (a rotation) while handshakes on other threads may be reading them.
 void cossl_ticket_keys_replace(cossl_ticket_keys *installed, const cossl_ticket_keys *keys);
+
+/// Bytes in the buffer `cossl_thread_buffer` returns: one TLS record with its header and largest
+/// expansion (RFC 8446 §5.2), rounded up.
+enum { COSSL_THREAD_BUFFER_SIZE = 17 * 1024 };
+
+/// The calling thread's buffer of COSSL_THREAD_BUFFER_SIZE bytes for ciphertext on its way between a
+/// socket and a session (allocated on first use, kept for the thread's life); NULL if out of memory.
+unsigned char *cossl_thread_buffer(void);
 
 /// Fills `buffer` from the kernel's random source (getrandom(2)); returns bytes written or -1 (errno).
 long cossl_getrandom(void *buffer, size_t length);
