@@ -48,7 +48,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         pool = ThreadPool(size: context.settings.offloadThreads, name: "offload")
         host = Host(workerClass: "async", logger: context.logger, offload: pool, loop: loop)
         app = context.app.table.pointee
-        accepting = AcceptPolicy(slack: 1)
+        accepting = AcceptPolicy(slack: 1, floor: 8)
     }
 
     func run() -> Int32 {
