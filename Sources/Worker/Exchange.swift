@@ -27,7 +27,7 @@ final class Exchange: @unchecked Sendable {
     private(set) var completed = false
     private var released = false
     /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
-    var jobs: [UnsafeMutableRawPointer] = []
+    var jobs = JobPointers()
     /// The application accepted a WebSocket handshake: the exchange outlives the request.
     var webSocketAccepted = false
     /// WebSocket: the application called `finish` or `abort`.
