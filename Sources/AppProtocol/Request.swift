@@ -135,10 +135,45 @@ public struct Query: Sendable, CustomStringConvertible {
     public init(_ raw: String) { self.raw = raw }
 
     /// The first value of `name`.
-    public subscript(name: String) -> String? { values(for: name).first }
+    public subscript(name: String) -> String? {
+        var found: String?
+        scan(for: name) { value in
+            found = value
+            return false
+        }
+        return found
+    }
 
     public func values(for name: String) -> [String] {
-        pairs.filter { $0.name == name }.map(\.value)
+        var found: [String] = []
+        scan(for: name) { value in
+            found.append(value)
+            return true
+        }
+        return found
+    }
+
+    /// Calls `body` with the decoded value of each pair named `name`, in order, while it returns
+    /// true. Names are compared byte for byte when they need no decoding, and only the values asked
+    /// for are decoded: a lookup allocates nothing for the pairs it passes over.
+    private func scan(for name: String, _ body: (String) -> Bool) {
+        let bytes = raw.utf8
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+            let part = bytes[start..<end]
+            start = end < bytes.endIndex ? bytes.index(after: end) : end
+            if part.isEmpty { continue }
+            let eq = part.firstIndex(of: UInt8(ascii: "="))
+            let rawName = part[..<(eq ?? part.endIndex)]
+            let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+            let matches = encoded
+                ? Percent.decode(String(Substring(rawName)), plusAsSpace: true) == name
+                : rawName.elementsEqual(name.utf8)
+            guard matches else { continue }
+            let value = eq.map { Percent.decode(String(Substring(part[bytes.index(after: $0)...])), plusAsSpace: true) } ?? ""
+            if !body(value) { return }
+        }
     }
 
     /// All pairs, in order.
