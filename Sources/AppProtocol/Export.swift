@@ -41,7 +41,7 @@ final class ExportedApplication: @unchecked Sendable {
             struct_size: MemoryLayout<arbiter_app>.size, ctx: nil, name: strdup(name), flags: flags,
             synchronous_parts: strdup(synchronousParts.joined(separator: "\n")),
             startup: { ctx, host, doneContext, done in
-                ExportedApplication.from(ctx).startup(host!.pointee) { [doneContext = UnsafeContext(doneContext)] error in
+                ExportedApplication.from(ctx).startup(Runtime.table(host!)) { [doneContext = UnsafeContext(doneContext)] error in
                     if let error { error.withCString { done?(doneContext.pointer, $0) } } else { done?(doneContext.pointer, nil) }
                 }
             },

@@ -16,24 +16,62 @@ public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One request, as the application sees it. The head is copied once; the body is read on demand.
+///
+/// The fields live in one shared object: a request is passed by value through the router,
+/// middleware and handlers, and every asynchronous frame that holds a copy across a suspension
+/// point (10,000 sleeping requests hold 10,000 chains of them) holds one reference instead of
+/// the whole head.
 public struct Request: Sendable {
-    public let method: String
-    /// The request target exactly as sent (`/search?q=swift`).
-    public let target: String
-    public let version: HTTPVersion
-    public let headers: Headers
-    public let body: RequestBody
-    /// The client's address (after trusted proxy headers, when the server applies them).
-    public let remoteAddress: String
-    public let remotePort: Int
-    /// `http` or `https`.
-    public let scheme: String
-    public let serverAddress: String
-    public let serverPort: Int
-    /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
-    public let clientCertificate: ClientCertificate?
+    /// The fields every copy shares (immutable).
+    private let fields: Fields
     /// What the matched route's pattern captured (`:id`, the trailing `*`); set by `Router`.
     public internal(set) var parameters = Parameters()
+
+    public var method: String { fields.method }
+    /// The request target exactly as sent (`/search?q=swift`).
+    public var target: String { fields.target }
+    public var version: HTTPVersion { fields.version }
+    public var headers: Headers { fields.headers }
+    public var body: RequestBody { fields.body }
+    /// The client's address (after trusted proxy headers, when the server applies them).
+    public var remoteAddress: String { fields.remoteAddress }
+    public var remotePort: Int { fields.remotePort }
+    /// `http` or `https`.
+    public var scheme: String { fields.scheme }
+    public var serverAddress: String { fields.serverAddress }
+    public var serverPort: Int { fields.serverPort }
+    /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
+    public var clientCertificate: ClientCertificate? { fields.clientCertificate }
+
+    /// Immutable after `init`, so every copy of a request (on any thread) may read it.
+    private final class Fields: Sendable {
+        let method: String
+        let target: String
+        let version: HTTPVersion
+        let headers: Headers
+        let body: RequestBody
+        let remoteAddress: String
+        let remotePort: Int
+        let scheme: String
+        let serverAddress: String
+        let serverPort: Int
+        let clientCertificate: ClientCertificate?
+
+        init(method: String, target: String, version: HTTPVersion, headers: Headers, body: RequestBody, remoteAddress: String,
+             remotePort: Int, scheme: String, serverAddress: String, serverPort: Int, clientCertificate: ClientCertificate?) {
+            self.method = method
+            self.target = target
+            self.version = version
+            self.headers = headers
+            self.body = body
+            self.remoteAddress = remoteAddress
+            self.remotePort = remotePort
+            self.scheme = scheme
+            self.serverAddress = serverAddress
+            self.serverPort = serverPort
+            self.clientCertificate = clientCertificate
+        }
+    }
 
     public init(
         method: String, target: String, version: HTTPVersion = HTTPVersion(major: 1, minor: 1),
@@ -41,17 +79,10 @@ public struct Request: Sendable {
         remotePort: Int = 0, scheme: String = "http", serverAddress: String = "127.0.0.1", serverPort: Int = 8000,
         clientCertificate: ClientCertificate? = nil
     ) {
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.body = body
-        self.remoteAddress = remoteAddress
-        self.remotePort = remotePort
-        self.scheme = scheme
-        self.serverAddress = serverAddress
-        self.serverPort = serverPort
-        self.clientCertificate = clientCertificate
+        fields = Fields(
+            method: method, target: target, version: version, headers: headers, body: body, remoteAddress: remoteAddress,
+            remotePort: remotePort, scheme: scheme, serverAddress: serverAddress, serverPort: serverPort,
+            clientCertificate: clientCertificate)
     }
 
     init(copying view: arbiter_request, body: RequestBody) {
@@ -104,10 +135,45 @@ public struct Query: Sendable, CustomStringConvertible {
     public init(_ raw: String) { self.raw = raw }
 
     /// The first value of `name`.
-    public subscript(name: String) -> String? { values(for: name).first }
+    public subscript(name: String) -> String? {
+        var found: String?
+        scan(for: name) { value in
+            found = value
+            return false
+        }
+        return found
+    }
 
     public func values(for name: String) -> [String] {
-        pairs.filter { $0.name == name }.map(\.value)
+        var found: [String] = []
+        scan(for: name) { value in
+            found.append(value)
+            return true
+        }
+        return found
+    }
+
+    /// Calls `body` with the decoded value of each pair named `name`, in order, while it returns
+    /// true. Names are compared byte for byte when they need no decoding, and only the values asked
+    /// for are decoded: a lookup allocates nothing for the pairs it passes over.
+    private func scan(for name: String, _ body: (String) -> Bool) {
+        let bytes = raw.utf8
+        var start = bytes.startIndex
+        while start < bytes.endIndex {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
+            let part = bytes[start..<end]
+            start = end < bytes.endIndex ? bytes.index(after: end) : end
+            if part.isEmpty { continue }
+            let eq = part.firstIndex(of: UInt8(ascii: "="))
+            let rawName = part[..<(eq ?? part.endIndex)]
+            let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+            let matches = encoded
+                ? Percent.decode(String(Substring(rawName)), plusAsSpace: true) == name
+                : rawName.elementsEqual(name.utf8)
+            guard matches else { continue }
+            let value = eq.map { Percent.decode(String(Substring(part[bytes.index(after: $0)...])), plusAsSpace: true) } ?? ""
+            if !body(value) { return }
+        }
     }
 
     /// All pairs, in order.

@@ -59,7 +59,10 @@ final class Route: Sendable {
 
     /// A request path's segments, split first and then each percent-decoded.
     static func segments(of rawPath: String) -> [String] {
-        rawPath.split(separator: "/", omittingEmptySubsequences: true).map { Percent.decode(String($0), plusAsSpace: false) }
+        // Split on the byte `/` (not `Character`s), then decode each segment: `%2F` stays inside.
+        rawPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map {
+            Percent.decode(String(Substring($0)), plusAsSpace: false)
+        }
     }
 
     /// The captured parameters when the pattern matches `segments`.

@@ -56,20 +56,26 @@ public final class Router: AsyncApplication, Chained, Sendable {
     }
 
     public func respond(to request: Request) async throws -> Response {
-        // Matched in a synchronous call, so that nothing of the search stays in this task's frame
-        // while the handler awaits (10,000 sleeping requests hold 10,000 frames).
-        let best = try match(request)
+        // Matched and composed in a synchronous call, so that this frame holds only the handler and
+        // the request while the handler awaits (10,000 sleeping requests hold 10,000 such frames).
+        let (handler, routed) = try resolve(request)
+        return try await handler(routed)
+    }
+
+    /// The handler to run (the route's, inside its middleware) and the request it gets.
+    private func resolve(_ request: Request) throws -> (handler: RouteHandler, request: Request) {
+        let (route, parameters) = try match(request)
         // Middleware sees the parameters, and the handler gets them even from middleware that passed
         // on a request of its own.
-        let (route, parameters) = best
         var routed = request
         routed.parameters = parameters
-        if route.layers.isEmpty { return try await route.handler(routed) }
-        return try await Layer.compose(route.layers) { inner in
+        if route.layers.isEmpty { return (route.handler, routed) }
+        let handler = route.handler
+        return (Layer.compose(route.layers) { inner in
             var inner = inner
             inner.parameters = parameters
-            return try await route.handler(inner)
-        }(routed)
+            return try await handler(inner)
+        }, routed)
     }
 
     /// The route for `request` and its parameters; throws 404, or 405 with `Allow`.

@@ -12,8 +12,19 @@ public enum Runtime {
     private static let current = Mutex<Host?>(nil)
 
     static func install(_ host: arbiter_host) {
-        let executor = host.enqueue != nil ? HostExecutor(host) : nil
+        // With the host's timers, the executor is also a `SchedulingExecutor`: a task's sleep then
+        // waits on the worker's loop instead of a global timer thread.
+        let executor: HostExecutor? =
+            host.enqueue == nil ? nil : host.enqueue_after == nil ? HostExecutor(host) : SchedulingHostExecutor(host)
         current.withLock { $0 = Host(host: host, executor: executor) }
+    }
+
+    /// The host's table as far as its `struct_size` covers it: fields a server predates stay zero.
+    static func table(_ pointer: UnsafePointer<arbiter_host>) -> arbiter_host {
+        var host = arbiter_host()
+        let size = min(pointer.pointee.struct_size, MemoryLayout<arbiter_host>.size)
+        withUnsafeMutableBytes(of: &host) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: size)) }
+        return host
     }
 
     static var executor: HostExecutor? { current.withLock { $0?.executor } }
@@ -113,9 +124,12 @@ final class OffloadJob: @unchecked Sendable {
 }
 
 /// The worker's event loop as a Swift `TaskExecutor`, through the host's C `enqueue`.
-final class HostExecutor: TaskExecutor, @unchecked Sendable {
-    private let context: UnsafeMutableRawPointer?
-    private let enqueueJob: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void)?) -> Void
+/// Immutable after `init`; the host's functions may be called from any thread.
+class HostExecutor: TaskExecutor, @unchecked Sendable {
+    let context: UnsafeMutableRawPointer?
+    private let enqueueJob: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, RunJob?) -> Void
+
+    typealias RunJob = @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void
 
     init(_ host: arbiter_host) {
         context = host.executor_ctx
@@ -123,13 +137,17 @@ final class HostExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
-        let unowned = UnownedJob(job)
-        // UnownedJob is a single pointer; it crosses the C boundary as that pointer.
-        let raw = unsafeBitCast(unowned, to: UnsafeMutableRawPointer.self)
-        enqueueJob(context, raw, Unmanaged.passUnretained(self).toOpaque()) { app, job in
-            let executor = Unmanaged<HostExecutor>.fromOpaque(app!).takeUnretainedValue()
-            let unowned = unsafeBitCast(job!, to: UnownedJob.self)
-            unowned.runSynchronously(on: executor.asUnownedTaskExecutor())
-        }
+        enqueueJob(context, Self.pointer(job), Unmanaged.passUnretained(self).toOpaque(), Self.run)
+    }
+
+    /// A job as the pointer it is: `UnownedJob` is a single pointer, and crosses the C boundary as that.
+    static func pointer(_ job: consuming ExecutorJob) -> UnsafeMutableRawPointer {
+        unsafeBitCast(UnownedJob(job), to: UnsafeMutableRawPointer.self)
+    }
+
+    /// Runs a job the host hands back, on this executor (the host calls it on its loop thread).
+    static let run: RunJob = { app, job in
+        let executor = Unmanaged<HostExecutor>.fromOpaque(app!).takeUnretainedValue()
+        unsafeBitCast(job!, to: UnownedJob.self).runSynchronously(on: executor.asUnownedTaskExecutor())
     }
 }

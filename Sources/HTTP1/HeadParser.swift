@@ -90,8 +90,12 @@ public struct HeadParser: Sendable {
             }
             let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
+            // As many fields as lines (each ends in LF): the head lives as long as its request, so
+            // a fixed reserve would hold unused room through every long-running request.
+            var lines = 0
+            for byte in UnsafeBufferPointer(rebasing: b[(lineEnd + 2)...]) where byte == ASCII.lf { lines += 1 }
             var fields: [RequestHead.Field] = []
-            fields.reserveCapacity(16)
+            fields.reserveCapacity(lines)
             var semantics = FieldSemantics()
             var fieldLines = 0
             var lineStart = lineEnd + 2

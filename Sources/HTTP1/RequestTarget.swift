@@ -117,9 +117,10 @@ extension RequestTarget {
     public static func pathAndQuery(of target: String) -> (path: Substring, query: Substring) {
         let text = Substring(target)
         if target.utf8.first == UInt8(ascii: "/") {
-            // Origin form, the common case: no copy.
-            let q = text.firstIndex(of: "?")
-            return (q.map { text[..<$0] } ?? text, q.map { text[text.index(after: $0)...] } ?? "")
+            // Origin form, the common case: no copy, and a byte search (`?` is ASCII, so its index
+            // is a character boundary; a `Character` search would break graphemes along the way).
+            let q = target.utf8.firstIndex(of: UInt8(ascii: "?"))
+            return (q.map { text[..<$0] } ?? text, q.map { text[target.utf8.index(after: $0)...] } ?? "")
         }
         var bytes = Array(target.utf8)
         return bytes.withUnsafeMutableBufferPointer { b in

@@ -129,6 +129,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         context.heartbeat.beat()
         var timeout = loop.hasPending ? 0 : 0.25
         if let until = accepting.resumeAt { timeout = min(timeout, max(0, until - Clock.monotonic())) }
+        if timeout > 0, let due = loop.nextDeadline { timeout = min(timeout, max(0, due - Clock.monotonic())) }
         let n = epoll.wait(into: &events, &tokens, timeout: timeout)
         for i in 0..<n {
             let token = tokens[i]

@@ -35,9 +35,10 @@ struct Epoll {
         _ = arbiter_epoll_ctl(fd, Int32(ARBITER_EPOLL_CTL_DEL), target, 0, 0)
     }
 
-    /// Waits up to `timeout` seconds; returns (events, token) pairs.
+    /// Waits up to `timeout` seconds, rounded up to whole milliseconds (a timer due in 0.4 ms must
+    /// not turn into a busy loop of zero timeouts); returns (events, token) pairs.
     func wait(into events: inout [UInt32], _ tokens: inout [UInt64], timeout: Double) -> Int {
-        let ms = timeout < 0 ? -1 : Int32(min(timeout, 3600) * 1000)
+        let ms = timeout < 0 ? -1 : Int32((min(timeout, 3600) * 1000).rounded(.up))
         let n = arbiter_epoll_wait(fd, &events, &tokens, Int32(events.count), ms)
         return max(0, Int(n))
     }

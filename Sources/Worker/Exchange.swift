@@ -26,10 +26,8 @@ final class Exchange: @unchecked Sendable {
     /// The connection is done with the request.
     private(set) var completed = false
     private var released = false
-    /// Task jobs of this request (async worker: to name the request whose job blocks the loop):
-    /// usually one, its task's, kept inline; others (tasks it started) in `moreJobs`.
-    var firstJob: UnsafeMutableRawPointer?
-    var moreJobs: [UnsafeMutableRawPointer] = []
+    /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
+    var jobs = JobPointers()
     /// The application accepted a WebSocket handshake: the exchange outlives the request.
     var webSocketAccepted = false
     /// WebSocket: the application called `finish` or `abort`.

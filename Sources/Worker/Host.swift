@@ -26,6 +26,10 @@ final class Host: @unchecked Sendable {
             raw.pointee.enqueue = { context, job, app, run in
                 Unmanaged<Loop>.fromOpaque(context!).takeUnretainedValue().enqueue(Loop.Job(job: job, context: app, run: run!))
             }
+            raw.pointee.enqueue_after = { context, job, app, run, delay in
+                Unmanaged<Loop>.fromOpaque(context!).takeUnretainedValue()
+                    .enqueue(Loop.Job(job: job, context: app, run: run!), after: Double(delay) / 1e9)
+            }
         }
         if let offload {
             raw.pointee.offload_ctx = Unmanaged.passRetained(offload).toOpaque()

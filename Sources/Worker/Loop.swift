@@ -3,7 +3,9 @@ import Glibc
 import Platform
 
 /// The async worker's executor: jobs (Swift task jobs from the application, through the host's C
-/// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread.
+/// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread;
+/// delayed jobs (`enqueue_after`: a task's sleep) wait in the loop's own timer queue, which the loop's
+/// `epoll_wait` timeout serves.
 /// Each job is timed; one that holds the loop longer than the threshold is reported, named after the
 /// request whose task it is (a task's jobs are the task itself, so its pointer identifies it).
 final class Loop: ConnectionOwner, @unchecked Sendable {
@@ -16,6 +18,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     enum Work {
         case job(Job)
         case closure(() -> Void)
+        /// A job to run at a deadline (seconds on the monotonic clock), sent from another thread.
+        case timer(Job, Double)
     }
 
     let wake: WakeUp
@@ -23,6 +27,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private var local: [Work] = []
     /// The other buffer of `local`: the two alternate, so a turn allocates no queue.
     private var spare: [Work] = []
+    /// Delayed jobs, earliest first.
+    private var timers = TimerQueue<Job>()
     private let logger: Logger
     private let blockThreshold: Double
     /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
@@ -55,11 +61,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         if isCurrent {
             if let owner = attributing, let pointer = job.job {
                 owners[pointer] = owner
-                if owner.firstJob == nil {
-                    owner.firstJob = pointer
-                } else if owner.firstJob != pointer {
-                    owner.moreJobs.append(pointer)
-                }
+                owner.jobs.append(pointer)
             }
             local.append(.job(job))
         } else if finished.withLock({ $0 }) {
@@ -71,20 +73,55 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         }
     }
 
+    /// Called by the host's `enqueue_after`, from any thread: runs `job` on the loop once `delay`
+    /// seconds have passed.
+    func enqueue(_ job: Job, after delay: Double) {
+        let deadline = Clock.monotonic() + max(0, delay)
+        if isCurrent {
+            timers.schedule(job, at: deadline)
+        } else if finished.withLock({ $0 }) {
+            Self.runLate([(deadline, job)])
+        } else {
+            remote.withLock { $0.append(UnsafeWork(work: .timer(job, deadline))) }
+            wake.signal()
+        }
+    }
+
+    /// When the earliest delayed job is due (seconds on the monotonic clock); nil without one.
+    var nextDeadline: Double? { timers.nextDeadline }
+
+    /// How many delayed jobs wait.
+    var scheduledCount: Int { timers.count }
+
     /// The loop will not turn again.
     func finish() {
         finished.withLock { $0 = true }
-        // Jobs that were queued meanwhile run the same way.
+        // Jobs that were queued meanwhile run the same way, and delayed jobs at their time.
         let stranded = remote.withLock { queue in
             defer { queue.removeAll() }
             return queue
         }
+        var late = timers.drain().map { (deadline: $0.deadline, job: $0.element) }
         for work in stranded {
-            startThread(name: "late-job") {
-                switch work.work {
-                case .job(let job): job.run(job.context, job.job)
-                case .closure: break  // exchange calls for connections that are gone
-                }
+            switch work.work {
+            case .job:
+                startThread(name: "late-job") { if case .job(let job) = work.work { job.run(job.context, job.job) } }
+            case .timer(let job, let deadline):
+                late.append((deadline, job))
+            case .closure:
+                break  // exchange calls for connections that are gone
+            }
+        }
+        if !late.isEmpty { Self.runLate(late.sorted { $0.deadline < $1.deadline }) }
+    }
+
+    /// Runs delayed jobs, in order, on a thread of their own that sleeps until each is due.
+    private static func runLate(_ jobs: [(deadline: Double, job: Job)]) {
+        let work = UnsafeTimers(jobs: jobs)
+        startThread(name: "late-timer") {
+            for (deadline, job) in work.jobs {
+                while case let wait = deadline - Clock.monotonic(), wait > 0 { usleep(UInt32(min(wait, 1000) * 1_000_000)) }
+                job.run(job.context, job.job)
             }
         }
     }
@@ -111,10 +148,16 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             return queue
         }
         batch += incoming.map(\.work)
+        if !timers.isEmpty {
+            let now = Clock.monotonic()
+            while let job = timers.popDue(now: now) { batch.append(.job(job)) }
+        }
         for work in batch {
             switch work {
             case .closure(let body):
                 body()
+            case .timer(let job, let deadline):
+                timers.schedule(job, at: deadline)
             case .job(let job):
                 // Looked up first: the job may end its request (and forget it) before it returns.
                 let owner = job.job.flatMap { owners[$0] }
@@ -146,10 +189,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: Exchange) {
-        if let pointer = exchange.firstJob, owners[pointer] === exchange { owners[pointer] = nil }
-        for pointer in exchange.moreJobs where owners[pointer] === exchange { owners[pointer] = nil }
-        exchange.firstJob = nil
-        exchange.moreJobs.removeAll()
+        for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
+        exchange.jobs.removeAll()
         if shown === exchange { shown = nil }
     }
 
@@ -168,4 +209,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 /// Work moved across threads; the loop is its only consumer.
 struct UnsafeWork: @unchecked Sendable {
     let work: Loop.Work
+}
+
+/// Delayed jobs handed to the thread that runs them after the loop has stopped (its only user).
+struct UnsafeTimers: @unchecked Sendable {
+    let jobs: [(deadline: Double, job: Loop.Job)]
 }

@@ -22,6 +22,9 @@ final class DriverHarness: @unchecked Sendable {
         func respond(to request: Request) async throws -> Response {
             switch request.path {
             case "/echo": return Response(body: .bytes(try await request.body.collect(upTo: 1 << 20)))
+            case "/sleep":
+                try await Task.sleep(nanoseconds: 20_000_000)
+                return .text("slept")
             case "/stream":
                 return Response(body: .stream { writer in
                     for i in 0..<3 { try await writer.write("part \(i)\n") }
@@ -162,6 +165,24 @@ final class DriverHarness: @unchecked Sendable {
         #expect(text.contains("Transfer-Encoding: chunked\r\n"))
         #expect(text.contains("7\r\npart 0\n\r\n7\r\npart 1\n\r\n7\r\npart 2\n\r\n0\r\n\r\n"))
         #expect(harness.stop() == 0)
+    }
+
+    @Test func sleepingRequestsWakeOnTheLoopsTimers() throws {
+        let harness = try DriverHarness(worker: "async")
+        defer { _ = harness.stop() }
+        let clients = (0..<3).map { _ in harness.connect() }
+        defer { for fd in clients { close(fd) } }
+        for fd in clients { _ = "GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n".withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+        for fd in clients {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            for _ in 0..<100 where !String(decoding: received, as: UTF8.self).hasSuffix("slept") {
+                let n = read(fd, &buffer, buffer.count)
+                if n <= 0 { break }
+                received += buffer[0..<n]
+            }
+            #expect(String(decoding: received, as: UTF8.self).hasSuffix("\r\n\r\nslept"), "\(harness.log)")
+        }
     }
 
     @Test(arguments: ["sync", "async"])

@@ -170,6 +170,12 @@ typedef struct arbiter_host {
     void (*offload)(void *offload_ctx, void *job, void (*run)(void *job));
     /// How many offloaded jobs run at once (the pool size), for messages.
     int32_t offload_limit;
+    /* Appended fields: read them only when `struct_size` covers them (older servers lack them). */
+    /// The worker's timers (async worker): run `run(app_ctx, job)` on the worker's event loop once
+    /// `delay_ns` nanoseconds have passed (a task's sleep), from any thread. NULL when the worker has
+    /// none; then delayed jobs go to the application's default executor.
+    void (*enqueue_after)(void *executor_ctx, void *job, void *app_ctx, void (*run)(void *app_ctx, void *job),
+                          uint64_t delay_ns);
 } arbiter_host;
 
 /// The table an application's entry point returns. Lives as long as the process.
