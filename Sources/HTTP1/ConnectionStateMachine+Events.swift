@@ -28,11 +28,33 @@ extension ConnectionStateMachine {
         if outputStart == output.count {
             output.removeAll(keepingCapacity: output.capacity <= 262_144)
             outputStart = 0
+            if phase != .request { trimBuffers() }  // the response is out: the connection may idle now
         } else if outputStart > 262_144 {
             output.removeSubrange(0..<outputStart)
             outputStart = 0
         }
     }
+
+    /// The room of its buffers a connection keeps between requests and while the application works
+    /// on one: enough for a usual head and response, so keep-alive requests reuse it. Beyond it, the
+    /// room a large exchange grew is given back: a connection can wait long (idle keep-alive, a slow
+    /// or sleeping request), and thousands may wait at once.
+    static let keptBufferCapacity = 4096
+
+    /// Gives back the room of empty buffers beyond `keptBufferCapacity`.
+    mutating func trimBuffers() {
+        if inputStart == input.count && input.capacity > Self.keptBufferCapacity {
+            input = []
+            inputStart = 0
+        }
+        if outputStart == output.count && output.capacity > Self.keptBufferCapacity {
+            output = []
+            outputStart = 0
+        }
+    }
+
+    /// The bytes of room the connection's buffers hold now.
+    public var bufferCapacity: Int { input.capacity + output.capacity }
 
     /// The server stops taking requests on this connection: responses from now on close it, and an
     /// idle connection may still send one request until `drainUntil` (nil: only keep-alive ends),

@@ -124,6 +124,7 @@ extension ConnectionStateMachine {
             phase = .head
             headStartedAt = nil
             discard = request.decoder.isComplete ? nil : request.decoder
+            trimBuffers()  // the connection may idle now (output still queued is trimmed once written)
         } else {
             phase = .closing
         }
@@ -186,6 +187,7 @@ extension ConnectionStateMachine {
             return poll(now: now)
         case .complete(let head, let consumed):
             consumeInput(consumed)
+            trimBuffers()  // the application may take long to answer
             parser.reset()
             headStartedAt = nil
             let bodyLimit = configuration.limits.body
