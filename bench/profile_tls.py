@@ -24,48 +24,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from profile_worker import REQUEST, WORK, Worker, prepare, self_cost_by_object  # noqa: E402
+from tls import CIPHER12, NGINX_CONF, SUITE, certificate  # noqa: E402
 
 CERT = os.path.join(WORK, "server.crt")
 KEY = os.path.join(WORK, "server.key")
-SUITE = "TLS_AES_128_GCM_SHA256"
-CIPHER12 = "ECDHE-ECDSA-AES128-GCM-SHA256"
 CLOSE_REQUEST = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 NGINX_PORT = 18744
-
-# One nginx process (no master), under callgrind like the worker.
-NGINX_CONF = """worker_processes 1;
-master_process off;
-daemon off;
-error_log stderr error;
-pid {dir}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {dir};
-    proxy_temp_path {dir};
-    fastcgi_temp_path {dir};
-    uwsgi_temp_path {dir};
-    scgi_temp_path {dir};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers {cipher12};
-    ssl_conf_command Ciphersuites {suite};
-    ssl_session_cache off;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        location / {{ default_type text/plain; return 200 "Hello, World!"; }}
-    }}
-}}
-"""
-
-
-def certificate():
-    if not os.path.exists(KEY):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", KEY, "-out", CERT, "-days", "30", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
 
 
 def client_context():
@@ -126,7 +90,9 @@ def arbiter_run(worker, load, count):
 def nginx_run(load, count):
     conf = os.path.join(WORK, "nginx.conf")
     with open(conf, "w") as f:
-        text = NGINX_CONF.format(dir=WORK, port=NGINX_PORT, cert=CERT, key=KEY, suite=SUITE, cipher12=CIPHER12)
+        # One nginx process (no master), under callgrind like the worker.
+        text = NGINX_CONF.format(processes="worker_processes 1;\nmaster_process off;", connections=1024, listen="",
+                                 dir=WORK, port=NGINX_PORT, cert=CERT, key=KEY, suite=SUITE, cipher12=CIPHER12)
         f.write(text.replace(" ssl;", ";") if load is plain_keepalive else text)
     out = os.path.join(WORK, "callgrind.nginx.%p")
     process = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
@@ -192,7 +158,7 @@ def main():
     requests = int(args[1]) if len(args) > 1 else 4000
     count = int(args[2]) if len(args) > 2 else 200
     prepare()
-    certificate()
+    certificate(KEY, CERT)
     print(f"instructions per operation (callgrind, user space), {SUITE} on P-256 with X25519, TLS 1.3")
     servers = [(f"arbiter -k {worker}", lambda l, c: arbiter_run(worker, l, c))]
     if "--no-nginx" not in sys.argv:

@@ -34,11 +34,13 @@ KEY = os.path.join(WORK, "server.key")
 SUITE = "TLS_AES_128_GCM_SHA256"
 CIPHER12 = "ECDHE-ECDSA-AES128-GCM-SHA256"
 
-NGINX_CONF = """worker_processes 2;
+# nginx with the same certificate and cipher; `processes` and `listen` differ between the throughput
+# run (2 workers) and bench/profile_tls.py (one process under callgrind).
+NGINX_CONF = """{processes}
 daemon off;
 error_log stderr error;
 pid {dir}/nginx.pid;
-events {{ worker_connections 20000; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
@@ -52,7 +54,7 @@ http {{
     ssl_conf_command Ciphersuites {suite};
     ssl_session_cache off;
     server {{
-        listen 127.0.0.1:{port} ssl backlog=16384;
+        listen 127.0.0.1:{port} ssl{listen};
         ssl_certificate {cert};
         ssl_certificate_key {key};
         location / {{ default_type text/plain; return 200 "Hello, World!"; }}
@@ -61,18 +63,20 @@ http {{
 """
 
 
-def certificate():
-    os.makedirs(WORK, exist_ok=True)
-    if not os.path.exists(KEY):
+def certificate(key=KEY, cert=CERT):
+    """A P-256 ECDSA certificate for localhost, made once."""
+    os.makedirs(os.path.dirname(key), exist_ok=True)
+    if not os.path.exists(key):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                        "-keyout", KEY, "-out", CERT, "-days", "30", "-subj", "/CN=localhost",
+                        "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=localhost",
                         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
 
 
 def nginx():
     conf = os.path.join(WORK, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(dir=WORK, port=PORT, cert=CERT, key=KEY, suite=SUITE, cipher12=CIPHER12))
+        f.write(NGINX_CONF.format(processes="worker_processes 2;", connections=20000, listen=" backlog=16384",
+                                  dir=WORK, port=PORT, cert=CERT, key=KEY, suite=SUITE, cipher12=CIPHER12))
     return ["/usr/sbin/nginx", "-c", conf, "-p", WORK]
 
 
