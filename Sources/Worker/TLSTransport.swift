@@ -1,4 +1,5 @@
 import Glibc
+import HTTP1
 import Platform
 import TLS
 
@@ -48,15 +49,19 @@ final class TLSTransport: Transport {
     /// not a TLS failure worth a log line.
     private var receivedAny = false
     private(set) var closed = false
+    /// The `Server` field of the answer to a plain HTTP request (nil: none).
+    private let serverHeader: String?
 
     /// Plaintext per record, and so per encrypted write: one TLS record (RFC 8446 §5.1).
     static let recordSize = 16_384
 
-    init(fd: Int32, session: TLSSession, remote: SocketName?, logger: Logger, handshakeTimeout: Double, now: Double) {
+    init(fd: Int32, session: TLSSession, remote: SocketName?, logger: Logger, handshakeTimeout: Double, now: Double,
+         serverHeader: String? = nil) {
         self.fd = fd
         self.session = session
         self.remote = remote
         self.logger = logger
+        self.serverHeader = serverHeader
         handshakeDeadline = now + handshakeTimeout
     }
 
@@ -146,6 +151,10 @@ final class TLSTransport: Transport {
         guard let scratch = TLSSession.threadBuffer else { return .error(ENOMEM) }
         let result = readRaw(into: scratch)
         guard case .bytes(let count) = result else { return result }
+        if !receivedAny && Self.startsPlainHTTP(scratch[0]) {
+            receivedAny = true
+            return answerPlainHTTP()
+        }
         receivedAny = true
         inputQueued = true
         outputQueued = true
@@ -157,6 +166,31 @@ final class TLSTransport: Transport {
         if handshakeDeadline != nil, session.state == .established { handshakeDeadline = nil }
         flush()  // may reuse the buffer: the session holds the ciphertext now
         return result
+    }
+
+    /// A TLS connection starts with a record, whose first byte is its content type (20–23, RFC 8446
+    /// §5.1; a ClientHello's 22); an HTTP/1 request starts with its method, a token the standard
+    /// methods spell in capitals (RFC 9110 §9.1).
+    static func startsPlainHTTP(_ first: UInt8) -> Bool {
+        first >= UInt8(ascii: "A") && first <= UInt8(ascii: "Z")
+    }
+
+    /// A plain HTTP request on a TLS listener: answered 400 in plain text, saying so (as nginx
+    /// does), so that the client learns its mistake instead of seeing the connection drop; then
+    /// the connection ends.
+    private func answerPlainHTTP() -> IOResult {
+        let body = Array("Bad Request: this port speaks HTTPS, and the request came as plain HTTP\n".utf8)
+        var answer = ResponseEncoder.head(
+            status: 400, version: .http11, headers: [(Array("Content-Type".utf8), Array("text/plain; charset=utf-8".utf8))],
+            contentLength: Int64(body.count), chunked: false, keepAlive: false, date: DateCache.shared.current(),
+            server: serverHeader)
+        answer += body
+        _ = answer.withUnsafeBytes { sendSome($0) }
+        logger.info("Plain HTTP request from \(peer) on a TLS listener: answered 400")
+        failed = true
+        ended = true
+        shutdown(fd, Int32(SHUT_WR))
+        return .error(EPROTO)
     }
 
     private func readRaw(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
