@@ -130,7 +130,7 @@ public enum ArbiterMain {
             do {
                 let listener = try Listener.adopt(fd: fd, as: .fd(fd), fromSystemd: true)
                 listeners.append(Listener(fd: fd, address: .fd(fd), name: name, fromSystemd: true))
-                logger.info("Listening at: \(listener.name) (\(ProcessControl.pid)), socket '\(name)' from systemd")
+                logger.info("Listening at: \(settings.shown(listener)) (\(ProcessControl.pid)), socket '\(name)' from systemd")
             } catch {
                 logger.error("Cannot use the socket systemd passed as descriptor \(fd): \(error)")
                 return 1

@@ -36,7 +36,7 @@ extension Registry {
               },
               \.sniCerts),
         .list("insecure_bind", ["--insecure-bind"], section: "TLS",
-              help: "A plain-HTTP listener beside the TLS ones (repeatable, same forms as `bind`), e.g. `unix:/run/app/health.sock` for a local health checker. Without `certfile` it is simply one more listener.",
+              help: "A plain-HTTP listener beside the TLS ones (repeatable, same forms as `bind`), e.g. `unix:/run/app/health.sock` for a local health checker. Without `certfile` it is simply one more listener. Under systemd socket activation it names which of systemd's sockets stay plain, as `fd://N` (systemd passes them from 3, in the order of the socket unit's `Listen…` lines).",
               validate: { text in
                   do { _ = try BindAddress.parse(text); return nil } catch { return "\(error)" }
               },

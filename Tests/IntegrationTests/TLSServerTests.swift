@@ -381,6 +381,28 @@ extension Integration {
             }
         }
 
+        /// Under socket activation `--insecure-bind fd://N` names the systemd socket that stays
+        /// plain; the others speak TLS (and answer plain HTTP with 400).
+        @Test(.enabled(if: Requirement.commands("systemd-socket-activate"), "needs systemd-socket-activate (Debian: systemd)"))
+        func insecureBindNamesASystemdSocket() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let secure = dir.file("https.sock")
+            let plain = dir.file("health.sock")
+            let server = try ServerProcess(
+                tlsArguments + ["--insecure-bind", "fd://4"],
+                launcher: ["/usr/bin/systemd-socket-activate", "-l", secure, "-l", plain])
+            defer { server.stop() }
+            try waitUntil { Files.exists(plain) }
+            let health = try HTTPConnection(unixPath: plain, timeout: 60).request("GET", "/info")
+            try server.waitUntilReady()
+            #expect(health.status == 200)
+            #expect(health.text.contains("scheme=http\n"))
+            let refused = try HTTPConnection(unixPath: secure, timeout: 30).request("GET", "/info")
+            #expect(refused.status == 400)
+            #expect(refused.text.contains("speaks HTTPS"))
+        }
+
         @Test func aBadKeyStopsTheStartWithExitOne() throws {
             let server = try ServerProcess(["--certfile", pki.path("alpha.crt"), "--keyfile", pki.path("beta.key"), "fixtures:tls_info"])
             defer { server.stop() }
