@@ -157,8 +157,9 @@ public enum ResponseEncoder {
     }
 
     /// A complete short response for errors the server answers itself; always closes the connection.
-    public static func errorResponse(_ error: HTTPError, date: String, server: String?) -> [UInt8] {
-        let body = Array("\(HTTPStatus.reasonPhrase(error.status))\n".utf8)
+    /// The body is the reason phrase, and `explanation` after it when the client should learn more.
+    public static func errorResponse(_ error: HTTPError, date: String, server: String?, explanation: String? = nil) -> [UInt8] {
+        let body = Array("\(HTTPStatus.reasonPhrase(error.status))\(explanation.map { ": " + $0 } ?? "")\n".utf8)
         var out = head(
             status: error.status, version: .http11,
             headers: [(Array("Content-Type".utf8), Array("text/plain; charset=utf-8".utf8))],

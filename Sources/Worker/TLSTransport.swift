@@ -179,12 +179,9 @@ final class TLSTransport: Transport {
     /// does), so that the client learns its mistake instead of seeing the connection drop; then
     /// the connection ends.
     private func answerPlainHTTP() -> IOResult {
-        let body = Array("Bad Request: this port speaks HTTPS, and the request came as plain HTTP\n".utf8)
-        var answer = ResponseEncoder.head(
-            status: 400, version: .http11, headers: [(Array("Content-Type".utf8), Array("text/plain; charset=utf-8".utf8))],
-            contentLength: Int64(body.count), chunked: false, keepAlive: false, date: DateCache.shared.current(),
-            server: serverHeader)
-        answer += body
+        let answer = ResponseEncoder.errorResponse(
+            HTTPError(400, "plain HTTP on a TLS listener"), date: DateCache.shared.current(), server: serverHeader,
+            explanation: "this port speaks HTTPS, and the request came as plain HTTP")
         _ = answer.withUnsafeBytes { sendSome($0) }
         logger.info("Plain HTTP request from \(peer) on a TLS listener: answered 400")
         failed = true
