@@ -568,8 +568,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         if close {
             connection.owner = loopOwner
             returned.withLock { $0.append((connection, true)) }
-            inFlight.subtract(1, ordering: .sequentiallyConsistent)
-            wake.signal()
+            released()
             return true
         }
         connection.writeAvailable()
