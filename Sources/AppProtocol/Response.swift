@@ -36,11 +36,11 @@ public enum ResponseBody: Sendable {
     case bytes([UInt8])
     /// Produced by the closure as it writes; sent chunked unless `length` is given. `write` waits while
     /// the client is slow to read (backpressure).
-    case stream(length: Int? = nil, @Sendable (BodyWriter) async throws -> Void)
+    indirect case stream(length: Int? = nil, @Sendable (BodyWriter) async throws -> Void)
     /// The contents of a file, sent with its length.
-    case file(path: String)
+    indirect case file(path: String)
     /// A WebSocket: see `Response.webSocket`.
-    case webSocket(WebSocketHandler)
+    indirect case webSocket(WebSocketHandler)
 
     public static func string(_ text: String) -> ResponseBody { .bytes(Array(text.utf8)) }
 }
