@@ -25,8 +25,25 @@ final class SchedulingHostExecutor: HostExecutor, SchedulingExecutor, @unchecked
         guard let delay = delay as? Duration else {
             return Self.elsewhere(job, after: delay, tolerance: tolerance, clock: clock)
         }
-        enqueueAfter(context, Self.pointer(job), Unmanaged.passUnretained(self).toOpaque(), Self.run, Self.nanoseconds(delay))
+        enqueueAfter(context, Self.pointer(job), Unmanaged.passUnretained(self).toOpaque(), Self.runDelayed, Self.nanoseconds(delay))
     }
+
+    /// Runs a delayed job on the loop thread as Swift's generic executor would run it.
+    ///
+    /// The jobs that reach `enqueue(_:after:)` are the wake-up tasks `Task.sleep` makes: tasks with
+    /// no executor preference, whose code runs on the generic executor. Run on this task executor,
+    /// such a task's first step is to switch to the generic executor: a hop to a Dispatch thread
+    /// (a futex wake), which then resumes the sleeping task by enqueueing it back onto this loop from
+    /// another thread (a lock and an eventfd write). Run as the generic executor, it resumes the
+    /// sleeping task right here, onto the loop's own queue. A job that prefers this executor still
+    /// comes back to it: its first switch enqueues it here.
+    static let runDelayed: RunJob = { _, job in
+        unsafeBitCast(job!, to: UnownedJob.self).runSynchronously(on: genericExecutor)
+    }
+
+    /// Swift's generic executor, as the runtime represents it: no identity and no implementation
+    /// (`SerialExecutorRef::generic()`); `UnownedSerialExecutor` has no public way to name it.
+    private static let genericExecutor = unsafeBitCast((0 as UInt, 0 as UInt), to: UnownedSerialExecutor.self)
 
     func enqueue<C: Clock>(_ job: consuming ExecutorJob, at instant: C.Instant, tolerance: C.Duration?, clock: C) {
         enqueue(job, after: clock.now.duration(to: instant), tolerance: tolerance, clock: clock)

@@ -24,6 +24,22 @@ extension Integration {
             }
         }
 
+        /// A sleep's wake-up runs on the worker's loop: no thread of Swift's global executor is
+        /// started to run it and hand the sleeping request back to the loop.
+        @Test func sleepsWakeOnTheLoopWithoutAnotherThread() throws {
+            try withServer(["hello:application", "-k", "async", "-w", "1"]) { server in
+                let first = try httpGet(port: server.port, "/")
+                #expect(first.status == 200)
+                let pid = server.workerPids[0]
+                let before = statusField(pid, "Threads:")
+                for _ in 0..<3 {
+                    #expect(try httpGet(port: server.port, "/sleep?seconds=0.05").status == 200)
+                }
+                #expect(before > 0)
+                #expect(statusField(pid, "Threads:") == before)
+            }
+        }
+
         @Test func aBlockingHandlerIsReported() throws {
             try withServer(["hello:application", "-k", "async", "--block-threshold", "0.1"]) { server in
                 #expect(try httpGet(port: server.port, "/block?seconds=0.3").status == 200)
@@ -147,10 +163,14 @@ extension Integration {
 }
 
 /// Resident memory of a process, in KiB.
-func residentKiB(_ pid: Int32) -> Int {
+func residentKiB(_ pid: Int32) -> Int { statusField(pid, "VmRSS:") }
+
+/// A number from a process's `/proc/PID/status` (`VmRSS:` in KiB, `Threads:`); 0 when unreadable.
+func statusField(_ pid: Int32, _ name: String) -> Int {
     guard let status = try? Files.readString("/proc/\(pid)/status") else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    for line in status.split(separator: "\n") where line.hasPrefix(name) {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return words.count > 1 ? Int(words[1]) ?? 0 : 0
     }
     return 0
 }
