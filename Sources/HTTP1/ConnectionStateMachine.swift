@@ -32,6 +32,10 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         /// The `Server` header value (nil: none).
         public var server: String?
 
+        /// The most input held while a head arrives: the largest head, its final CRLF and the empty
+        /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
+        var headWindow: Int { limits.maxHeadSize + 20 + (proxyProtocol != .off ? 16 + 65_535 : 0) }
+
         public init(limits: Limits = Limits(), keepAlive: Double = 2, headerTimeout: Double = 10, bodyTimeout: Double = 60,
                     proxyProtocol: ProxyProtocol.Version = .off, readAhead: Int = 65_536, highWater: Int = 65_536,
                     discardLimit: Int64 = 1 << 20, lingerTime: Double = 2, server: String? = "arbiter") {
@@ -46,6 +50,13 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
             self.lingerTime = lingerTime
             self.server = server
         }
+    }
+
+    /// A configuration shared by the connections that use it, so that each machine holds a
+    /// reference instead of its own copy. Immutable.
+    public final class SharedConfiguration: Sendable {
+        public let configuration: Configuration
+        public init(_ configuration: Configuration) { self.configuration = configuration }
     }
 
     enum Phase: Sendable, Equatable {
@@ -65,7 +76,8 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         case closed
     }
 
-    public let configuration: Configuration
+    private let shared: SharedConfiguration
+    public var configuration: Configuration { _read { yield shared.configuration } }
     var phase: Phase = .head
     var request: Request?
 
@@ -103,7 +115,12 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     var diagnostics: [Diagnostic] = []
 
     public init(configuration: Configuration, now: Double) {
-        self.configuration = configuration
+        self.init(shared: SharedConfiguration(configuration), now: now)
+    }
+
+    public init(shared: SharedConfiguration, now: Double) {
+        self.shared = shared
+        let configuration = shared.configuration
         parser = HeadParser(limits: configuration.limits)
         proxyOwed = configuration.proxyProtocol != .off
         lastActivity = now
@@ -131,7 +148,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         case .lingering: return 65_536  // dropped as it arrives
         case .head:
             if discard != nil { return max(0, configuration.readAhead - bufferedInput) }
-            return max(0, Self.headWindow(configuration) - bufferedInput)
+            return max(0, configuration.headWindow - bufferedInput)
         case .request:
             // Also while the application reads the body: the decoder makes progress within any
             // window larger than a chunk line.
@@ -141,14 +158,8 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
 
     public var wantsRead: Bool { mutating get { readBudget > 0 } }
 
-    /// The most input held while a head arrives: the largest head, its final CRLF and the empty
-    /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
-    static func headWindow(_ configuration: Configuration) -> Int {
-        configuration.limits.maxHeadSize + 20 + (configuration.proxyProtocol != .off ? 16 + 65_535 : 0)
-    }
-
     /// The most input this machine ever holds (its driver reading within `readBudget`).
-    public var inputBound: Int { max(Self.headWindow(configuration), configuration.readAhead, 65_536) }
+    public var inputBound: Int { max(configuration.headWindow, configuration.readAhead, 65_536) }
 
     public var wantsWrite: Bool { mutating get { outboundCount > 0 && !peerGone } }
 

@@ -23,10 +23,11 @@ extension AsyncWorker {
             switch context.acceptOne(from: listenerFD, policy: &accepting) {
             case .none:
                 return updateAccepting()
-            case .accepted(let fd, let remote, let local):
+            case .accepted(let fd, let remote, let local, let remoteBytes, let localBytes):
                 guard let transport = context.makeTransport(fd: fd, listener: listenerFD, remote: remote) else { continue }
                 let connection = ServerConnection(
-                    transport: transport, remote: remote, local: local, configuration: context.connectionConfiguration(for: remote),
+                    transport: transport, remote: remote, local: local, remoteHostBytes: remoteBytes, localHostBytes: localBytes,
+                    configuration: context.connectionConfiguration(for: remote),
                     server: self, owner: loop, now: Clock.monotonic())
                 connections[fd] = connection
                 connection.interest = Events.readable | Events.peerClosed

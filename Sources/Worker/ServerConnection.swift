@@ -41,7 +41,8 @@ final class ServerConnection: @unchecked Sendable {
     /// The peer, or the client a PROXY protocol header named.
     private(set) var remote: SocketName?
     let local: SocketName?
-    /// The addresses as bytes, made once per connection for every request's C view.
+    /// The addresses as bytes for every request's C view (shared with other connections from the
+    /// same address).
     private(set) var remoteHostBytes: [UInt8]
     let localHostBytes: [UInt8]
     /// Whether the peer may set forwarding fields (decided once per connection).
@@ -77,14 +78,14 @@ final class ServerConnection: @unchecked Sendable {
     /// upgrade); written and read by that request thread only, which must not touch it again.
     var detached = false
 
-    init(transport: any Transport, remote: SocketName?, local: SocketName?, configuration: ConnectionStateMachine.Configuration,
-         server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
+    init(transport: any Transport, remote: SocketName?, local: SocketName?, remoteHostBytes: [UInt8], localHostBytes: [UInt8],
+         configuration: ConnectionStateMachine.SharedConfiguration, server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
         self.transport = transport
         self.remote = remote
         self.local = local
-        remoteHostBytes = Array((remote?.host ?? "").utf8)
-        localHostBytes = Array((local?.host ?? "").utf8)
-        machine = ConnectionStateMachine(configuration: configuration, now: now)
+        self.remoteHostBytes = remoteHostBytes
+        self.localHostBytes = localHostBytes
+        machine = ConnectionStateMachine(shared: configuration, now: now)
         self.server = server
         self.owner = owner
     }

@@ -7,7 +7,8 @@ import Supervision
 /// What both worker classes do the same way around their event loops.
 extension WorkerContext {
     enum Accepted {
-        case accepted(fd: Int32, remote: SocketName?, local: SocketName?)
+        /// A new connection, with both hosts as bytes for its requests' C views.
+        case accepted(fd: Int32, remote: SocketName?, local: SocketName?, remoteBytes: [UInt8], localBytes: [UInt8])
         /// Nothing waiting (another worker took it), or the accept failed and accepting pauses.
         case none
     }
@@ -36,18 +37,21 @@ extension WorkerContext {
         WorkerCounters.add(WorkerCounters.Field.connectionsAccepted)
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let local = listeners.first { $0.fd == listenerFD }?.name
-        return .accepted(fd: fd, remote: SocketName.from(&storage), local: local)
+        let listener = listeners.firstIndex { $0.fd == listenerFD }
+        let remote = SocketName.from(&storage)
+        let host = remote?.host ?? ""
+        if host != lastPeerHost.text { lastPeerHost = (host, Array(host.utf8)) }
+        return .accepted(fd: fd, remote: remote, local: listener.flatMap { listeners[$0].name },
+                         remoteBytes: lastPeerHost.bytes, localBytes: listener.map { listenerHostBytes[$0] } ?? [])
     }
 
     /// The connection machine's settings for a peer: limits, timeouts, and whether it owes a PROXY
     /// protocol header.
-    func connectionConfiguration(for peer: SocketName?) -> ConnectionStateMachine.Configuration {
-        var configuration = connectionConfiguration
-        if proxyProtocol == .off || !(peer.map { $0.isUnix ? proxyTrust.any : proxyTrust.contains($0.host) } ?? false) {
-            configuration.proxyProtocol = .off
+    func connectionConfiguration(for peer: SocketName?) -> ConnectionStateMachine.SharedConfiguration {
+        guard let owingProxyHeader, peer.map({ $0.isUnix ? proxyTrust.any : proxyTrust.contains($0.host) }) ?? false else {
+            return owingNothing
         }
-        return configuration
+        return owingProxyHeader
     }
 
     /// Registers what every worker loop watches besides connections: its wake-up eventfd, its signal

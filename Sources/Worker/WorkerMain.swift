@@ -14,6 +14,12 @@ final class WorkerContext: @unchecked Sendable {
     let accessLog: AccessLog?
     let app: LoadedApp
     let listeners: [(fd: Int32, name: SocketName?)]
+    /// Each listener's host as bytes (in `listeners`' order): a connection's local address.
+    let listenerHostBytes: [[UInt8]]
+    /// The last peer host accepted and its bytes, so that connections from one address (a proxy, a
+    /// load balancer, loopback) share one array. Read and written by the accepting thread only (the
+    /// loop thread).
+    var lastPeerHost: (text: String, bytes: [UInt8]) = ("", [])
     let control: ControlChannel
     let limits: Limits
     let heartbeat: Heartbeat
@@ -30,6 +36,10 @@ final class WorkerContext: @unchecked Sendable {
     let requestLimit: Int?
     /// The HTTP/1 connection rules' settings (before the per-peer PROXY protocol decision).
     let connectionConfiguration: ConnectionStateMachine.Configuration
+    /// The connection rules' settings as connections share them: for a peer that owes a PROXY
+    /// protocol header (nil when none does), and for every other.
+    let owingProxyHeader: ConnectionStateMachine.SharedConfiguration?
+    let owingNothing: ConnectionStateMachine.SharedConfiguration
     /// TLS, when configured: set once at boot, before the event loop starts.
     var tls: WorkerTLS?
 
@@ -41,6 +51,7 @@ final class WorkerContext: @unchecked Sendable {
         self.accessLog = accessLog
         self.app = app
         self.listeners = listeners
+        listenerHostBytes = listeners.map { Array(($0.name?.host ?? "").utf8) }
         self.control = control
         self.limits = limits
         self.heartbeat = heartbeat
@@ -50,9 +61,14 @@ final class WorkerContext: @unchecked Sendable {
         self.scoreboard = scoreboard
         keepResponseHeaders = accessLog?.namesResponseHeaders ?? false
         self.requestLimit = requestLimit
-        connectionConfiguration = ConnectionStateMachine.Configuration(
+        let configuration = ConnectionStateMachine.Configuration(
             limits: limits, keepAlive: settings.keepalive, headerTimeout: settings.headerTimeout, bodyTimeout: settings.bodyTimeout,
             proxyProtocol: proxyProtocol)
+        connectionConfiguration = configuration
+        owingProxyHeader = proxyProtocol == .off ? nil : ConnectionStateMachine.SharedConfiguration(configuration)
+        var plain = configuration
+        plain.proxyProtocol = .off
+        owingNothing = ConnectionStateMachine.SharedConfiguration(plain)
     }
 }
 
