@@ -34,6 +34,14 @@ public enum Descriptor {
         if updated != flags { try syscall("fcntl(F_SETFL)") { fcntl(fd, F_SETFL, updated) } }
     }
 
+    /// Turns off Nagle's algorithm on a TCP socket (responses go out as written); false when the
+    /// socket is not TCP or refuses.
+    @discardableResult
+    public static func setNoDelay(_ fd: Int32) -> Bool {
+        var one: Int32 = 1
+        return setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
     public static func setCloseOnExec(_ fd: Int32, _ on: Bool = true) throws(SystemError) {
         let flags = try syscall("fcntl(F_GETFD)") { fcntl(fd, F_GETFD) }
         let updated = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC

@@ -35,9 +35,8 @@ extension WorkerContext {
             return .none
         }
         WorkerCounters.add(WorkerCounters.Field.connectionsAccepted)
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let listener = listeners.firstIndex { $0.fd == listenerFD }
+        if listener.map({ noDelayPerConnection[$0] }) ?? true { Descriptor.setNoDelay(fd) }
         let remote = SocketName.from(&storage)
         let host = remote?.host ?? ""
         if host != lastPeerHost.text { lastPeerHost = (host, Array(host.utf8)) }

@@ -16,6 +16,10 @@ final class WorkerContext: @unchecked Sendable {
     let listeners: [(fd: Int32, name: SocketName?)]
     /// Each listener's host as bytes (in `listeners`' order): a connection's local address.
     let listenerHostBytes: [[UInt8]]
+    /// Whether a listener's connections need `TCP_NODELAY` set one by one (in `listeners`' order):
+    /// not when the listener has it, since Linux gives every socket accepted from a listener the
+    /// listener's `TCP_NODELAY`, and not on a Unix socket.
+    let noDelayPerConnection: [Bool]
     /// The last peer host accepted and its bytes, so that connections from one address (a proxy, a
     /// load balancer, loopback) share one array. Read and written by the accepting thread only (the
     /// loop thread).
@@ -52,6 +56,7 @@ final class WorkerContext: @unchecked Sendable {
         self.app = app
         self.listeners = listeners
         listenerHostBytes = listeners.map { Array(($0.name?.host ?? "").utf8) }
+        noDelayPerConnection = listeners.map { !($0.name?.isUnix ?? false) && !Descriptor.setNoDelay($0.fd) }
         self.control = control
         self.limits = limits
         self.heartbeat = heartbeat
