@@ -37,7 +37,7 @@ extension ConnectionStateMachine {
             plan = try ResponsePlan.make(
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone,
-                server: configuration.server, keepHeaders: keepResponseHeaders)
+                serverLine: shared.serverLine, keepHeaders: keepResponseHeaders)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))
             return .invalidState

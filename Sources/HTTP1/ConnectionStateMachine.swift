@@ -56,7 +56,13 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// reference instead of its own copy. Immutable.
     public final class SharedConfiguration: Sendable {
         public let configuration: Configuration
-        public init(_ configuration: Configuration) { self.configuration = configuration }
+        /// `Server: …\r\n`, made once (nil without a `Server` header).
+        let serverLine: [UInt8]?
+
+        public init(_ configuration: Configuration) {
+            self.configuration = configuration
+            serverLine = configuration.server.map { Array("Server: \($0)\r\n".utf8) }
+        }
     }
 
     enum Phase: Sendable, Equatable {
@@ -76,7 +82,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         case closed
     }
 
-    private let shared: SharedConfiguration
+    let shared: SharedConfiguration
     public var configuration: Configuration { _read { yield shared.configuration } }
     var phase: Phase = .head
     var request: Request?

@@ -1,5 +1,16 @@
 /// Reason phrases for status lines (RFC 9110 §15).
 public enum HTTPStatus {
+    /// `HTTP/1.1 200 OK\r\n` for each status with a reason phrase of its own, made once.
+    private static let statusLines: [[UInt8]?] = (100..<600).map { status in
+        let reason = reasonPhrase(status)
+        return reason == "Status \(status)" ? nil : Array("HTTP/1.1 \(status) \(reason)\r\n".utf8)
+    }
+
+    /// The whole status line of a status that has a reason phrase of its own; nil for any other.
+    static func statusLine(_ status: Int) -> [UInt8]? {
+        (100..<600).contains(status) ? statusLines[status - 100] : nil
+    }
+
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 100: "Continue"

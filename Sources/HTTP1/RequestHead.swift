@@ -66,6 +66,14 @@ public final class RequestHead: Sendable {
     public var method: Method { Method(string(methodRange)) }
     public var target: String { string(targetRange) }
 
+    /// Whether the method is `name` (methods are case-sensitive, RFC 9110 §9.1), without making a string.
+    public func isMethod(_ name: StaticString) -> Bool {
+        guard methodRange.count == name.utf8CodeUnitCount else { return false }
+        let other = name.utf8Start
+        for (i, c) in bytes[methodRange].enumerated() where c != other[i] { return false }
+        return true
+    }
+
     public func string(_ range: Range<Int>) -> String {
         String(decoding: bytes[range], as: UTF8.self)
     }
@@ -100,17 +108,13 @@ enum ASCII {
     static let tab: UInt8 = 9
     static let colon: UInt8 = 58
 
-    /// tchar (RFC 9110 §5.6.2).
-    static let token: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(c)] = true }
-        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(c)] = true }
-        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(c)] = true }
-        for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
-        return table
-    }()
+    /// tchar (RFC 9110 §5.6.2) as a set of 128 bits: DIGIT, ALPHA and !#$%&'*+-.^_`|~.
+    static let tokenLow: UInt64 = 0x03FF_6CFA_0000_0000
+    static let tokenHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE
 
-    @inline(__always) static func isToken(_ c: UInt8) -> Bool { token[Int(c)] }
+    @inline(__always) static func isToken(_ c: UInt8) -> Bool {
+        c < 64 ? (tokenLow >> UInt64(c)) & 1 != 0 : c < 128 && (tokenHigh >> UInt64(c - 64)) & 1 != 0
+    }
     /// field-vchar or SP/HTAB; obs-text (0x80–0xFF) is allowed, CTLs and DEL are not.
     @inline(__always) static func isFieldValueByte(_ c: UInt8) -> Bool {
         c == tab || (c >= 0x20 && c != 0x7F)

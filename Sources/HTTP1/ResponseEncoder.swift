@@ -1,4 +1,4 @@
-/// Serialises response heads and chunked framing, appending to a byte buffer without temporaries.
+/// Serialises response heads and chunked framing.
 public enum ResponseEncoder {
     /// What a response header field is, for the server's framing decisions.
     public enum FieldKind: Sendable, Equatable {
@@ -45,80 +45,31 @@ public enum ResponseEncoder {
         return true
     }
 
-    /// `HTTP/1.1 200 OK\r\n`. Always 1.1, the highest version the server conforms to, also for
-    /// HTTP/1.0 clients (RFC 9110 §2.5); `version` decides the connection semantics elsewhere.
-    public static func appendStatusLine(_ out: inout [UInt8], status: Int, version: Version) {
-        out.append(contentsOf: "HTTP/1.1 ".utf8)
-        appendDecimal(&out, Int64(status))
-        out.append(ASCII.space)
-        out.append(contentsOf: HTTPStatus.reasonPhrase(status).utf8)
-        out.append(contentsOf: crlf)
-    }
-
-    public static func appendField(_ out: inout [UInt8], name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        out.append(contentsOf: name)
-        out.append(contentsOf: colonSpace)
-        out.append(contentsOf: value)
-        out.append(contentsOf: crlf)
-    }
-
-    public static func appendField(_ out: inout [UInt8], _ name: StaticString, _ value: Int64) {
-        out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        out.append(contentsOf: colonSpace)
-        appendDecimal(&out, value)
-        out.append(contentsOf: crlf)
-    }
-
-    /// The framing and connection fields the server adds, then the blank line.
-    public static func appendFraming(_ out: inout [UInt8], contentLength: Int64?, chunked: Bool, keepAlive: Bool, version: Version) {
-        if let contentLength {
-            appendField(&out, "Content-Length", contentLength)
-        } else if chunked {
-            out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
-        }
-        if !keepAlive {
-            out.append(contentsOf: "Connection: close\r\n".utf8)
-        } else if version == .http10 {
-            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
-        }
-        out.append(contentsOf: crlf)
-    }
-
-    public static func appendDecimal(_ out: inout [UInt8], _ value: Int64) {
-        if value < 0 {
-            out.append(UInt8(ascii: "-"))
-            appendDecimal(&out, -value)
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = value
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[19 - count] = UInt8(48 + n % 10)
-                n /= 10
-                count += 1
-            } while n > 0
-            out.append(contentsOf: raw[(20 - count)...])
+    /// Builds a head of at most `capacity` bytes in one allocation: `body` writes each piece with
+    /// one copy, without the growth and uniqueness checks of appending to an array piece by piece.
+    static func build(capacity: Int, _ body: (inout HeadWriter) -> Void) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            var writer = HeadWriter(buffer)
+            body(&writer)
+            count = writer.count
         }
     }
 
-    static let crlf: [UInt8] = [ASCII.cr, ASCII.lf]
-    static let colonSpace: [UInt8] = [ASCII.colon, ASCII.space]
+    /// Room for what a head holds besides the application's fields and the `Server` value: the
+    /// status line with the longest reason phrase, `Date`, `Content-Length` with 19 digits or
+    /// `Transfer-Encoding`, `Connection` and the blank line.
+    static let fixedRoom = 200
 
     /// A whole head from owned fields (error responses, tests). `date` is the Date value.
     public static func head(
         status: Int, version: Version, headers: [(name: [UInt8], value: [UInt8])], contentLength: Int64?,
         chunked: Bool, keepAlive: Bool, date: String, server: String?
     ) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(160 + headers.count * 40)
-        appendStatusLine(&out, status: status, version: version)
         var hasDate = false
         var hasServer = false
+        var size = fixedRoom + date.utf8.count + (server?.utf8.count ?? 0)
         for (name, value) in headers {
+            size += name.count + value.count + 4
             name.withUnsafeBufferPointer { n in
                 value.withUnsafeBufferPointer { v in
                     switch classify(name: n, value: v) {
@@ -126,15 +77,22 @@ public enum ResponseEncoder {
                     case .server: hasServer = true
                     default: break
                     }
-                    appendField(&out, name: n, value: v)
                 }
             }
         }
-        if !hasServer, let server { out.append(contentsOf: "Server: \(server)\r\n".utf8) }
-        if !hasDate { out.append(contentsOf: "Date: \(date)\r\n".utf8) }
-        appendFraming(&out, contentLength: contentLength, chunked: chunked, keepAlive: keepAlive, version: version)
-        return out
+        return build(capacity: size) { out in
+            out.statusLine(status)
+            for (name, value) in headers {
+                name.withUnsafeBufferPointer { n in value.withUnsafeBufferPointer { v in out.field(name: n, value: v) } }
+            }
+            if !hasServer, let server { out.field("Server", server) }
+            if !hasDate { out.field("Date", date) }
+            out.framing(contentLength: contentLength, chunked: chunked, keepAlive: keepAlive, version: version)
+        }
     }
+
+    static let crlf: [UInt8] = [ASCII.cr, ASCII.lf]
+    static let colonSpace: [UInt8] = [ASCII.colon, ASCII.space]
 
     /// The line that precedes a chunk of `size` bytes.
     public static func chunkHeader(size: Int) -> [UInt8] {
@@ -166,5 +124,109 @@ public enum ResponseEncoder {
             contentLength: Int64(body.count), chunked: false, keepAlive: false, date: date, server: server)
         out.append(contentsOf: body)
         return out
+    }
+}
+
+/// Writes a response head into memory sized in advance (`ResponseEncoder.build`). Every write
+/// checks the room left: a head that would not fit is a broken size estimate, not a buffer overrun.
+struct HeadWriter: ~Copyable {
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        precondition(bytes.count <= buffer.count - count, "HeadWriter: the head outgrew its estimated size")
+        UnsafeMutableRawPointer(buffer.baseAddress! + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) { write(UnsafeRawBufferPointer(bytes)) }
+
+    @inline(__always)
+    mutating func write(_ text: StaticString) {
+        write(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    @inline(__always)
+    mutating func write(_ bytes: [UInt8]) { bytes.withUnsafeBytes { write($0) } }
+
+    mutating func write(_ text: String) {
+        var text = text
+        text.withUTF8 { write($0) }
+    }
+
+    mutating func write(_ byte: UInt8) {
+        precondition(count < buffer.count, "HeadWriter: the head outgrew its estimated size")
+        buffer[count] = byte
+        count += 1
+    }
+
+    mutating func writeDecimal(_ value: Int64) {
+        if value < 0 { write(UInt8(ascii: "-")) }
+        var n = value.magnitude
+        var digits = 1
+        var scale: UInt64 = 1
+        while n / scale >= 10 {
+            scale *= 10
+            digits += 1
+        }
+        precondition(digits <= buffer.count - count, "HeadWriter: the head outgrew its estimated size")
+        for _ in 0..<digits {
+            buffer[count] = UInt8(truncatingIfNeeded: 48 + n / scale)
+            n %= scale
+            scale /= 10
+            count += 1
+        }
+    }
+
+    /// `HTTP/1.1 200 OK\r\n`. Always 1.1, the highest version the server conforms to, also for
+    /// HTTP/1.0 clients (RFC 9110 §2.5); the request's version decides the connection semantics.
+    mutating func statusLine(_ status: Int) {
+        if let line = HTTPStatus.statusLine(status) { return write(line) }
+        write("HTTP/1.1 ")
+        writeDecimal(Int64(status))
+        write(ASCII.space)
+        write(HTTPStatus.reasonPhrase(status))
+        write("\r\n")
+    }
+
+    mutating func field(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        write(name)
+        write(": ")
+        write(value)
+        write("\r\n")
+    }
+
+    mutating func field(_ name: StaticString, _ value: String) {
+        write(name)
+        write(": ")
+        write(value)
+        write("\r\n")
+    }
+
+    mutating func field(_ name: StaticString, _ value: Int64) {
+        write(name)
+        write(": ")
+        writeDecimal(value)
+        write("\r\n")
+    }
+
+    /// The framing and connection fields the server adds, then the blank line.
+    mutating func framing(contentLength: Int64?, chunked: Bool, keepAlive: Bool, version: Version) {
+        if let contentLength {
+            field("Content-Length", contentLength)
+        } else if chunked {
+            write("Transfer-Encoding: chunked\r\n")
+        }
+        if !keepAlive {
+            write("Connection: close\r\n")
+        } else if version == .http10 {
+            write("Connection: keep-alive\r\n")
+        }
+        write("\r\n")
     }
 }

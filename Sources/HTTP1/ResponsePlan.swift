@@ -21,103 +21,74 @@ struct ResponsePlan: Sendable {
     ///   - keepHeaders: copy the fields for `%({name}o)s` in the access log.
     static func make(
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
-        contentLength: Int64, request: RequestHead, keepAlive requested: Bool, server: String?, keepHeaders: Bool
+        contentLength: Int64, request: RequestHead, keepAlive requested: Bool, serverLine: [UInt8]?, keepHeaders: Bool
     ) throws(InvalidHeader) -> ResponsePlan {
         var keepAlive = requested
         var copies: [(name: [UInt8], value: [UInt8])] = []
-        var head: [UInt8] = []
-        var size = 200
-        for i in 0..<fieldCount {
-            let (name, value) = field(i)
-            size += name.count + value.count + 4
-        }
-        head.reserveCapacity(size)
-        ResponseEncoder.appendStatusLine(&head, status: status, version: request.version)
         var hasDate = false
         var hasServer = false
-        for i in 0..<fieldCount {
-            let (name, value) = field(i)
-            switch ResponseEncoder.classify(name: name, value: value) {
-            case .invalid:
-                throw InvalidHeader(name: String(decoding: name, as: UTF8.self))
-            case .framing:
-                continue
-            case .connection:
-                if String(decoding: value, as: UTF8.self).lowercased().contains("close") { keepAlive = false }
-                continue
-            case .date: hasDate = true
-            case .server: hasServer = true
-            case .other: break
-            }
-            ResponseEncoder.appendField(&head, name: name, value: value)
-            if keepHeaders { copies.append((Array(name), Array(value))) }
-        }
-        if !hasServer, let server {
-            if server == "arbiter" { head.append(contentsOf: Self.serverLine) } else { head.append(contentsOf: "Server: \(server)\r\n".utf8) }
-        }
-        if !hasDate { DateCache.shared.appendLine(to: &head) }
-        if status == 101 {
-            // The response ends at its head; the connection then speaks the protocol in `Upgrade`.
-            head.append(contentsOf: "Connection: Upgrade\r\n\r\n".utf8)
-            return ResponsePlan(head: head, chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
-        }
-        let method = request.method
+        var invalid: String?
+        var size = ResponseEncoder.fixedRoom + (serverLine?.count ?? 0)
         // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none.
         let bodyless = status == 204 || status == 304
-        let suppress = bodyless || method == .head
+        let suppress = bodyless || request.isMethod("HEAD")
         var length: Int64? = contentLength >= 0 ? contentLength : nil
         var chunked = false
-        if bodyless {
-            length = nil  // RFC 9110 §8.6: none in a 204; a 304's would have to match the 200's.
-        } else if length == nil && !suppress {
-            if request.version == .http11 {
-                chunked = true
-            } else {
-                keepAlive = false  // HTTP/1.0 without a length: the end of the body is the close.
+        // Each field is classified once, which also says whether the head carries it.
+        let head = withUnsafeTemporaryAllocation(of: Bool.self, capacity: fieldCount) { sent -> [UInt8] in
+            for i in 0..<fieldCount {
+                let (name, value) = field(i)
+                let kind = ResponseEncoder.classify(name: name, value: value)
+                sent.initializeElement(at: i, to: kind == .other || kind == .date || kind == .server)
+                switch kind {
+                case .invalid: invalid = invalid ?? String(decoding: name, as: UTF8.self)
+                case .framing: break
+                case .connection:
+                    if String(decoding: value, as: UTF8.self).lowercased().contains("close") { keepAlive = false }
+                case .date: hasDate = true
+                case .server: hasServer = true
+                case .other: break
+                }
+                if sent[i] {
+                    size += name.count + value.count + 4
+                    if keepHeaders { copies.append((Array(name), Array(value))) }
+                }
+            }
+            if invalid != nil { return [] }
+            if status == 101 {
+                keepAlive = false
+            } else if bodyless {
+                length = nil  // RFC 9110 §8.6: none in a 204; a 304's would have to match the 200's.
+            } else if length == nil && !suppress {
+                if request.version == .http11 {
+                    chunked = true
+                } else {
+                    keepAlive = false  // HTTP/1.0 without a length: the end of the body is the close.
+                }
+            }
+            return ResponseEncoder.build(capacity: size) { out in
+                out.statusLine(status)
+                for i in 0..<fieldCount where sent[i] {
+                    let (name, value) = field(i)
+                    out.field(name: name, value: value)
+                }
+                if !hasServer, let serverLine { out.write(serverLine) }
+                if !hasDate { DateCache.shared.writeLine(to: &out) }
+                if status == 101 {
+                    // The response ends at its head; the connection then speaks the protocol in `Upgrade`.
+                    out.write("Connection: Upgrade\r\n\r\n")
+                } else {
+                    out.framing(contentLength: length, chunked: chunked, keepAlive: keepAlive, version: request.version)
+                }
             }
         }
-        ResponseEncoder.appendFraming(&head, contentLength: length, chunked: chunked, keepAlive: keepAlive, version: request.version)
+        if let invalid { throw InvalidHeader(name: invalid) }
+        if status == 101 {
+            return ResponsePlan(head: head, chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
+        }
         return ResponsePlan(
             head: head, chunked: chunked, suppressBody: suppress, contentLength: length, keepAlive: keepAlive,
             headers: copies)
     }
 
-    static let serverLine = Array("Server: arbiter\r\n".utf8)
-}
-
-/// The `Date` header, formatted once per second.
-///
-/// Shared by every thread that answers requests. Guarded by a pthread mutex rather than
-/// `Synchronization.Mutex`, whose futexes ThreadSanitizer cannot see (it would report every use).
-public final class DateCache: @unchecked Sendable {
-    public static let shared = DateCache()
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    /// Guarded by `mutex`.
-    private var cache: (second: Int, value: String, line: [UInt8]) = (0, "", [])
-
-    private init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    private func withCache<R>(_ body: (inout (second: Int, value: String, line: [UInt8])) -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        let now = time(nil)
-        if cache.second != now {
-            let value = HTTPDate.format(epochSeconds: now)
-            cache = (now, value, Array("Date: \(value)\r\n".utf8))
-        }
-        return body(&cache)
-    }
-
-    public func current() -> String {
-        withCache { $0.value }
-    }
-
-    /// Appends `Date: …\r\n`.
-    func appendLine(to out: inout [UInt8]) {
-        withCache { out.append(contentsOf: $0.line) }
-    }
 }

@@ -140,3 +140,13 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
         #expect(HTTPDate.format(epochSeconds: 1_795_219_200) == "Sat, 21 Nov 2026 00:00:00 GMT")
     }
 }
+
+/// A response field name is accepted exactly when it is made of tchar (RFC 9110 §5.6.2).
+@Test func fieldNameCharactersAreTheRFCsTchar() {
+    let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+    let value: [UInt8] = [UInt8(ascii: "x")]
+    for c in UInt8.min...UInt8.max {
+        let name: [UInt8] = [UInt8(ascii: "X"), c]
+        #expect(ResponseEncoder.isAcceptableResponseHeader(name: name, value: value) == tchar.contains(c), "byte \(c)")
+    }
+}
