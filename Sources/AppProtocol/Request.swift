@@ -157,22 +157,31 @@ public struct Query: Sendable, CustomStringConvertible {
     /// true. Names are compared byte for byte when they need no decoding, and only the values asked
     /// for are decoded: a lookup allocates nothing for the pairs it passes over.
     private func scan(for name: String, _ body: (String) -> Bool) {
-        let bytes = raw.utf8
-        var start = bytes.startIndex
-        while start < bytes.endIndex {
-            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-            let part = bytes[start..<end]
-            start = end < bytes.endIndex ? bytes.index(after: end) : end
-            if part.isEmpty { continue }
-            let eq = part.firstIndex(of: UInt8(ascii: "="))
-            let rawName = part[..<(eq ?? part.endIndex)]
-            let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
-            let matches = encoded
-                ? Percent.decode(String(Substring(rawName)), plusAsSpace: true) == name
-                : rawName.elementsEqual(name.utf8)
-            guard matches else { continue }
-            let value = eq.map { Percent.decode(String(Substring(part[bytes.index(after: $0)...])), plusAsSpace: true) } ?? ""
-            if !body(value) { return }
+        // On the contiguous UTF-8 bytes with integer offsets: `String.Index` steps cost far more
+        // than the comparisons on a query of a few bytes.
+        var raw = raw
+        var wanted = name
+        raw.withUTF8 { bytes in
+            wanted.withUTF8 { wantedBytes in
+                func text(_ range: Range<Int>) -> String {
+                    Percent.decode(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self), plusAsSpace: true)
+                }
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
+                    let part = start..<end
+                    start = end + 1
+                    if part.isEmpty { continue }
+                    var eq = part.lowerBound
+                    while eq < part.upperBound && bytes[eq] != UInt8(ascii: "=") { eq += 1 }
+                    let rawName = UnsafeBufferPointer(rebasing: bytes[part.lowerBound..<eq])
+                    let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
+                    let matches = encoded ? text(part.lowerBound..<eq) == name : rawName.elementsEqual(wantedBytes)
+                    guard matches else { continue }
+                    if !body(eq < part.upperBound ? text((eq + 1)..<part.upperBound) : "") { return }
+                }
+            }
         }
     }
 
@@ -192,9 +201,11 @@ public struct Query: Sendable, CustomStringConvertible {
 
 enum Percent {
     static func decode(_ text: String, plusAsSpace: Bool) -> String {
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }) else {
-            return text
+        var scanned = text
+        let encoded = scanned.withUTF8 { bytes in
+            bytes.contains { $0 == UInt8(ascii: "%") || (plusAsSpace && $0 == UInt8(ascii: "+")) }
         }
+        guard encoded else { return text }
         var out: [UInt8] = []
         let bytes = Array(text.utf8)
         var i = 0

@@ -60,8 +60,20 @@ final class Route: Sendable {
     /// A request path's segments, split first and then each percent-decoded.
     static func segments(of rawPath: String) -> [String] {
         // Split on the byte `/` (not `Character`s), then decode each segment: `%2F` stays inside.
-        rawPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map {
-            Percent.decode(String(Substring($0)), plusAsSpace: false)
+        var path = rawPath
+        return path.withUTF8 { bytes in
+            var segments: [String] = []
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+                if end > start {
+                    let segment = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                    segments.append(Percent.decode(segment, plusAsSpace: false))
+                }
+                start = end + 1
+            }
+            return segments
         }
     }
 

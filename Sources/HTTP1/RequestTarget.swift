@@ -119,8 +119,11 @@ extension RequestTarget {
         if target.utf8.first == UInt8(ascii: "/") {
             // Origin form, the common case: no copy, and a byte search (`?` is ASCII, so its index
             // is a character boundary; a `Character` search would break graphemes along the way).
-            let q = target.utf8.firstIndex(of: UInt8(ascii: "?"))
-            return (q.map { text[..<$0] } ?? text, q.map { text[target.utf8.index(after: $0)...] } ?? "")
+            var bytes = target
+            let offset = bytes.withUTF8 { $0.firstIndex(of: UInt8(ascii: "?")) }
+            guard let offset else { return (text, "") }
+            let q = target.utf8.index(target.utf8.startIndex, offsetBy: offset)
+            return (text[..<q], text[target.utf8.index(after: q)...])
         }
         var bytes = Array(target.utf8)
         return bytes.withUnsafeMutableBufferPointer { b in
