@@ -27,6 +27,11 @@ struct ConnectionTable {
         }
     }
 
+    /// One more than the highest descriptor the table has room for: every open connection's
+    /// descriptor is below it. Walking `0..<end` through the subscript visits them without a copy
+    /// (closing one meanwhile only empties its slot).
+    var end: Int32 { Int32(slots.count) }
+
     /// The open connections (a copy: the caller may close them while it iterates).
     var values: [ServerConnection] { slots.compactMap { $0 } }
 }
