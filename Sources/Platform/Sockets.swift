@@ -145,21 +145,25 @@ public struct SocketName: Sendable, Equatable {
         return rc == 0 ? from(&storage) : nil
     }
 
+    /// An address as `inet_ntop` writes it, through a buffer on the stack.
+    private static func text(_ family: Int32, _ address: UnsafeRawPointer, _ capacity: Int) -> String {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { buffer in
+            guard inet_ntop(family, address, buffer.baseAddress, socklen_t(capacity)) != nil else { return "" }
+            return String(cString: buffer.baseAddress!)
+        }
+    }
+
     public static func from(_ storage: UnsafePointer<sockaddr_storage>) -> SocketName? {
         switch Int32(storage.pointee.ss_family) {
         case AF_INET:
             return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
                 var addr = sin.pointee.sin_addr
-                var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-                inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
-                return SocketName(host: String(nulTerminated: buffer), port: UInt16(bigEndian: sin.pointee.sin_port), isUnix: false)
+                return SocketName(host: text(AF_INET, &addr, Int(INET_ADDRSTRLEN)), port: UInt16(bigEndian: sin.pointee.sin_port), isUnix: false)
             }
         case AF_INET6:
             return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
                 var addr = sin.pointee.sin6_addr
-                var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-                inet_ntop(AF_INET6, &addr, &buffer, socklen_t(buffer.count))
-                return SocketName(host: String(nulTerminated: buffer), port: UInt16(bigEndian: sin.pointee.sin6_port), isUnix: false)
+                return SocketName(host: text(AF_INET6, &addr, Int(INET6_ADDRSTRLEN)), port: UInt16(bigEndian: sin.pointee.sin6_port), isUnix: false)
             }
         case AF_UNIX:
             return storage.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { sun in

@@ -37,11 +37,9 @@ extension WorkerContext {
         WorkerCounters.add(WorkerCounters.Field.connectionsAccepted)
         let listener = listeners.firstIndex { $0.fd == listenerFD }
         if listener.map({ noDelayPerConnection[$0] }) ?? true { Descriptor.setNoDelay(fd) }
-        let remote = SocketName.from(&storage)
-        let host = remote?.host ?? ""
-        if host != lastPeerHost.text { lastPeerHost = (host, Array(host.utf8)) }
-        return .accepted(fd: fd, remote: remote, local: listener.flatMap { listeners[$0].name },
-                         remoteBytes: lastPeerHost.bytes, localBytes: listener.map { listenerHostBytes[$0] } ?? [])
+        let remote = peers.peer(&storage)
+        return .accepted(fd: fd, remote: remote.name, local: listener.flatMap { listeners[$0].name },
+                         remoteBytes: remote.hostBytes, localBytes: listener.map { listenerHostBytes[$0] } ?? [])
     }
 
     /// The connection machine's settings for a peer: limits, timeouts, and whether it owes a PROXY

@@ -20,10 +20,8 @@ final class WorkerContext: @unchecked Sendable {
     /// not when the listener has it, since Linux gives every socket accepted from a listener the
     /// listener's `TCP_NODELAY`, and not on a Unix socket.
     let noDelayPerConnection: [Bool]
-    /// The last peer host accepted and its bytes, so that connections from one address (a proxy, a
-    /// load balancer, loopback) share one array. Read and written by the accepting thread only (the
-    /// loop thread).
-    var lastPeerHost: (text: String, bytes: [UInt8]) = ("", [])
+    /// The last peer accepted. Read and written by the accepting thread only (the loop thread).
+    var peers = PeerCache()
     let control: ControlChannel
     let limits: Limits
     let heartbeat: Heartbeat
