@@ -44,7 +44,7 @@ enum Responder {
         return try exchange.respond(status: response.status.code, headers: headers, body: body)
     }
 
-    static func send(_ response: Response, request: Request, exchange: Exchange) async {
+    nonisolated(nonsending) static func send(_ response: Response, request: Request, exchange: Exchange) async {
         if case .webSocket(let handler) = response.body {
             return await serveWebSocket(handler, response: response, request: request, exchange: exchange)
         }

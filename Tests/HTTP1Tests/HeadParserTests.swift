@@ -150,3 +150,16 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
         #expect(ResponseEncoder.isAcceptableResponseHeader(name: name, value: value) == tchar.contains(c), "byte \(c)")
     }
 }
+
+/// A response field value is accepted exactly when every byte is a field-vchar, SP, HTAB or
+/// obs-text (RFC 9110 §5.5), wherever the byte sits in a long value.
+@Test func fieldValueBytesAreTheRFCs() {
+    for c in UInt8.min...UInt8.max {
+        let allowed = c == 9 || (c >= 0x20 && c != 0x7F)
+        for position in [0, 7, 8, 13, 20] {
+            var value = [UInt8](repeating: UInt8(ascii: "v"), count: 21)
+            value[position] = c
+            #expect(ResponseEncoder.isAcceptableResponseHeader(name: Array("X-A".utf8), value: value) == allowed, "byte \(c) at \(position)")
+        }
+    }
+}
