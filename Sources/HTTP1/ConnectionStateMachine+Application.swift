@@ -37,12 +37,11 @@ extension ConnectionStateMachine {
             plan = try ResponsePlan.make(
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone,
-                serverLine: shared.serverLine, keepHeaders: keepResponseHeaders)
+                serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))
             return .invalidState
         }
-        if !peerGone { queue(plan.head) }
         request!.plan = plan
         request!.status = status
         return .ok

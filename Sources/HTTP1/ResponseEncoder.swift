@@ -68,13 +68,14 @@ public enum ResponseEncoder {
         return true
     }
 
-    /// Builds a head of at most `capacity` bytes in one allocation: `body` writes each piece with
-    /// one copy, without the growth and uniqueness checks of appending to an array piece by piece.
-    static func build(capacity: Int, _ body: (inout HeadWriter) -> Void) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+    /// Appends a head of at most `capacity` bytes to `output`: `body` writes each piece with one
+    /// copy into scratch memory (on the stack when small), which is then appended whole, without
+    /// the growth and uniqueness checks of appending to an array piece by piece.
+    static func append(to output: inout [UInt8], capacity: Int, _ body: (inout HeadWriter) -> Void) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var writer = HeadWriter(buffer)
             body(&writer)
-            count = writer.count
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<writer.count]))
         }
     }
 
@@ -103,7 +104,8 @@ public enum ResponseEncoder {
                 }
             }
         }
-        return build(capacity: size) { out in
+        var head: [UInt8] = []
+        append(to: &head, capacity: size) { out in
             out.statusLine(status)
             for (name, value) in headers {
                 name.withUnsafeBufferPointer { n in value.withUnsafeBufferPointer { v in out.field(name: n, value: v) } }
@@ -112,6 +114,7 @@ public enum ResponseEncoder {
             if !hasDate { out.field("Date", date) }
             out.framing(contentLength: contentLength, chunked: chunked, keepAlive: keepAlive, version: version)
         }
+        return head
     }
 
     static let crlf: [UInt8] = [ASCII.cr, ASCII.lf]

@@ -1,9 +1,8 @@
 import Glibc
 
 /// How a response is framed, decided when the application sends its head; the head bytes are
-/// written straight from the application's borrowed fields.
+/// written straight from the application's borrowed fields to the connection's output.
 struct ResponsePlan: Sendable {
-    var head: [UInt8]
     var chunked: Bool
     /// HEAD, 204 and 304 responses carry no body bytes even if the application writes some.
     var suppressBody: Bool
@@ -21,7 +20,8 @@ struct ResponsePlan: Sendable {
     ///   - keepHeaders: copy the fields for `%({name}o)s` in the access log.
     static func make(
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
-        contentLength: Int64, request: RequestHead, keepAlive requested: Bool, serverLine: [UInt8]?, keepHeaders: Bool
+        contentLength: Int64, request: RequestHead, keepAlive requested: Bool, serverLine: [UInt8]?, keepHeaders: Bool,
+        output: inout [UInt8], writeHead: Bool
     ) throws(InvalidHeader) -> ResponsePlan {
         var keepAlive = requested
         var copies: [(name: [UInt8], value: [UInt8])] = []
@@ -35,7 +35,7 @@ struct ResponsePlan: Sendable {
         var length: Int64? = contentLength >= 0 ? contentLength : nil
         var chunked = false
         // Each field is classified once, which also says whether the head carries it.
-        let head = withUnsafeTemporaryAllocation(of: Bool.self, capacity: fieldCount) { sent -> [UInt8] in
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: fieldCount) { sent in
             for i in 0..<fieldCount {
                 let (name, value) = field(i)
                 let kind = ResponseEncoder.classify(name: name, value: value)
@@ -54,7 +54,7 @@ struct ResponsePlan: Sendable {
                     if keepHeaders { copies.append((Array(name), Array(value))) }
                 }
             }
-            if invalid != nil { return [] }
+            if invalid != nil { return }
             if status == 101 {
                 keepAlive = false
             } else if bodyless {
@@ -66,7 +66,8 @@ struct ResponsePlan: Sendable {
                     keepAlive = false  // HTTP/1.0 without a length: the end of the body is the close.
                 }
             }
-            return ResponseEncoder.build(capacity: size) { out in
+            guard writeHead else { return }
+            ResponseEncoder.append(to: &output, capacity: size) { out in
                 out.statusLine(status)
                 for i in 0..<fieldCount where sent[i] {
                     let (name, value) = field(i)
@@ -84,11 +85,10 @@ struct ResponsePlan: Sendable {
         }
         if let invalid { throw InvalidHeader(name: invalid) }
         if status == 101 {
-            return ResponsePlan(head: head, chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
+            return ResponsePlan(chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
         }
         return ResponsePlan(
-            head: head, chunked: chunked, suppressBody: suppress, contentLength: length, keepAlive: keepAlive,
+            chunked: chunked, suppressBody: suppress, contentLength: length, keepAlive: keepAlive,
             headers: copies)
     }
-
 }
