@@ -66,7 +66,23 @@ struct Script: ~Copyable {
                 let codes = [200, 204, 304, 404, 500, 99, 600, 101, 101]
                 let status = codes[Int(next() ?? 0) % codes.count]
                 let length = Int64(next() ?? 0) - 128
-                _ = machine.applicationSendHead(status: status, fieldCount: 0, field: { _ in fatalError("no fields") }, contentLength: length)
+                // Up to three fields of arbitrary bytes (names up to 39, values up to 255): invalid
+                // ones must be refused, valid ones must fit the head's estimated size.
+                var storage: [UInt8] = []
+                var fields: [(name: Range<Int>, value: Range<Int>)] = []
+                for _ in 0..<(Int(next() ?? 0) % 4) {
+                    let name = take(Int(next() ?? 0) % 40)
+                    let value = take(Int(next() ?? 0))
+                    storage += name
+                    storage += value
+                    fields.append(((storage.count - value.count - name.count)..<(storage.count - value.count), (storage.count - value.count)..<storage.count))
+                }
+                storage.withUnsafeBufferPointer { bytes in
+                    _ = machine.applicationSendHead(
+                        status: status, fieldCount: fields.count,
+                        field: { (UnsafeBufferPointer(rebasing: bytes[fields[$0].name]), UnsafeBufferPointer(rebasing: bytes[fields[$0].value])) },
+                        contentLength: length)
+                }
             case 5:
                 if serving && !writePending, machine.applicationWrite(take(Int(next() ?? 0)), now: now) == .ok { writePending = true }
             case 6:
