@@ -2,8 +2,13 @@
 public enum HTTPStatus {
     /// `HTTP/1.1 200 OK\r\n` for each status with a reason phrase of its own, made once.
     private static let statusLines: [[UInt8]?] = (100..<600).map { status in
-        let reason = reasonPhrase(status)
-        return reason == "Status \(status)" ? nil : Array("HTTP/1.1 \(status) \(reason)\r\n".utf8)
+        reasonPhrase(status) == "Status \(status)" ? nil : Array(statusLineText(status).utf8)
+    }
+
+    /// A status line. Always HTTP/1.1, the highest version the server conforms to, also for
+    /// HTTP/1.0 clients (RFC 9110 §2.5); the request's version decides the connection semantics.
+    static func statusLineText(_ status: Int) -> String {
+        "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
     }
 
     /// The whole status line of a status that has a reason phrase of its own; nil for any other.

@@ -153,7 +153,7 @@ public enum ResponseEncoder {
     }
 }
 
-/// Writes a response head into memory sized in advance (`ResponseEncoder.build`). Every write
+/// Writes a response head into memory sized in advance (`ResponseEncoder.append(to:capacity:_:)`). Every write
 /// checks the room left: a head that would not fit is a broken size estimate, not a buffer overrun.
 struct HeadWriter: ~Copyable {
     private let buffer: UnsafeMutableBufferPointer<UInt8>
@@ -209,15 +209,10 @@ struct HeadWriter: ~Copyable {
         }
     }
 
-    /// `HTTP/1.1 200 OK\r\n`. Always 1.1, the highest version the server conforms to, also for
-    /// HTTP/1.0 clients (RFC 9110 §2.5); the request's version decides the connection semantics.
+    /// `HTTP/1.1 200 OK\r\n` (`HTTPStatus.statusLineText`), from the lines made once when it can.
     mutating func statusLine(_ status: Int) {
         if let line = HTTPStatus.statusLine(status) { return write(line) }
-        write("HTTP/1.1 ")
-        writeDecimal(Int64(status))
-        write(ASCII.space)
-        write(HTTPStatus.reasonPhrase(status))
-        write("\r\n")
+        write(HTTPStatus.statusLineText(status))
     }
 
     mutating func field(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {

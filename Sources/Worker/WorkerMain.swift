@@ -36,10 +36,8 @@ final class WorkerContext: @unchecked Sendable {
     let keepResponseHeaders: Bool
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
-    /// The HTTP/1 connection rules' settings (before the per-peer PROXY protocol decision).
-    let connectionConfiguration: ConnectionStateMachine.Configuration
-    /// The connection rules' settings as connections share them: for a peer that owes a PROXY
-    /// protocol header (nil when none does), and for every other.
+    /// The HTTP/1 connection rules' settings as connections share them: for a peer that owes a
+    /// PROXY protocol header (nil when none does), and for every other.
     let owingProxyHeader: ConnectionStateMachine.SharedConfiguration?
     let owingNothing: ConnectionStateMachine.SharedConfiguration
     /// TLS, when configured: set once at boot, before the event loop starts.
@@ -67,7 +65,6 @@ final class WorkerContext: @unchecked Sendable {
         let configuration = ConnectionStateMachine.Configuration(
             limits: limits, keepAlive: settings.keepalive, headerTimeout: settings.headerTimeout, bodyTimeout: settings.bodyTimeout,
             proxyProtocol: proxyProtocol)
-        connectionConfiguration = configuration
         owingProxyHeader = proxyProtocol == .off ? nil : ConnectionStateMachine.SharedConfiguration(configuration)
         var plain = configuration
         plain.proxyProtocol = .off

@@ -100,7 +100,7 @@ extension WorkerContext {
             let session = try tls.context.makeSession()
             return TLSTransport(
                 fd: fd, session: session, remote: remote, logger: logger,
-                handshakeTimeout: tls.handshakeTimeout, now: Clock.monotonic(), serverHeader: connectionConfiguration.server)
+                handshakeTimeout: tls.handshakeTimeout, now: Clock.monotonic(), serverHeader: owingNothing.configuration.server)
         } catch {
             logger.error("Cannot start TLS for a connection from \(remote?.display ?? "-"): \(error.message)")
             Descriptor.close(fd)
