@@ -12,7 +12,10 @@ public protocol Application: Sendable {
 
 /// An asynchronous application: many requests share a thread while they wait.
 public protocol AsyncApplication: Sendable {
-    func respond(to request: Request) async throws -> Response
+    /// Runs on its caller's executor (`nonisolated(nonsending)`): a request's task calls it on the
+    /// worker's loop, and it does not hop to the generic executor and back. A conformance may
+    /// declare it without the attribute.
+    nonisolated(nonsending) func respond(to request: Request) async throws -> Response
     func startup() async throws
     func shutdown() async throws
 }
@@ -85,14 +88,14 @@ public struct SyncChain: Application, Chained {
 
 /// An asynchronous chain; synchronous parts inside it run on the host's thread pool.
 public struct AsyncChain: AsyncApplication, Chained {
-    let handler: @Sendable (Request) async throws -> Response
+    let handler: RouteHandler
     let start: @Sendable () async throws -> Void
     let stop: @Sendable () async throws -> Void
     let synchronousParts: [String]
     let applicationName: String
     let middlewareNames: [String]
 
-    public func respond(to request: Request) async throws -> Response { try await handler(request) }
+    public nonisolated(nonsending) func respond(to request: Request) async throws -> Response { try await handler(request) }
     public func startup() async throws { try await start() }
     public func shutdown() async throws { try await stop() }
 }
@@ -114,7 +117,7 @@ public struct Handler: Application {
 
 /// An async application from a closure.
 public struct AsyncHandler: AsyncApplication {
-    let body: @Sendable (Request) async throws -> Response
-    public init(_ body: @escaping @Sendable (Request) async throws -> Response) { self.body = body }
-    public func respond(to request: Request) async throws -> Response { try await body(request) }
+    let body: RouteHandler
+    public init(_ body: @escaping RouteHandler) { self.body = body }
+    public nonisolated(nonsending) func respond(to request: Request) async throws -> Response { try await body(request) }
 }

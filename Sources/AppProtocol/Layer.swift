@@ -18,8 +18,8 @@ enum Layer: Sendable {
     /// The layer around `next`. Synchronous middleware runs on the host's pool (it may block), and
     /// the `next` it calls blocks that pool thread until the asynchronous inside is done.
     func wrap(
-        _ next: @escaping @Sendable (Request) async throws -> Response
-    ) -> @Sendable (Request) async throws -> Response {
+        _ next: @escaping RouteHandler
+    ) -> RouteHandler {
         switch self {
         case .async(let middleware):
             return { request in try await middleware.respond(to: request, next: next) }
@@ -34,8 +34,8 @@ enum Layer: Sendable {
 
     /// Composes layers around `handler`; the first layer is the outermost.
     static func compose(
-        _ layers: [Layer], around handler: @escaping @Sendable (Request) async throws -> Response
-    ) -> @Sendable (Request) async throws -> Response {
+        _ layers: [Layer], around handler: @escaping RouteHandler
+    ) -> RouteHandler {
         layers.reversed().reduce(handler) { inner, layer in layer.wrap(inner) }
     }
 }

@@ -1,7 +1,9 @@
 import Synchronization
 
-/// What a route runs: the request (with its `parameters`) in, the response out.
-public typealias RouteHandler = @Sendable (Request) async throws -> Response
+/// What a route runs: the request (with its `parameters`) in, the response out. It runs on its
+/// caller's executor (the request's task, on the worker's loop) without a hop to the generic
+/// executor and back; a closure written where one is expected gets this isolation.
+public typealias RouteHandler = nonisolated(nonsending) @Sendable (Request) async throws -> Response
 
 /// Routes requests by method and path pattern to handlers: an `AsyncApplication` to export or to
 /// wrap in middleware.
@@ -55,7 +57,7 @@ public final class Router: AsyncApplication, Chained, Sendable {
         for hook in hooks.withLock({ $0.shutdown }).reversed() { try await hook() }
     }
 
-    public func respond(to request: Request) async throws -> Response {
+    public nonisolated(nonsending) func respond(to request: Request) async throws -> Response {
         // Matched and composed in a synchronous call, so that this frame holds only the handler and
         // the request while the handler awaits (10,000 sleeping requests hold 10,000 such frames).
         let (handler, routed) = try resolve(request)
