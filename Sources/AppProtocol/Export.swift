@@ -107,9 +107,12 @@ final class ExportedApplication: @unchecked Sendable {
             }
             Responder.sendBlocking(response, request: request, exchange: exchange)
             return nil
-        case .async(let app):
+        case .async:
             let running = RunningRequest()
-            running.task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) {
+            // The task's closure holds the application as one reference (`self`), not as an
+            // existential of its own: every request in flight holds that closure.
+            running.task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
+                guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
                 let response: Response
                 do {
                     response = try await app.respond(to: request)

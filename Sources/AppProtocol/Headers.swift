@@ -3,9 +3,18 @@
 /// Stored as one contiguous byte buffer plus offsets, so copying a request's head costs one allocation
 /// and names and values are decoded only when asked for.
 public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    /// Offsets into `storage`, kept in 32 bits: a request holds one per field for its lifetime.
     struct Entry: Sendable {
-        var name: Range<Int>
-        var value: Range<Int>
+        private let nameStart, nameEnd, valueStart, valueEnd: UInt32
+        var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
+        var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
+
+        init(name: Range<Int>, value: Range<Int>) {
+            nameStart = UInt32(name.lowerBound)
+            nameEnd = UInt32(name.upperBound)
+            valueStart = UInt32(value.lowerBound)
+            valueEnd = UInt32(value.upperBound)
+        }
     }
 
     var storage: [UInt8] = []

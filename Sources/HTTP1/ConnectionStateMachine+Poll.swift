@@ -178,7 +178,9 @@ extension ConnectionStateMachine {
         }
         guard bufferedInput > 0 else { return .none }
         if headStartedAt == nil { headStartedAt = now }
-        let result = input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
+        let result = inputStart == 0
+            ? parser.parse(taking: &input)
+            : input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
         switch result {
         case .incomplete:
             return .none
@@ -186,7 +188,7 @@ extension ConnectionStateMachine {
             refuse(error, now: now)
             return poll(now: now)
         case .complete(let head, let consumed):
-            consumeInput(consumed)
+            if !input.isEmpty { consumeInput(consumed) }  // empty: the head took the whole input
             trimBuffers()  // the application may take long to answer
             parser.reset()
             headStartedAt = nil

@@ -58,10 +58,13 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         public let configuration: Configuration
         /// `Server: …\r\n`, made once (nil without a `Server` header).
         let serverLine: [UInt8]?
+        /// `configuration.headWindow`, computed once.
+        let headWindow: Int
 
         public init(_ configuration: Configuration) {
             self.configuration = configuration
             serverLine = configuration.server.map { Array("Server: \($0)\r\n".utf8) }
+            headWindow = configuration.headWindow
         }
     }
 
@@ -154,7 +157,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         case .lingering: return 65_536  // dropped as it arrives
         case .head:
             if discard != nil { return max(0, configuration.readAhead - bufferedInput) }
-            return max(0, configuration.headWindow - bufferedInput)
+            return max(0, shared.headWindow - bufferedInput)
         case .request:
             // Also while the application reads the body: the decoder makes progress within any
             // window larger than a chunk line.
@@ -165,7 +168,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     public var wantsRead: Bool { mutating get { readBudget > 0 } }
 
     /// The most input this machine ever holds (its driver reading within `readBudget`).
-    public var inputBound: Int { max(configuration.headWindow, configuration.readAhead, 65_536) }
+    public var inputBound: Int { max(shared.headWindow, configuration.readAhead, 65_536) }
 
     public var wantsWrite: Bool { mutating get { outboundCount > 0 && !peerGone } }
 

@@ -25,18 +25,60 @@ public struct HeadParser: Sendable {
     }
 
     public mutating func parse(_ buffer: UnsafeBufferPointer<UInt8>) -> Result {
+        switch locate(buffer) {
+        case .incomplete: return .incomplete
+        case .failure(let error): return .failure(error)
+        case .head(let start, let end):
+            return make(Array(UnsafeBufferPointer(rebasing: buffer[start..<end])), count: end - start, consumed: end + 2)
+        }
+    }
+
+    /// Parses `input` from its start. When it holds exactly one head and nothing else, the head keeps
+    /// `input`'s storage instead of a copy and `input` is left empty (`consumed` is then all of it): a connection's input usually
+    /// holds just that head, and a head lives as long as its request, so the request holds one
+    /// buffer, not two, and no copy is made.
+    public mutating func parse(taking input: inout [UInt8]) -> Result {
+        switch input.withUnsafeBufferPointer({ locate($0) }) {
+        case .incomplete: return .incomplete
+        case .failure(let error): return .failure(error)
+        case .head(let start, let end):
+            // Only a buffer without much spare room is kept for the request's lifetime.
+            guard start == 0, end + 2 == input.count, input.capacity <= input.count + 64 else {
+                return make(Array(input[start..<end]), count: end - start, consumed: end + 2)
+            }
+            var bytes: [UInt8] = []
+            swap(&bytes, &input)  // the head's bytes are the storage's only owner
+            let result = make(bytes, count: end, consumed: end + 2)
+            if case .failure = result { swap(&bytes, &input) }
+            return result
+        }
+    }
+
+    private enum Located {
+        case incomplete
+        case failure(HTTPError)
+        /// The head is `start..<end`, followed by its final CRLF.
+        case head(start: Int, end: Int)
+    }
+
+    private mutating func locate(_ buffer: UnsafeBufferPointer<UInt8>) -> Located {
         // RFC 9112 §2.2: ignore empty lines before the request line (a few, from sloppy clients).
         var start = 0
         while start + 1 < buffer.count, start < 8, buffer[start] == ASCII.cr, buffer[start + 1] == ASCII.lf {
             start += 2
         }
         guard let end = findEndOfHead(buffer, from: start) else {
-            return incompleteOrTooLarge(buffer, start: start)
+            if let error = tooLarge(buffer, start: start) { return .failure(error) }
+            return .incomplete
         }
+        return .head(start: start, end: end)
+    }
+
+    private mutating func make(_ bytes: [UInt8], count: Int, consumed: Int) -> Result {
         do {
-            let head = try Self.parseHead(UnsafeBufferPointer(rebasing: buffer[start..<end]), limits: limits)
+            let head = try Self.parseHead(bytes, count: count, limits: limits)
             searched = 0
-            return .complete(head, consumed: end + 2)
+            return .complete(head, consumed: consumed)
         } catch {
             return .failure(error as! HTTPError)
         }
@@ -59,7 +101,8 @@ public struct HeadParser: Sendable {
         return nil
     }
 
-    private func incompleteOrTooLarge(_ buffer: UnsafeBufferPointer<UInt8>, start: Int) -> Result {
+    /// Why an incomplete head is refused already, if it is.
+    private func tooLarge(_ buffer: UnsafeBufferPointer<UInt8>, start: Int) -> HTTPError? {
         let lineLimit = limits.effectiveRequestLine
         var lineEnd: Int?
         var i = start
@@ -68,21 +111,22 @@ public struct HeadParser: Sendable {
             i += 1
         }
         if lineEnd == nil, buffer.count - start > lineLimit + 1 {
-            return .failure(.uriTooLong("request line longer than \(lineLimit) bytes"))
+            return .uriTooLong("request line longer than \(lineLimit) bytes")
         }
         if let lineEnd, lineEnd - start > lineLimit {
-            return .failure(.uriTooLong("request line longer than \(lineLimit) bytes"))
+            return .uriTooLong("request line longer than \(lineLimit) bytes")
         }
         if buffer.count - start > limits.maxHeadSize {
-            return .failure(.fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes"))
+            return .fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes")
         }
-        return .incomplete
+        return nil
     }
 
-    /// Parses `head`: the request line and field lines, each ending in CRLF, without the final CRLF.
-    static func parseHead(_ head: UnsafeBufferPointer<UInt8>, limits: Limits) throws -> RequestHead {
-        let bytes = Array(head)
-        return try bytes.withUnsafeBufferPointer { b in
+    /// Parses the head in the first `count` bytes of `bytes`: the request line and field lines, each
+    /// ending in CRLF, without the final CRLF (which `bytes` may hold after them).
+    static func parseHead(_ bytes: [UInt8], count: Int, limits: Limits) throws -> RequestHead {
+        return try bytes.withUnsafeBufferPointer { all in
+            let b = UnsafeBufferPointer(rebasing: all[..<count])
             var lineEnd = 0
             while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
             if lineEnd > limits.effectiveRequestLine {

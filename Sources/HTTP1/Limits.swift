@@ -30,6 +30,15 @@ public struct Limits: Sendable, Equatable {
     }
 
     var effectiveRequestLine: Int { requestLine <= 0 ? 65_535 : requestLine }
-    /// The whole head may not exceed the request line plus every field at its maximum.
-    var maxHeadSize: Int { effectiveRequestLine + 2 + fields * (fieldSize + 2) + 2 }
+    /// The whole head may not exceed the request line plus every field at its maximum, nor
+    /// `headCeiling` (which keeps a head's offsets in 32 bits), however large the limits are set.
+    var maxHeadSize: Int {
+        let ceiling = Self.headCeiling
+        let (fieldBytes, overflow) = max(fields, 0).multipliedReportingOverflow(by: min(max(fieldSize, 0), ceiling) + 2)
+        if overflow { return ceiling }
+        return min(min(effectiveRequestLine, ceiling) + 2 + min(fieldBytes, ceiling) + 2, ceiling)
+    }
+
+    /// The largest head any limits allow: 1 GiB.
+    static let headCeiling = 1 << 30
 }

@@ -35,9 +35,19 @@ public enum BodyFraming: Sendable, Equatable {
 /// Immutable, and a class: a head passes through the machine, the connection, the exchange and the
 /// access log, and a reference is one retain where a value would copy itself and retain its arrays.
 public final class RequestHead: Sendable {
+    /// Offsets into `bytes`, kept in 32 bits (a head is bounded by `Limits`, far below 4 GiB): a
+    /// request holds one per field for its lifetime.
     public struct Field: Sendable, Equatable {
-        public let name: Range<Int>
-        public let value: Range<Int>
+        private let nameStart, nameEnd, valueStart, valueEnd: UInt32
+        public var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
+        public var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
+
+        public init(name: Range<Int>, value: Range<Int>) {
+            nameStart = UInt32(name.lowerBound)
+            nameEnd = UInt32(name.upperBound)
+            valueStart = UInt32(value.lowerBound)
+            valueEnd = UInt32(value.upperBound)
+        }
     }
 
     public let bytes: [UInt8]
