@@ -41,13 +41,13 @@ extension ConnectionStateMachine {
     /// or sleeping request), and thousands may wait at once.
     static let keptBufferCapacity = 4096
 
-    /// Gives back the room of empty buffers beyond `keptBufferCapacity`.
-    mutating func trimBuffers() {
-        if inputStart == input.count && input.capacity > Self.keptBufferCapacity {
+    /// Gives back the room of empty buffers beyond `keeping` bytes.
+    mutating func trimBuffers(keeping: Int = Self.keptBufferCapacity) {
+        if inputStart == input.count && input.capacity > keeping {
             input = []
             inputStart = 0
         }
-        if outputStart == output.count && output.capacity > Self.keptBufferCapacity {
+        if outputStart == output.count && output.capacity > keeping {
             output = []
             outputStart = 0
         }
@@ -67,6 +67,10 @@ extension ConnectionStateMachine {
     /// Timeouts: call a few times a second. Returns true when the driver should poll.
     @discardableResult
     public mutating func tick(now: Double) -> Bool {
+        // A connection still waiting at a tick (idle keep-alive, or a request the application works
+        // on) gives back its empty buffers entirely: thousands may wait at once, and a few hundred
+        // bytes each add up. A busy one keeps them between ticks, so keep-alive requests reuse them.
+        if phase == .head || phase == .request { trimBuffers(keeping: 0) }
         switch phase {
         case .closed, .upgraded:
             return false

@@ -67,6 +67,12 @@ struct ResponsePlan: Sendable {
                 }
             }
             guard writeHead else { return }
+            // A connection gives its empty buffers back while it waits (`trimBuffers`): room for the
+            // head and a known body (up to 16 KiB) is taken at once, so a whole response is one allocation.
+            if output.isEmpty, output.capacity < size {
+                let body = suppress || status == 101 ? 0 : Int(Swift.min(length ?? 0, 16_384))
+                output.reserveCapacity(size + body)
+            }
             ResponseEncoder.append(to: &output, capacity: size) { out in
                 out.statusLine(status)
                 for i in 0..<fieldCount where sent[i] {

@@ -36,6 +36,33 @@ import Testing
         #expect(h.machine.bufferCapacity >= kept)
     }
 
+    @Test func aWaitingConnectionGivesBackItsBuffersAtATick() {
+        var h = Harness()
+        h.receive("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.respond(200, "hello")
+        h.flush()
+        #expect(h.machine.bufferCapacity > 0)
+        let idleTick = h.machine.tick(now: h.now + 0.25)  // idle keep-alive: nothing to do but give back
+        #expect(!idleTick)
+        #expect(h.machine.bufferCapacity == 0)
+
+        // A request the application is still working on holds no empty buffer past a tick either,
+        // and its response allocates again.
+        h.receive("GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.respond(200, "first")
+        h.flush()
+        let started = h.receive("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(started.compactMap(\.startedTarget) == ["/slow"])
+        #expect(h.machine.bufferCapacity > 0)
+        let waitingTick = h.machine.tick(now: h.now + 0.25)
+        #expect(!waitingTick)
+        #expect(h.machine.bufferCapacity == 0)
+        _ = h.takeWritten()
+        h.respond(200, "done")
+        h.flush()
+        #expect(h.takeWritten().hasSuffix("done"))
+    }
+
     @Test func bytesAfterAHeadStayBuffered() {
         var h = Harness()
         let body = String(repeating: "b", count: 5000)
