@@ -55,11 +55,11 @@ final class ExportedApplication: @unchecked Sendable {
             },
             cancel: { _, token in
                 guard let token else { return }
-                Unmanaged<RunningRequest>.fromOpaque(token).takeUnretainedValue().task?.cancel()
+                RequestToken.task(token).cancel()
             },
             release: { _, token in
                 guard let token else { return }
-                Unmanaged<RunningRequest>.fromOpaque(token).release()
+                RequestToken.release(token)
             }))
         // The table lives as long as the process: the exported object is never released.
         table.pointee.ctx = Unmanaged.passRetained(self).toOpaque()
@@ -108,10 +108,9 @@ final class ExportedApplication: @unchecked Sendable {
             Responder.sendBlocking(response, request: request, exchange: exchange)
             return nil
         case .async:
-            let running = RunningRequest()
             // The task's closure holds the application as one reference (`self`), not as an
             // existential of its own: every request in flight holds that closure.
-            running.task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
+            let task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
                 guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
                 let response: Response
                 do {
@@ -122,14 +121,27 @@ final class ExportedApplication: @unchecked Sendable {
                 }
                 await Responder.send(response, request: request, exchange: exchange)
             }
-            return Unmanaged.passRetained(running).toOpaque()
+            return RequestToken.make(task)
         }
     }
 }
 
-/// The token of an asynchronous request: lets the server cancel its task.
-final class RunningRequest: @unchecked Sendable {
-    var task: Task<Void, Never>?
+/// The token of an asynchronous request, which lets the server cancel its task: the task itself,
+/// retained. A `Task` is a frozen struct of one reference to the task object, so the token needs no
+/// allocation of its own.
+enum RequestToken {
+    static func make(_ task: Task<Void, Never>) -> UnsafeMutableRawPointer {
+        Unmanaged.passRetained(unsafeBitCast(task, to: AnyObject.self)).toOpaque()
+    }
+
+    /// The task of a token the server still holds.
+    static func task(_ token: UnsafeMutableRawPointer) -> Task<Void, Never> {
+        unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(token).takeUnretainedValue(), to: Task<Void, Never>.self)
+    }
+
+    static func release(_ token: UnsafeMutableRawPointer) {
+        Unmanaged<AnyObject>.fromOpaque(token).release()
+    }
 }
 
 /// A C context pointer carried into a completion closure; the C side guarantees its lifetime.

@@ -41,7 +41,7 @@ public struct Request: Sendable {
     public var serverAddress: String { fields.serverAddress }
     public var serverPort: Int { fields.serverPort }
     /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
-    public var clientCertificate: ClientCertificate? { fields.clientCertificate }
+    public var clientCertificate: ClientCertificate? { fields.clientCertificate?.value }
 
     /// Immutable after `init`, so every copy of a request (on any thread) may read it.
     private final class Fields: Sendable {
@@ -55,7 +55,8 @@ public struct Request: Sendable {
         let scheme: String
         let serverAddress: String
         let serverPort: Int
-        let clientCertificate: ClientCertificate?
+        /// Boxed: most requests have none, and each holds these fields for its lifetime.
+        let clientCertificate: CertificateBox?
 
         init(method: String, target: String, version: HTTPVersion, headers: Headers, body: RequestBody, remoteAddress: String,
              remotePort: Int, scheme: String, serverAddress: String, serverPort: Int, clientCertificate: ClientCertificate?) {
@@ -69,8 +70,13 @@ public struct Request: Sendable {
             self.scheme = scheme
             self.serverAddress = serverAddress
             self.serverPort = serverPort
-            self.clientCertificate = clientCertificate
+            self.clientCertificate = clientCertificate.map(CertificateBox.init)
         }
+    }
+
+    private final class CertificateBox: Sendable {
+        let value: ClientCertificate
+        init(_ value: ClientCertificate) { self.value = value }
     }
 
     public init(

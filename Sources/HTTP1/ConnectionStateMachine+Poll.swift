@@ -178,9 +178,11 @@ extension ConnectionStateMachine {
         }
         guard bufferedInput > 0 else { return .none }
         if headStartedAt == nil { headStartedAt = now }
+        var parser = HeadParser(limits: configuration.limits, searched: headSearched)
         let result = inputStart == 0
             ? parser.parse(taking: &input)
             : input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
+        headSearched = parser.searched  // 0 once a head is complete
         switch result {
         case .incomplete:
             return .none
@@ -190,7 +192,6 @@ extension ConnectionStateMachine {
         case .complete(let head, let consumed):
             if !input.isEmpty { consumeInput(consumed) }  // empty: the head took the whole input
             trimBuffers()  // the application may take long to answer
-            parser.reset()
             headStartedAt = nil
             let bodyLimit = configuration.limits.body
             if case .length(let n) = head.framing, bodyLimit > 0, n > bodyLimit {

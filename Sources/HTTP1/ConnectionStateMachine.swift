@@ -93,7 +93,9 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// Received bytes not consumed yet, from `inputStart`.
     var input: [UInt8] = []
     var inputStart = 0
-    var parser: HeadParser
+    /// The head parser's progress (`HeadParser.searched`); its limits are the configuration's, so
+    /// a connection holds no copy of them.
+    var headSearched = 0
     /// A PROXY protocol header must come first.
     var proxyOwed: Bool
     /// The previous request's unread body, skipped before the next head is parsed.
@@ -130,7 +132,6 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     public init(shared: SharedConfiguration, now: Double) {
         self.shared = shared
         let configuration = shared.configuration
-        parser = HeadParser(limits: configuration.limits)
         proxyOwed = configuration.proxyProtocol != .off
         lastActivity = now
         headStartedAt = now

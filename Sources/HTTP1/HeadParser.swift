@@ -11,10 +11,17 @@ public struct HeadParser: Sendable {
     }
 
     public var limits: Limits
-    private var searched = 0
+    /// How far the end of the head has been searched for.
+    private(set) var searched = 0
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
+    }
+
+    /// A parser resuming where one with these limits left off (`searched`).
+    init(limits: Limits, searched: Int) {
+        self.limits = limits
+        self.searched = searched
     }
 
     /// Forget progress (call after a head was consumed).
