@@ -34,7 +34,10 @@ public enum ExchangeError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// The application side of one `arbiter_exchange`: each C call with a completion callback is offered
 /// both as `async` (for async code) and blocking (for synchronous code on a thread that may block).
-final class Exchange: @unchecked Sendable {
+///
+/// A value of one pointer (no allocation per request): the server keeps the `arbiter_exchange`
+/// alive until the application releases it, and its calls may come from any thread.
+struct Exchange: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<arbiter_exchange>
 
     init(_ pointer: UnsafeMutablePointer<arbiter_exchange>) {

@@ -109,8 +109,9 @@ final class ExportedApplication: @unchecked Sendable {
             return nil
         case .async:
             // The task's closure holds the application as one reference (`self`), not as an
-            // existential of its own: every request in flight holds that closure.
-            let task = Task(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
+            // existential of its own: every request in flight holds that closure. A throwing task
+            // (it never throws) takes the closure as it is, without a wrapper of its own.
+            let task = Task<Void, any Error>(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
                 guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
                 let response: Response
                 do {
@@ -130,13 +131,13 @@ final class ExportedApplication: @unchecked Sendable {
 /// retained. A `Task` is a frozen struct of one reference to the task object, so the token needs no
 /// allocation of its own.
 enum RequestToken {
-    static func make(_ task: Task<Void, Never>) -> UnsafeMutableRawPointer {
+    static func make<Failure>(_ task: Task<Void, Failure>) -> UnsafeMutableRawPointer {
         Unmanaged.passRetained(unsafeBitCast(task, to: AnyObject.self)).toOpaque()
     }
 
     /// The task of a token the server still holds.
-    static func task(_ token: UnsafeMutableRawPointer) -> Task<Void, Never> {
-        unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(token).takeUnretainedValue(), to: Task<Void, Never>.self)
+    static func task(_ token: UnsafeMutableRawPointer) -> Task<Void, any Error> {
+        unsafeBitCast(Unmanaged<AnyObject>.fromOpaque(token).takeUnretainedValue(), to: Task<Void, any Error>.self)
     }
 
     static func release(_ token: UnsafeMutableRawPointer) {
