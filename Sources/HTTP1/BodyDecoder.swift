@@ -20,11 +20,12 @@ public struct BodyDecoder: Sendable {
         case done
     }
 
-    private var state: State
+    // Widest first, the enum last: every request and every connection discarding a body holds one.
     private let limit: Int64
-    private let maxTrailers: Int
-    private let maxLine: Int
     public private(set) var received: Int64 = 0
+    private let maxTrailers: Int32
+    private let maxLine: Int32
+    private var state: State
 
     /// - Parameters:
     ///   - limit: maximum body bytes, 0 for none.
@@ -35,8 +36,8 @@ public struct BodyDecoder: Sendable {
         case .chunked: state = .chunkSize
         }
         self.limit = limit
-        self.maxTrailers = maxTrailers
-        self.maxLine = maxLine
+        self.maxTrailers = Int32(clamping: maxTrailers)
+        self.maxLine = Int32(clamping: maxLine)
     }
 
     public var isComplete: Bool { state == .done }
@@ -76,7 +77,7 @@ public struct BodyDecoder: Sendable {
                 i += 2
                 state = .chunkSize
             case .trailers(let seen):
-                guard let end = try findCRLF(b, from: i, within: maxLine) else { return Step(consumed: i, data: nil) }
+                guard let end = try findCRLF(b, from: i, within: Int(maxLine)) else { return Step(consumed: i, data: nil) }
                 if end == i {
                     i += 2
                     state = .done

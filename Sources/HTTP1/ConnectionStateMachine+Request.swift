@@ -1,28 +1,31 @@
 extension ConnectionStateMachine {
     /// The request in flight and its response.
+    ///
+    /// Its fields are ordered widest first, so that the small ones share the tail instead of each
+    /// padding to eight bytes: every connection holds room for one.
     struct Request: Sendable {
         let head: RequestHead
-        var decoder: BodyDecoder
-        /// `.startRequest` was returned for it.
-        var announced = false
-        var continueSent = false
-        /// The body broke its framing or a limit (or stalled): reads fail; answered if no response started.
-        var bodyError: HTTPError?
-        /// The application's outstanding read, with its maximum.
-        var readMax: Int?
-        var plan: ResponsePlan?
+        let startedAt: Double
         /// Body bytes accepted from the application (for Content-Length checks).
         var written: Int64 = 0
-        /// The application's outstanding write.
-        var writePending = false
-        var end: End = .running
-        var cancelAnnounced = false
         /// The status sent (0 before a head).
         var status = 0
         var bodyBytesSent = 0
+        /// The body broke its framing or a limit (or stalled): reads fail; answered if no response started.
+        var bodyError: HTTPError?
+        var plan: ResponsePlan?
+        /// The application's outstanding read, with its maximum.
+        var readMax: Int?
         /// When the current wait for the client began (a pending read or write, the final flush).
         var waitingSince: Double?
-        let startedAt: Double
+        var decoder: BodyDecoder
+        var end: End = .running
+        /// `.startRequest` was returned for it.
+        var announced = false
+        var continueSent = false
+        /// The application's outstanding write.
+        var writePending = false
+        var cancelAnnounced = false
 
         init(head: RequestHead, bodyLimit: Int64, now: Double) {
             self.head = head

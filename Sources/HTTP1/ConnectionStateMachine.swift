@@ -85,10 +85,10 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         case closed
     }
 
+    // Stored widest first, so that the small fields share the tail instead of each padding to
+    // eight bytes: every open connection holds one machine.
     let shared: SharedConfiguration
     public var configuration: Configuration { _read { yield shared.configuration } }
-    var phase: Phase = .head
-    var request: Request?
 
     /// Received bytes not consumed yet, from `inputStart`.
     var input: [UInt8] = []
@@ -96,16 +96,26 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// The head parser's progress (`HeadParser.searched`); its limits are the configuration's, so
     /// a connection holds no copy of them.
     var headSearched = 0
-    /// A PROXY protocol header must come first.
-    var proxyOwed: Bool
-    /// The previous request's unread body, skipped before the next head is parsed.
-    var discard: BodyDecoder?
-
     /// Bytes to write, from `outputStart`.
     var output: [UInt8] = []
     var outputStart = 0
+    /// The last progress on the connection (bytes either way).
+    var lastActivity: Double
+    /// Requests completed on this connection.
+    public internal(set) var requestsServed = 0
+    /// The request that switched protocols, until `poll` reported the upgrade.
+    var upgradedHead: RequestHead?
+    /// Messages for the error log, drained by `poll`.
+    var diagnostics: [Diagnostic] = []
+    /// A refusal not yet reported by `poll`.
+    var pendingRefusal: HTTPError?
+    var request: Request?
+    /// The previous request's unread body, skipped before the next head is parsed.
+    var discard: BodyDecoder?
+    var phase: Phase = .head
+    /// A PROXY protocol header must come first.
+    var proxyOwed: Bool
     var writeShutAnnounced = false
-
     /// The peer closed or the transport failed: nothing more can be read or written.
     var peerGone = false
     /// Keep-alive is still allowed by the server (false while the worker stops or recycles).
@@ -114,16 +124,6 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     var drainDeadline: Double?
     /// When the head being received began (accept, or first byte after idle); nil while idle.
     var headStartedAt: Double?
-    /// The last progress on the connection (bytes either way).
-    var lastActivity: Double
-    /// Requests completed on this connection.
-    public internal(set) var requestsServed = 0
-    /// The request that switched protocols, until `poll` reported the upgrade.
-    var upgradedHead: RequestHead?
-    /// A refusal not yet reported by `poll`.
-    var pendingRefusal: HTTPError?
-    /// Messages for the error log, drained by `poll`.
-    var diagnostics: [Diagnostic] = []
 
     public init(configuration: Configuration, now: Double) {
         self.init(shared: SharedConfiguration(configuration), now: now)

@@ -50,22 +50,27 @@ public final class RequestHead: Sendable {
         }
     }
 
+    // Offsets in 32 bits and the small fields last: a request holds its head for its lifetime.
     public let bytes: [UInt8]
-    public let methodRange: Range<Int>
-    public let targetRange: Range<Int>
-    public let version: Version
     public let fields: [Field]
+    private let methodStart, methodEnd, targetStart, targetEnd: UInt32
     public let framing: BodyFraming
+    public let version: Version
     /// Whether the connection may serve another request after this one (before the response says otherwise).
     public let keepAlive: Bool
     /// `Expect: 100-continue` on HTTP/1.1.
     public let expectsContinue: Bool
 
+    public var methodRange: Range<Int> { Int(methodStart)..<Int(methodEnd) }
+    public var targetRange: Range<Int> { Int(targetStart)..<Int(targetEnd) }
+
     public init(bytes: [UInt8], methodRange: Range<Int>, targetRange: Range<Int>, version: Version, fields: [Field],
                 framing: BodyFraming, keepAlive: Bool, expectsContinue: Bool) {
         self.bytes = bytes
-        self.methodRange = methodRange
-        self.targetRange = targetRange
+        methodStart = UInt32(methodRange.lowerBound)
+        methodEnd = UInt32(methodRange.upperBound)
+        targetStart = UInt32(targetRange.lowerBound)
+        targetEnd = UInt32(targetRange.upperBound)
         self.version = version
         self.fields = fields
         self.framing = framing

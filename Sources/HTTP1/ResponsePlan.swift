@@ -3,13 +3,13 @@ import Glibc
 /// How a response is framed, decided when the application sends its head; the head bytes are
 /// written straight from the application's borrowed fields to the connection's output.
 struct ResponsePlan: Sendable {
+    /// The application's header fields, copied only for an access log that names response headers.
+    var headers: [(name: [UInt8], value: [UInt8])]
+    var contentLength: Int64?
     var chunked: Bool
     /// HEAD, 204 and 304 responses carry no body bytes even if the application writes some.
     var suppressBody: Bool
-    var contentLength: Int64?
     var keepAlive: Bool
-    /// The application's header fields, copied only for an access log that names response headers.
-    var headers: [(name: [UInt8], value: [UInt8])]
 
     struct InvalidHeader: Error {
         let name: String
@@ -91,10 +91,9 @@ struct ResponsePlan: Sendable {
         }
         if let invalid { throw InvalidHeader(name: invalid) }
         if status == 101 {
-            return ResponsePlan(chunked: false, suppressBody: true, contentLength: nil, keepAlive: false, headers: copies)
+            return ResponsePlan(headers: copies, contentLength: nil, chunked: false, suppressBody: true, keepAlive: false)
         }
         return ResponsePlan(
-            chunked: chunked, suppressBody: suppress, contentLength: length, keepAlive: keepAlive,
-            headers: copies)
+            headers: copies, contentLength: length, chunked: chunked, suppressBody: suppress, keepAlive: keepAlive)
     }
 }

@@ -16,18 +16,18 @@ final class Exchange: @unchecked Sendable {
     let raw: UnsafeMutablePointer<arbiter_exchange>
     let connection: ServerConnection
     let head: RequestHead
+    /// The application's token for `cancel` and `release`, once `handle` returned it.
+    private(set) var token: UnsafeMutableRawPointer?
+    /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
+    var jobs = JobPointers()
     /// The client as resolved through trusted proxies.
     let client: Client
     /// `GET /path` (the request line up to the target), for heartbeat labels.
     var labelRange: Range<Int> { head.methodRange.lowerBound..<head.targetRange.upperBound }
-    /// The application's token for `cancel` and `release`, once `handle` returned it.
-    private(set) var token: UnsafeMutableRawPointer?
     private(set) var tokenKnown = false
     /// The connection is done with the request.
     private(set) var completed = false
     private var released = false
-    /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
-    var jobs = JobPointers()
     /// The application accepted a WebSocket handshake: the exchange outlives the request.
     var webSocketAccepted = false
     /// WebSocket: the application called `finish` or `abort`.

@@ -4,18 +4,17 @@ import Platform
 /// The client as the application sees it: the peer, or what a trusted proxy says.
 struct Client {
     var host: String
-    var port: UInt16
     var scheme: String
     /// The host as bytes for the C request view (the connection's own when nothing changed).
     var hostBytes: [UInt8]
+    var port: UInt16
 
     /// Applies `Forwarded` (RFC 7239), or else `X-Forwarded-For` / `X-Forwarded-Proto`, when the peer
     /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
     static func resolve(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client {
         var client = Client(
-            host: connection.remote?.host ?? "", port: connection.remote?.port ?? 0,
-            scheme: connection.transport.isSecure ? "https" : "http",
-            hostBytes: connection.remoteHostBytes)
+            host: connection.remote?.host ?? "", scheme: connection.transport.isSecure ? "https" : "http",
+            hostBytes: connection.remoteHostBytes, port: connection.remote?.port ?? 0)
         // Most requests carry no forwarding fields: nothing to check then.
         guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })
         else { return client }

@@ -36,47 +36,49 @@ protocol ConnectionServer: AnyObject {
 /// timers), or the sync worker's request thread that holds it (`holder`).
 /// Nothing here is touched by two threads at once; `owner` says where application calls go.
 final class ServerConnection: @unchecked Sendable {
+    // Stored widest first, so that the small fields share the tail instead of each padding to
+    // eight bytes: a worker holds one per open connection.
     let transport: any Transport
-    var machine: ConnectionStateMachine
-    /// The peer, or the client a PROXY protocol header named.
-    private(set) var remote: SocketName?
-    let local: SocketName?
-    /// The addresses as bytes for every request's C view (shared with other connections from the
-    /// same address).
-    private(set) var remoteHostBytes: [UInt8]
-    let localHostBytes: [UInt8]
-    /// Whether the peer may set forwarding fields (decided once per connection).
-    var peerTrusted: Bool?
     unowned let server: any ConnectionServer
     /// Where application calls go. Read from any thread during a request; written only between
     /// requests by the thread that holds the connection (and around a synchronous application's
     /// `handle`, while every call it makes happens before `handle` returns).
     var owner: ConnectionOwner
+    /// The addresses as bytes for every request's C view (shared with other connections from the
+    /// same address).
+    private(set) var remoteHostBytes: [UInt8]
+    let localHostBytes: [UInt8]
     /// The request in flight, from its start until the machine completes it.
     private(set) var current: Exchange?
-    private var pendingRead: (context: UnsafeMutableRawPointer?, callback: arbiter_read_cb)?
-    private var pendingWrite: (context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)?
     private var cancelledExchange: Exchange?
     /// A head the machine announced that the driver has not started yet.
     private var startable: RequestHead?
-    private var driving = false
     /// Sync worker: who holds the connection — `SyncWorker.Holder` values: nobody (parked in
     /// epoll), a request thread or the loop, each also "with an event" that another thread was
     /// woken for and left to the holder. Any thread; compare-and-exchange, acquire/release.
     let holder = Atomic<Int>(0)
-    /// Sync worker: a WebSocket moved to the loop's own epoll set (loop thread only).
-    var inLoopSet = false
     /// Sync worker: the heartbeat slot of the request thread serving it (-1: none).
     var heartbeatSlot = -1
-    /// Async worker: the events registered with epoll.
-    var interest: UInt32 = 0
     /// After a `101` to a WebSocket handshake: the session that speaks on the transport now.
     var webSocket: WebSocketSession?
     /// The exchange that upgraded, which lives until both the application and the connection end it.
     var webSocketExchange: Exchange?
+    private var pendingRead: (context: UnsafeMutableRawPointer?, callback: arbiter_read_cb)?
+    private var pendingWrite: (context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)?
+    /// The peer, or the client a PROXY protocol header named.
+    private(set) var remote: SocketName?
+    let local: SocketName?
+    var machine: ConnectionStateMachine
+    /// Whether the peer may set forwarding fields (decided once per connection).
+    var peerTrusted: Bool?
+    private var driving = false
+    /// Sync worker: a WebSocket moved to the loop's own epoll set (loop thread only).
+    var inLoopSet = false
     /// Sync worker: the request thread gave the connection to the loop thread during `drive` (an
     /// upgrade); written and read by that request thread only, which must not touch it again.
     var detached = false
+    /// Async worker: the events registered with epoll.
+    var interest: UInt32 = 0
 
     init(transport: any Transport, remote: SocketName?, local: SocketName?, remoteHostBytes: [UInt8], localHostBytes: [UInt8],
          configuration: ConnectionStateMachine.SharedConfiguration, server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
