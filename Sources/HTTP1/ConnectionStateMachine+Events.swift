@@ -41,6 +41,14 @@ extension ConnectionStateMachine {
     /// or sleeping request), and thousands may wait at once.
     static let keptBufferCapacity = 4096
 
+    /// The connection waits — idle between requests, or for an application still working on one —
+    /// and gives back its empty buffers entirely: thousands may wait at once, and a few hundred bytes
+    /// each add up. Called at every tick, and by a driver whose application did not answer at once;
+    /// a busy connection keeps its buffers between ticks, so keep-alive requests reuse them.
+    public mutating func releaseBuffers() {
+        if phase == .head || phase == .request { trimBuffers(keeping: 0) }
+    }
+
     /// Gives back the room of empty buffers beyond `keeping` bytes.
     mutating func trimBuffers(keeping: Int = Self.keptBufferCapacity) {
         if inputStart == input.count && input.capacity > keeping {
@@ -67,10 +75,7 @@ extension ConnectionStateMachine {
     /// Timeouts: call a few times a second. Returns true when the driver should poll.
     @discardableResult
     public mutating func tick(now: Double) -> Bool {
-        // A connection still waiting at a tick (idle keep-alive, or a request the application works
-        // on) gives back its empty buffers entirely: thousands may wait at once, and a few hundred
-        // bytes each add up. A busy one keeps them between ticks, so keep-alive requests reuse them.
-        if phase == .head || phase == .request { trimBuffers(keeping: 0) }
+        releaseBuffers()
         switch phase {
         case .closed, .upgraded:
             return false

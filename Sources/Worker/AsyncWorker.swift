@@ -29,6 +29,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     var recycling = false
     var served = 0
     var lastSweep = 0.0
+    /// Connections whose request started in this turn: those still waiting for their application
+    /// once the turn's jobs ran give back their empty buffers (`releaseWaitingBuffers`).
+    var startedThisTurn: [ServerConnection] = []
     /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
     var requestSlots: RequestSlots
 
@@ -144,6 +147,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         loop.runPending()
+        releaseWaitingBuffers()
         sweep()
         updateAccepting()
     }
@@ -196,6 +200,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     func start(_ head: RequestHead, on connection: ServerConnection) {
         let exchange = connection.makeExchange(head)
+        startedThisTurn.append(connection)
         active += 1
         requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)  // one listed request per connection
         connection.heartbeatSlot = requestSlots.begin(head, on: context.heartbeat)
@@ -213,6 +218,15 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             let token = connection.handle(exchange)
             loop.attributing = nil
             exchange.tokenArrived(token)
+        }
+    }
+
+    /// A request its application did not answer within the turn it started in (it awaits something:
+    /// a sleep, a database) may wait long, and thousands may wait at once: its connection gives back
+    /// its empty buffers now rather than at the next tick. One answered at once keeps them.
+    func releaseWaitingBuffers() {
+        while let connection = startedThisTurn.popLast() {
+            if connection.current != nil && connections[connection.fd] === connection { connection.machine.releaseBuffers() }
         }
     }
 

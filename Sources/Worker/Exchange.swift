@@ -20,8 +20,11 @@ final class Exchange: @unchecked Sendable {
     private(set) var token: UnsafeMutableRawPointer?
     /// Task jobs of this request (async worker: to name the request whose job blocks the loop).
     var jobs = JobPointers()
+    /// The client as resolved through trusted proxies, when that is not the peer itself: boxed,
+    /// since most requests have none and each holds its exchange for its lifetime.
+    private let forwardedClient: ForwardedClient?
     /// The client as resolved through trusted proxies.
-    let client: Client
+    var client: Client { forwardedClient?.client ?? Client.peer(of: connection) }
     /// `GET /path` (the request line up to the target), for heartbeat labels.
     var labelRange: Range<Int> { head.methodRange.lowerBound..<head.targetRange.upperBound }
     private(set) var tokenKnown = false
@@ -35,10 +38,10 @@ final class Exchange: @unchecked Sendable {
     /// WebSocket: the connection is over (the application's calls are answered at once).
     var connectionEnded = false
 
-    init(connection: ServerConnection, head: RequestHead, client: Client) {
+    init(connection: ServerConnection, head: RequestHead, forwarded: Client?) {
         self.connection = connection
         self.head = head
-        self.client = client
+        forwardedClient = forwarded.map(ForwardedClient.init)
         raw = .allocate(capacity: 1)
         raw.initialize(to: arbiter_exchange(calls: Self.callTable, server_data: nil))
         raw.pointee.server_data = Unmanaged.passRetained(self).toOpaque()
@@ -264,4 +267,10 @@ enum Status {
 /// A C context pointer moved to the owner thread with the call it belongs to.
 struct UnsafeCall: @unchecked Sendable {
     let context: UnsafeMutableRawPointer?
+}
+
+/// A client that trusted forwarding fields named (see `Exchange.client`).
+final class ForwardedClient {
+    let client: Client
+    init(_ client: Client) { self.client = client }
 }

@@ -11,17 +11,24 @@ struct Client {
 
     /// Applies `Forwarded` (RFC 7239), or else `X-Forwarded-For` / `X-Forwarded-Proto`, when the peer
     /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
-    static func resolve(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client {
-        var client = Client(
+    /// The connection's peer itself, as most requests' client is.
+    static func peer(of connection: ServerConnection) -> Client {
+        Client(
             host: connection.remote?.host ?? "", scheme: connection.transport.isSecure ? "https" : "http",
             hostBytes: connection.remoteHostBytes, port: connection.remote?.port ?? 0)
+    }
+
+    /// The client a trusted peer's forwarding fields name; nil when the client is the peer itself
+    /// (no such fields, or a peer not trusted to send them).
+    static func forwarded(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client? {
         // Most requests carry no forwarding fields: nothing to check then.
         guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })
-        else { return client }
+        else { return nil }
         if connection.peerTrusted == nil {
             connection.peerTrusted = connection.remote.map { $0.isUnix ? trust.any : trust.contains($0.host) } ?? false
         }
-        guard connection.peerTrusted == true else { return client }
+        guard connection.peerTrusted == true else { return nil }
+        var client = peer(of: connection)
         var hops: [(host: String, port: UInt16, proto: String?)] = []
         var sawForwarded = false
         for field in head.fields where head.matches(field, "forwarded") {

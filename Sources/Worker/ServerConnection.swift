@@ -44,10 +44,11 @@ final class ServerConnection: @unchecked Sendable {
     /// requests by the thread that holds the connection (and around a synchronous application's
     /// `handle`, while every call it makes happens before `handle` returns).
     var owner: ConnectionOwner
-    /// The addresses as bytes for every request's C view (shared with other connections from the
-    /// same address).
+    /// The peer's address as bytes for every request's C view (shared with other connections from
+    /// the same address).
     private(set) var remoteHostBytes: [UInt8]
-    let localHostBytes: [UInt8]
+    /// The listener that accepted it: the local address, shared by all its connections.
+    let listenerName: ListenerName
     /// The request in flight, from its start until the machine completes it.
     private(set) var current: Exchange?
     private var cancelledExchange: Exchange?
@@ -67,7 +68,6 @@ final class ServerConnection: @unchecked Sendable {
     private var pendingWrite: (context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)?
     /// The peer, or the client a PROXY protocol header named.
     private(set) var remote: SocketName?
-    let local: SocketName?
     var machine: ConnectionStateMachine
     /// Whether the peer may set forwarding fields (decided once per connection).
     var peerTrusted: Bool?
@@ -80,19 +80,21 @@ final class ServerConnection: @unchecked Sendable {
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
 
-    init(transport: any Transport, remote: SocketName?, local: SocketName?, remoteHostBytes: [UInt8], localHostBytes: [UInt8],
+    init(transport: any Transport, remote: SocketName?, local: ListenerName, remoteHostBytes: [UInt8],
          configuration: ConnectionStateMachine.SharedConfiguration, server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
         self.transport = transport
         self.remote = remote
-        self.local = local
+        listenerName = local
         self.remoteHostBytes = remoteHostBytes
-        self.localHostBytes = localHostBytes
         machine = ConnectionStateMachine(shared: configuration, now: now)
         self.server = server
         self.owner = owner
     }
 
     var fd: Int32 { transport.fd }
+    /// The local address.
+    var local: SocketName? { listenerName.name }
+    var localHostBytes: [UInt8] { listenerName.hostBytes }
 
     /// The application has an outstanding read or write.
     var hasPendingCall: Bool { pendingRead != nil || pendingWrite != nil }
@@ -186,8 +188,8 @@ final class ServerConnection: @unchecked Sendable {
 
     /// Makes the exchange for a request the machine started.
     func makeExchange(_ head: RequestHead) -> Exchange {
-        let client = Client.resolve(head: head, connection: self, trust: server.context.forwardedTrust)
-        let exchange = Exchange(connection: self, head: head, client: client)
+        let forwarded = Client.forwarded(head: head, connection: self, trust: server.context.forwardedTrust)
+        let exchange = Exchange(connection: self, head: head, forwarded: forwarded)
         current = exchange
         return exchange
     }
@@ -404,4 +406,19 @@ extension Diagnostic.Level {
         case .debug: .debug
         }
     }
+}
+
+/// A listener's address, made once and shared by every connection it accepts.
+final class ListenerName: Sendable {
+    let name: SocketName?
+    /// The host as bytes for every request's C view.
+    let hostBytes: [UInt8]
+
+    init(_ name: SocketName?) {
+        self.name = name
+        hostBytes = Array((name?.host ?? "").utf8)
+    }
+
+    /// For a connection from no known listener.
+    static let none = ListenerName(nil)
 }

@@ -181,10 +181,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             switch context.acceptOne(from: listenerFD, policy: &accepting) {
             case .none:
                 return updateAccepting()
-            case .accepted(let fd, let remote, let local, let remoteBytes, let localBytes):
+            case .accepted(let fd, let remote, let local, let remoteBytes):
                 guard let transport = context.makeTransport(fd: fd, listener: listenerFD, remote: remote) else { continue }
                 let connection = ServerConnection(
-                    transport: transport, remote: remote, local: local, remoteHostBytes: remoteBytes, localHostBytes: localBytes,
+                    transport: transport, remote: remote, local: local, remoteHostBytes: remoteBytes,
                     configuration: context.connectionConfiguration(for: remote), server: self, owner: loopOwner, now: Clock.monotonic())
                 // Held by the loop until it is registered: no request thread can see it before.
                 connection.holder.store(Holder.loop, ordering: .relaxed)

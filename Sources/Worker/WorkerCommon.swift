@@ -8,7 +8,7 @@ import Supervision
 extension WorkerContext {
     enum Accepted {
         /// A new connection, with both hosts as bytes for its requests' C views.
-        case accepted(fd: Int32, remote: SocketName?, local: SocketName?, remoteBytes: [UInt8], localBytes: [UInt8])
+        case accepted(fd: Int32, remote: SocketName?, local: ListenerName, remoteBytes: [UInt8])
         /// Nothing waiting (another worker took it), or the accept failed and accepting pauses.
         case none
     }
@@ -38,8 +38,8 @@ extension WorkerContext {
         let listener = listeners.firstIndex { $0.fd == listenerFD }
         if listener.map({ noDelayPerConnection[$0] }) ?? true { Descriptor.setNoDelay(fd) }
         let remote = peers.peer(&storage)
-        return .accepted(fd: fd, remote: remote.name, local: listener.flatMap { listeners[$0].name },
-                         remoteBytes: remote.hostBytes, localBytes: listener.map { listenerHostBytes[$0] } ?? [])
+        return .accepted(fd: fd, remote: remote.name, local: listener.map { listenerNames[$0] } ?? ListenerName.none,
+                         remoteBytes: remote.hostBytes)
     }
 
     /// The connection machine's settings for a peer: limits, timeouts, and whether it owes a PROXY
@@ -125,10 +125,10 @@ extension WorkerContext {
     /// How long idle keep-alive connections may still send one request after a graceful stop began.
     static let drainTime = 1.0
 
-    /// Writes the access log line of a completed request.
-    func logAccess(_ summary: ConnectionStateMachine.RequestSummary, client: Client) {
+    /// Writes the access log line of a completed request (`client` is worked out only for a log).
+    func logAccess(_ summary: ConnectionStateMachine.RequestSummary, client: @autoclosure () -> Client) {
         guard let accessLog, summary.status != 0 else { return }
-        accessLog.log(AccessRecord(summary, remote: client.host, seconds: Clock.monotonic() - summary.startedAt))
+        accessLog.log(AccessRecord(summary, remote: client().host, seconds: Clock.monotonic() - summary.startedAt))
     }
 }
 

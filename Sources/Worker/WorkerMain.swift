@@ -14,8 +14,8 @@ final class WorkerContext: @unchecked Sendable {
     let accessLog: AccessLog?
     let app: LoadedApp
     let listeners: [(fd: Int32, name: SocketName?)]
-    /// Each listener's host as bytes (in `listeners`' order): a connection's local address.
-    let listenerHostBytes: [[UInt8]]
+    /// Each listener's address (in `listeners`' order), shared by the connections it accepts.
+    let listenerNames: [ListenerName]
     /// Whether a listener's connections need `TCP_NODELAY` set one by one (in `listeners`' order):
     /// not when the listener has it, since Linux gives every socket accepted from a listener the
     /// listener's `TCP_NODELAY`, and not on a Unix socket.
@@ -51,7 +51,7 @@ final class WorkerContext: @unchecked Sendable {
         self.accessLog = accessLog
         self.app = app
         self.listeners = listeners
-        listenerHostBytes = listeners.map { Array(($0.name?.host ?? "").utf8) }
+        listenerNames = listeners.map { ListenerName($0.name) }
         noDelayPerConnection = listeners.map { !($0.name?.isUnix ?? false) && !Descriptor.setNoDelay($0.fd) }
         self.control = control
         self.limits = limits
