@@ -35,10 +35,9 @@ extension ConnectionStateMachine {
         }
     }
 
-    /// The room of its buffers a connection keeps between requests and while the application works
-    /// on one: enough for a usual head and response, so keep-alive requests reuse it. Beyond it, the
-    /// room a large exchange grew is given back: a connection can wait long (idle keep-alive, a slow
-    /// or sleeping request), and thousands may wait at once.
+    /// The room of its buffers a connection keeps right after an exchange: enough for a usual head
+    /// and response, so busy keep-alive requests reuse it. Beyond it, the room a large exchange grew
+    /// is given back at once; the rest goes once the connection waits (`releaseBuffers`).
     static let keptBufferCapacity = 4096
 
     /// The connection waits — idle between requests, or for an application still working on one —

@@ -41,9 +41,9 @@ public struct HeadParser: Sendable {
     }
 
     /// Parses `input` from its start. When it holds exactly one head and nothing else, the head keeps
-    /// `input`'s storage instead of a copy and `input` is left empty (`consumed` is then all of it): a connection's input usually
-    /// holds just that head, and a head lives as long as its request, so the request holds one
-    /// buffer, not two, and no copy is made.
+    /// `input`'s storage instead of a copy and `input` is left empty (`consumed` is then all of it):
+    /// a connection's input usually holds just that head, and a head lives as long as its request,
+    /// so the request holds one buffer, not two, and no copy is made.
     public mutating func parse(taking input: inout [UInt8]) -> Result {
         switch input.withUnsafeBufferPointer({ locate($0) }) {
         case .incomplete: return .incomplete
