@@ -1,21 +1,13 @@
+import HTTP1
+
 /// HTTP header fields: ordered, duplicates kept, names compared case-insensitively.
 ///
 /// Stored as one contiguous byte buffer plus offsets, so copying a request's head costs one allocation
 /// and names and values are decoded only when asked for.
 public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, CustomStringConvertible {
-    /// Offsets into `storage`, kept in 32 bits: a request holds one per field for its lifetime.
-    struct Entry: Sendable {
-        private let nameStart, nameEnd, valueStart, valueEnd: UInt32
-        var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
-        var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
-
-        init(name: Range<Int>, value: Range<Int>) {
-            nameStart = UInt32(name.lowerBound)
-            nameEnd = UInt32(name.upperBound)
-            valueStart = UInt32(value.lowerBound)
-            valueEnd = UInt32(value.upperBound)
-        }
-    }
+    /// Offsets into `storage`: the head parser's field type, kept in 32 bits (a request holds one
+    /// per field for its lifetime).
+    typealias Entry = RequestHead.Field
 
     var storage: [UInt8] = []
     var entries: [Entry] = []
