@@ -172,20 +172,14 @@ public struct Query: Sendable, CustomStringConvertible {
                 func text(_ range: Range<Int>) -> String {
                     Percent.decode(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self), plusAsSpace: true)
                 }
-                var start = 0
-                while start < bytes.count {
-                    var end = start
-                    while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
-                    let part = start..<end
-                    start = end + 1
-                    if part.isEmpty { continue }
+                bytes.forEachPart(separatedBy: UInt8(ascii: "&")) { part in
                     var eq = part.lowerBound
                     while eq < part.upperBound && bytes[eq] != UInt8(ascii: "=") { eq += 1 }
                     let rawName = UnsafeBufferPointer(rebasing: bytes[part.lowerBound..<eq])
                     let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
                     let matches = encoded ? text(part.lowerBound..<eq) == name : rawName.elementsEqual(wantedBytes)
-                    guard matches else { continue }
-                    if !body(eq < part.upperBound ? text((eq + 1)..<part.upperBound) : "") { return }
+                    guard matches else { return true }
+                    return body(eq < part.upperBound ? text((eq + 1)..<part.upperBound) : "")
                 }
             }
         }
@@ -203,6 +197,20 @@ public struct Query: Sendable, CustomStringConvertible {
     }
 
     public var description: String { raw }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Calls `body` with the range of each non-empty part between `separator` bytes, in order,
+    /// while it returns true (query pairs, path segments).
+    func forEachPart(separatedBy separator: UInt8, _ body: (Range<Int>) -> Bool) {
+        var start = 0
+        while start < count {
+            var end = start
+            while end < count && self[end] != separator { end += 1 }
+            if end > start && !body(start..<end) { return }
+            start = end + 1
+        }
+    }
 }
 
 enum Percent {

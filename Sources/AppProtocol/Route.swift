@@ -63,15 +63,9 @@ final class Route: Sendable {
         var path = rawPath
         return path.withUTF8 { bytes in
             var segments: [String] = []
-            var start = 0
-            while start < bytes.count {
-                var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
-                if end > start {
-                    let segment = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-                    segments.append(Percent.decode(segment, plusAsSpace: false))
-                }
-                start = end + 1
+            bytes.forEachPart(separatedBy: UInt8(ascii: "/")) { segment in
+                segments.append(Percent.decode(String(decoding: UnsafeBufferPointer(rebasing: bytes[segment]), as: UTF8.self), plusAsSpace: false))
+                return true
             }
             return segments
         }
