@@ -7,7 +7,8 @@ import Supervision
 /// What both worker classes do the same way around their event loops.
 extension WorkerContext {
     enum Accepted {
-        /// A new connection, with both hosts as bytes for its requests' C views.
+        /// A new connection: its listener's address, and the peer's host as bytes for its requests'
+        /// C views.
         case accepted(fd: Int32, remote: SocketName?, local: ListenerName, remoteBytes: [UInt8])
         /// Nothing waiting (another worker took it), or the accept failed and accepting pauses.
         case none
