@@ -25,7 +25,15 @@ public struct BodyDecoder: Sendable {
     public private(set) var received: Int64 = 0
     private let maxTrailers: Int32
     private let maxLine: Int32
+    /// Bytes of chunk extensions (and the whitespace before them) so far: they are not body data,
+    /// so the body limit does not count them; `maxExtensionBytes` does (RFC 9112 §7.1.1).
+    private var extensionBytes: Int32 = 0
     private var state: State
+
+    /// Chunk extensions in all, per body. Without a bound, a client could send any amount of bytes
+    /// under a body limit (or past the limit on discarding an unread body) as extensions of
+    /// one-byte chunks; no common extension comes near this.
+    public static let maxExtensionBytes = 16_384
 
     /// - Parameters:
     ///   - limit: maximum body bytes, 0 for none.
@@ -61,7 +69,11 @@ public struct BodyDecoder: Sendable {
                 return Step(consumed: i + n, data: i..<i + n)
             case .chunkSize:
                 guard let end = try findCRLF(b, from: i, within: 1024) else { return Step(consumed: i, data: nil) }
-                let size = try Self.parseChunkSize(b, i..<end)
+                let (size, extensionStart) = try Self.parseChunkSize(b, i..<end)
+                extensionBytes += Int32(end - extensionStart)  // a line is at most 1024 bytes
+                if extensionBytes > Self.maxExtensionBytes {
+                    throw .badRequest("chunk extensions longer than \(Self.maxExtensionBytes) bytes in all")
+                }
                 i = end + 2
                 state = size == 0 ? .trailers(count: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
@@ -86,7 +98,7 @@ public struct BodyDecoder: Sendable {
                 if seen >= maxTrailers { throw .fieldsTooLarge("too many trailer fields") }
                 let field: RequestHead.Field
                 do { field = try HeadParser.parseField(b, i..<end) } catch { throw error as! HTTPError }
-                if Self.forbiddenTrailers.contains(b[field.name].map(ASCII.lower)) {
+                if !FieldSemantics.isAllowedInTrailers(name: UnsafeBufferPointer(rebasing: b[field.name])) {
                     throw .badRequest("forbidden trailer field")
                 }
                 i = end + 2
@@ -119,8 +131,9 @@ public struct BodyDecoder: Sendable {
         return nil
     }
 
-    /// chunk-size [ chunk-ext ]: 1*HEXDIG, at most 15 digits (no overflow), extensions ignored but checked.
-    static func parseChunkSize(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPError) -> Int64 {
+    /// chunk-size [ chunk-ext ]: 1*HEXDIG, at most 15 digits (no overflow), extensions ignored but
+    /// checked. Returns the size and where the digits end (what follows is extension).
+    static func parseChunkSize(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPError) -> (Int64, Int) {
         var i = line.lowerBound
         var size: Int64 = 0
         var digits = 0
@@ -141,7 +154,7 @@ public struct BodyDecoder: Sendable {
                 throw .badRequest("invalid chunk extension")
             }
         }
-        return size
+        return (size, afterDigits)
     }
 
     private static func hexValue(_ c: UInt8) -> UInt8? {
@@ -152,12 +165,4 @@ public struct BodyDecoder: Sendable {
         default: nil
         }
     }
-
-    /// Fields a sender must not put in trailers (RFC 9110 §6.5.1): framing, routing, controls, auth.
-    static let forbiddenTrailers: Set<[UInt8]> = Set([
-        "transfer-encoding", "content-length", "host", "trailer", "te", "connection", "keep-alive", "upgrade",
-        "expect", "max-forwards", "cache-control", "authorization", "proxy-authorization", "cookie",
-        "set-cookie", "content-type", "content-encoding", "content-range", "range", "if-match",
-        "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
-    ].map { Array($0.utf8) })
 }

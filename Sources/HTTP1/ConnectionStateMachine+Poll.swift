@@ -178,11 +178,11 @@ extension ConnectionStateMachine {
         }
         guard bufferedInput > 0 else { return .none }
         if headStartedAt == nil { headStartedAt = now }
-        var parser = HeadParser(limits: configuration.limits, searched: headSearched)
+        var parser = HeadParser(limits: configuration.limits, progress: headProgress)
         let result = inputStart == 0
             ? parser.parse(taking: &input)
             : input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
-        headSearched = parser.searched  // 0 once a head is complete
+        headProgress = parser.progress  // none once a head is complete
         switch result {
         case .incomplete:
             return .none

@@ -93,9 +93,9 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// Received bytes not consumed yet, from `inputStart`.
     var input: [UInt8] = []
     var inputStart = 0
-    /// The head parser's progress (`HeadParser.searched`); its limits are the configuration's, so
+    /// The head parser's progress (`HeadParser.Progress`); its limits are the configuration's, so
     /// a connection holds no copy of them.
-    var headSearched = 0
+    var headProgress = HeadParser.Progress()
     /// Bytes to write, from `outputStart`.
     var output: [UInt8] = []
     var outputStart = 0

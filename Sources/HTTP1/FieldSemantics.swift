@@ -7,6 +7,7 @@ struct FieldSemantics {
     private var contentLengths = 0
     private var contentLength: Int64 = 0
     private var transferCodings: [[UInt8]] = []
+    private var transferEncodingSeen = false
 
     private static let host = Array("host".utf8)
     private static let contentLengthName = Array("content-length".utf8)
@@ -29,10 +30,9 @@ struct FieldSemantics {
             if contentLengths > 1 { throw HTTPError.badRequest("more than one Content-Length") }
             contentLength = try Self.parseLength(value)
         case 17 where ASCII.equalsIgnoringCase(name, Self.transferEncoding):
-            for coding in Self.list(value) {
-                if coding.isEmpty { throw HTTPError.badRequest("empty transfer coding") }
-                transferCodings.append(coding)
-            }
+            // RFC 9110 §5.6.1.2: empty list elements (`chunked,`, `, chunked`) are ignored.
+            transferEncodingSeen = true
+            for coding in Self.list(value) where !coding.isEmpty { transferCodings.append(coding) }
         case 10 where ASCII.equalsIgnoringCase(name, Self.connection):
             for option in Self.list(value) {
                 if option == Array("close".utf8) { connectionClose = true }
@@ -47,6 +47,8 @@ struct FieldSemantics {
 
     /// RFC 9112 §6.3: Transfer-Encoding wins only as a single final `chunked`; anything ambiguous is refused.
     func framing(version: Version) throws -> BodyFraming {
+        // A Transfer-Encoding that names no coding at all says nothing a proxy would agree on.
+        if transferEncodingSeen && transferCodings.isEmpty { throw HTTPError.badRequest("empty Transfer-Encoding") }
         if !transferCodings.isEmpty {
             if contentLengths > 0 { throw HTTPError.badRequest("both Transfer-Encoding and Content-Length") }
             if version == .http10 { throw HTTPError.badRequest("Transfer-Encoding on HTTP/1.0") }
@@ -81,4 +83,18 @@ struct FieldSemantics {
                 .reversed().drop { $0 == ASCII.space || $0 == ASCII.tab }.reversed().map(ASCII.lower))
         }
     }
+
+    /// Whether a field may travel in trailers, which both the request decoder and the response
+    /// encoder ask: not the fields a sender must not put there (RFC 9110 §6.5.1) — framing,
+    /// routing, controls, authentication, content metadata.
+    static func isAllowedInTrailers(name: UnsafeBufferPointer<UInt8>) -> Bool {
+        !forbiddenInTrailers.contains(name.map(ASCII.lower))
+    }
+
+    private static let forbiddenInTrailers: Set<[UInt8]> = Set([
+        "transfer-encoding", "content-length", "host", "trailer", "te", "connection", "keep-alive", "upgrade",
+        "expect", "max-forwards", "cache-control", "authorization", "proxy-authorization", "cookie",
+        "set-cookie", "content-type", "content-encoding", "content-range", "range", "if-match",
+        "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+    ].map { Array($0.utf8) })
 }

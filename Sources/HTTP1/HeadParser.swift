@@ -1,7 +1,8 @@
 /// Incremental parser of a request head (RFC 9112 §2–§7), strict by design.
 ///
 /// Feed it the connection's buffered bytes each time more arrive; it remembers how far it has
-/// searched for the end of the head, so a client trickling bytes costs linear time.
+/// searched for the end of the head and where the line being received starts, so a client
+/// trickling bytes costs linear time, and each line is checked as it arrives.
 public struct HeadParser: Sendable {
     public enum Result: Sendable {
         case incomplete
@@ -10,22 +11,30 @@ public struct HeadParser: Sendable {
         case failure(HTTPError)
     }
 
+    /// How far an incomplete head has been searched: offsets into the buffer (a head is at most
+    /// `Limits.headCeiling` bytes), both 0 before a head and after one is complete.
+    struct Progress: Sendable, Equatable {
+        /// Bytes searched for the end of the head.
+        var searched: UInt32 = 0
+        /// Where the line being received starts.
+        var lineStart: UInt32 = 0
+    }
+
     public var limits: Limits
-    /// How far the end of the head has been searched for.
-    private(set) var searched = 0
+    private(set) var progress = Progress()
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
-    /// A parser resuming where one with these limits left off (`searched`).
-    init(limits: Limits, searched: Int) {
+    /// A parser resuming where one with these limits left off.
+    init(limits: Limits, progress: Progress) {
         self.limits = limits
-        self.searched = searched
+        self.progress = progress
     }
 
     /// Forget progress (call after a head was consumed).
-    public mutating func reset() { searched = 0 }
+    public mutating func reset() { progress = Progress() }
 
     public mutating func parse(_ buffer: [UInt8]) -> Result {
         buffer.withUnsafeBufferPointer { parse($0) }
@@ -74,71 +83,76 @@ public struct HeadParser: Sendable {
         while start + 1 < buffer.count, start < 8, buffer[start] == ASCII.cr, buffer[start + 1] == ASCII.lf {
             start += 2
         }
-        guard let end = findEndOfHead(buffer, from: start) else {
-            if let error = tooLarge(buffer, start: start) { return .failure(error) }
-            return .incomplete
+        do throws(HTTPError) {
+            guard let end = try findEndOfHead(buffer, from: start) else {
+                if buffer.count - start > limits.maxHeadSize {
+                    return .failure(.fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes"))
+                }
+                return .incomplete
+            }
+            return .head(start: start, end: end)
+        } catch {
+            return .failure(error)
         }
-        return .head(start: start, end: end)
     }
 
     private mutating func make(_ bytes: [UInt8], count: Int, consumed: Int) -> Result {
         do {
             let head = try Self.parseHead(bytes, count: count, limits: limits)
-            searched = 0
+            progress = Progress()
             return .complete(head, consumed: consumed)
         } catch {
             return .failure(error as! HTTPError)
         }
     }
 
-    /// Index of the CRLF that ends the head (the second of CRLFCRLF), or nil.
-    private mutating func findEndOfHead(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
-        var i = max(start, searched - 3)
+    /// Index of the CR that ends the head (the second CRLF of CRLFCRLF), or nil while incomplete.
+    /// Each line is checked when its LF arrives, and the line still arriving as it grows: a bare LF
+    /// is refused (RFC 9112 §2.2 lets a server refuse it; waiting for a CRLF that never comes would
+    /// only end in a 408), and so is a line over its limit, at once instead of once the head ends.
+    private mutating func findEndOfHead(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) throws(HTTPError) -> Int? {
         let n = buffer.count
-        while i + 3 < n {
-            if buffer[i + 3] != ASCII.lf { i += 1; continue }
-            if buffer[i] == ASCII.cr, buffer[i + 1] == ASCII.lf, buffer[i + 2] == ASCII.cr {
-                return i + 2
+        var p = max(start, Int(progress.searched))
+        var lineStart = max(start, Int(progress.lineStart))
+        while p < n {
+            if buffer[p] != ASCII.lf {
+                p += 1
+                continue
             }
-            i += 1
+            guard p > start, buffer[p - 1] == ASCII.cr else { throw .badRequest("bare LF in the request head") }
+            // An empty line after the request line ends the head.
+            if p - 1 == lineStart && lineStart > start { return p - 1 }
+            try checkLine(length: p - 1 - lineStart, isRequestLine: lineStart == start)
+            lineStart = p + 1
+            p += 1
         }
-        // A head with no fields: the request line's CRLF directly followed by CRLF is found above;
-        // anything shorter is incomplete.
-        searched = max(start, n)
+        // The line still arriving, without the CR that may end it.
+        try checkLine(length: n - lineStart - (n > lineStart && buffer[n - 1] == ASCII.cr ? 1 : 0), isRequestLine: lineStart == start)
+        progress = Progress(searched: UInt32(truncatingIfNeeded: n), lineStart: UInt32(truncatingIfNeeded: lineStart))
         return nil
     }
 
-    /// Why an incomplete head is refused already, if it is.
-    private func tooLarge(_ buffer: UnsafeBufferPointer<UInt8>, start: Int) -> HTTPError? {
-        let lineLimit = limits.effectiveRequestLine
-        var lineEnd: Int?
-        var i = start
-        while i + 1 < buffer.count, i - start <= lineLimit + 1 {
-            if buffer[i] == ASCII.cr && buffer[i + 1] == ASCII.lf { lineEnd = i; break }
-            i += 1
+    /// The limit of one line of the head: the request line's, or a field line's.
+    private func checkLine(length: Int, isRequestLine: Bool) throws(HTTPError) {
+        if isRequestLine {
+            if length > limits.effectiveRequestLine {
+                throw .uriTooLong("request line longer than \(limits.effectiveRequestLine) bytes")
+            }
+        } else if length > limits.fieldSize {
+            throw .fieldsTooLarge("header line longer than \(limits.fieldSize) bytes")
         }
-        if lineEnd == nil, buffer.count - start > lineLimit + 1 {
-            return .uriTooLong("request line longer than \(lineLimit) bytes")
-        }
-        if let lineEnd, lineEnd - start > lineLimit {
-            return .uriTooLong("request line longer than \(lineLimit) bytes")
-        }
-        if buffer.count - start > limits.maxHeadSize {
-            return .fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes")
-        }
-        return nil
     }
+
+    private static let hostName = Array("host".utf8)
 
     /// Parses the head in the first `count` bytes of `bytes`: the request line and field lines, each
-    /// ending in CRLF, without the final CRLF (which `bytes` may hold after them).
+    /// ending in CRLF, without the final CRLF (which `bytes` may hold after them). `findEndOfHead`
+    /// has checked each line's length and that every LF ends a CRLF.
     static func parseHead(_ bytes: [UInt8], count: Int, limits: Limits) throws -> RequestHead {
         return try bytes.withUnsafeBufferPointer { all in
             let b = UnsafeBufferPointer(rebasing: all[..<count])
             var lineEnd = 0
             while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
-            if lineEnd > limits.effectiveRequestLine {
-                throw HTTPError.uriTooLong("request line longer than \(limits.effectiveRequestLine) bytes")
-            }
             let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
             // As many fields as lines (each ends in LF): the head lives as long as its request, so
@@ -153,9 +167,6 @@ public struct HeadParser: Sendable {
             while lineStart < b.count {
                 var end = lineStart
                 while !(b[end] == ASCII.cr && b[end + 1] == ASCII.lf) { end += 1 }
-                if end - lineStart > limits.fieldSize {
-                    throw HTTPError.fieldsTooLarge("header line longer than \(limits.fieldSize) bytes")
-                }
                 let field = try parseField(b, lineStart..<end)
                 lineStart = end + 2
                 // Every field line counts against the limit, also those dropped below.
@@ -180,7 +191,15 @@ public struct HeadParser: Sendable {
             if version == .http11 && semantics.hostCount == 0 {
                 throw HTTPError.badRequest("HTTP/1.1 request without Host")
             }
-            _ = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
+            let target = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
+            // RFC 9112 §3.2.2: with an absolute-form target, the target's authority is the request's
+            // host and the Host field's value is ignored: the field carries the authority instead.
+            if target.form == .absolute, let authority = target.authority {
+                let value = (targetRange.lowerBound + authority.lowerBound)..<(targetRange.lowerBound + authority.upperBound)
+                for i in fields.indices where ASCII.equalsIgnoringCase(b[fields[i].name], Self.hostName) {
+                    fields[i] = RequestHead.Field(name: fields[i].name, value: value)
+                }
+            }
             let keepAlive = version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose
             return RequestHead(
                 bytes: bytes, methodRange: methodRange, targetRange: targetRange, version: version,

@@ -33,6 +33,18 @@ func decodeStatus(_ raw: String) -> Int? {
         #expect(r.complete)
     }
 
+    @Test func chunkExtensionsAreBoundedInAll() throws {
+        // RFC 9112 §7.1.1: extensions are not body data, so the body limit does not see them; a
+        // client could otherwise send any amount under a small limit (900 one-byte chunks with
+        // 1000 bytes of extension each under a 1000-byte limit).
+        let padded = String(repeating: "1;" + String(repeating: "x", count: 1000) + "\r\na\r\n", count: 900) + "0\r\n\r\n"
+        #expect(throws: HTTPError.self) { try decodeAll(padded, framing: .chunked, limit: 1000) }
+        #expect(decodeStatus(padded) == 400)
+        // Ordinary extensions pass.
+        let modest = String(repeating: "1;name=value\r\na\r\n", count: 100) + "0\r\n\r\n"
+        #expect(try decodeAll(modest, framing: .chunked, limit: 1000).body == String(repeating: "a", count: 100))
+    }
+
     @Test func chunked() throws {
         let r = try decodeAll("5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: ok\r\n\r\nNEXT", framing: .chunked)
         #expect(r.body == "hello, world")

@@ -102,6 +102,66 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
         #expect(status(raw) == expected, "\(raw.debugDescription)")
     }
 
+    @Test func emptyTransferCodingsAreIgnored() throws {
+        // RFC 9110 §5.6.1.2: empty list elements do not count.
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n").framing == .chunked)
+        #expect(try head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked\r\n\r\n").framing == .chunked)
+        // A Transfer-Encoding that names no coding at all is refused.
+        #expect(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n") == 400)
+        #expect(status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n") == 400)
+    }
+
+    @Test func anAbsoluteFormTargetsAuthorityIsTheHost() throws {
+        // RFC 9112 §3.2.2: the Host field's value is ignored for the target's authority.
+        let h = try head("GET http://other.example:8080/info?a=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n")
+        #expect(h.field("host") == "other.example:8080")
+        #expect(h.field("accept") == "*/*")
+        #expect(try head("GET /info HTTP/1.1\r\nHost: x\r\n\r\n").field("host") == "x")
+    }
+
+    @Test func aBareLFIsRefusedAtOnceNotAfterATimeout() {
+        // RFC 9112 §2.2: a server may refuse a bare LF; the head would otherwise never end.
+        #expect(status("GET / HTTP/1.1\nHost: x\n\n") == 400)
+        #expect(status("GET / HTTP/1.1\nHost: x") == 400)  // incomplete, refused already
+        #expect(status("\nGET / HTTP/1.1\r\n") == 400)
+        #expect(status("GET / HTTP/1.1\r\nHost: x\r\n\n") == 400)
+        // Byte by byte, the same.
+        var parser = HeadParser()
+        var bytes: [UInt8] = []
+        var refused: Int?
+        for byte in Array("GET / HTTP/1.1\r\nHost: x\nX: y".utf8) {
+            bytes.append(byte)
+            if case .failure(let error) = parser.parse(bytes) {
+                refused = bytes.count
+                #expect(error.status == 400)
+                break
+            }
+        }
+        #expect(refused == "GET / HTTP/1.1\r\nHost: x\n".utf8.count)
+    }
+
+    @Test func aLongFieldLineIsRefusedWhileItArrives() {
+        let limits = Limits(fieldSize: 100)
+        // Before the head (or even the line) ends: a client cannot make the server hold a line
+        // up to the whole head's limit.
+        #expect(status("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "a", count: 200), limits: limits) == 431)
+        #expect(status("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "a", count: 200) + "\r\n", limits: limits) == 431)
+        #expect(status("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "a", count: 90), limits: limits) == nil)
+        // A line at the limit, arriving in pieces up to its CR, is still fine.
+        var parser = HeadParser(limits: limits)
+        var bytes = Array("GET / HTTP/1.1\r\nHost: a\r\n".utf8)
+        let line = "X: " + String(repeating: "b", count: 97)
+        for piece in [String(line.prefix(50)), String(line.dropFirst(50)), "\r", "\n\r\n"] {
+            bytes += Array(piece.utf8)
+            if case .failure(let error) = parser.parse(bytes) { Issue.record("refused: \(error)") }
+        }
+        if case .complete(let head, _) = parser.parse(bytes) {
+            #expect(head.field("x")?.count == 97)
+        } else {
+            Issue.record("incomplete")
+        }
+    }
+
     @Test func requestLineLimitGives414() {
         let long = "GET /" + String(repeating: "a", count: 5000) + " HTTP/1.1\r\nHost: a\r\n\r\n"
         #expect(status(long) == 414)
