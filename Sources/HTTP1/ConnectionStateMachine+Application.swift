@@ -36,7 +36,8 @@ extension ConnectionStateMachine {
         do {
             plan = try ResponsePlan.make(
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
-                keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone,
+                keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone
+                    && !request!.unreadBodyEndsConnection(discardLimit: configuration.discardLimit),
                 serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))
@@ -82,7 +83,15 @@ extension ConnectionStateMachine {
         guard phase == .request, request?.plan != nil else { return applicationAbort(now: now) }
         guard request!.end == .running else { return }
         if request!.plan!.chunked && !peerGone {
-            let valid = trailers.filter { ResponseEncoder.isAcceptableResponseHeader(name: $0.name, value: $0.value) }
+            let valid = trailers.filter { trailer in
+                let allowed = ResponseEncoder.isAcceptableResponseHeader(name: trailer.name, value: trailer.value)
+                    && trailer.name.withUnsafeBufferPointer { FieldSemantics.isAllowedInTrailers(name: $0) }
+                if !allowed {
+                    diagnostics.append(Diagnostic(level: .error, message:
+                        "Trailer field '\(String(decoding: trailer.name, as: UTF8.self))' from the application for \(request!.label) is not allowed in trailers; dropped"))
+                }
+                return allowed
+            }
             queue(ResponseEncoder.lastChunk(trailers: valid))
         }
         var complete = true

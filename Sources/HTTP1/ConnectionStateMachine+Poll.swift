@@ -126,9 +126,18 @@ extension ConnectionStateMachine {
             discard = request.decoder.isComplete ? nil : request.decoder
             trimBuffers()  // the connection may idle now (output still queued is trimmed once written)
         } else {
-            phase = .closing
+            close(clientMaySend: !request.decoder.isComplete || request.bodyError != nil || bufferedInput > 0, now: now)
         }
         return .requestCompleted(summary)
+    }
+
+    /// Ends the connection after a response. While the client may still be sending (a body the
+    /// request did not read, requests pipelined behind it), the close lingers: the write side is
+    /// shut once the response is out, and input is read and dropped for `lingerTime`. Closing a
+    /// socket with unread input resets the connection, which can destroy the response before the
+    /// client reads it (RFC 9112 §9.6).
+    mutating func close(clientMaySend: Bool, now: Double) {
+        phase = clientMaySend && !peerGone ? .lingering(until: now + configuration.lingerTime) : .closing
     }
 
     private mutating func pollHead(now: Double) -> Action {
@@ -145,7 +154,7 @@ extension ConnectionStateMachine {
                         try remaining.decode(UnsafeBufferPointer(rebasing: all[inputStart...]))
                     }
                 } catch {
-                    phase = .closing
+                    close(clientMaySend: true, now: now)
                     return poll(now: now)
                 }
                 consumeInput(step.consumed)
@@ -153,7 +162,7 @@ extension ConnectionStateMachine {
             }
             if remaining.received > configuration.discardLimit {
                 diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: more than \(configuration.discardLimit) bytes of unread request body"))
-                phase = .closing
+                close(clientMaySend: true, now: now)
                 return poll(now: now)
             }
             if !remaining.isComplete { return .none }

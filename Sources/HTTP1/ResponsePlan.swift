@@ -7,7 +7,7 @@ struct ResponsePlan: Sendable {
     var headers: [(name: [UInt8], value: [UInt8])]
     var contentLength: Int64?
     var chunked: Bool
-    /// HEAD, 204 and 304 responses carry no body bytes even if the application writes some.
+    /// HEAD, 204, 205 and 304 responses carry no body bytes even if the application writes some.
     var suppressBody: Bool
     var keepAlive: Bool
 
@@ -29,10 +29,12 @@ struct ResponsePlan: Sendable {
         var hasServer = false
         var invalid: String?
         var size = ResponseEncoder.fixedRoom + (serverLine?.count ?? 0)
-        // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none.
+        // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none. A 205 has
+        // none either (§15.3.6), but its framing is not implied (RFC 9112 §6.3): it says `Content-Length: 0`.
         let bodyless = status == 204 || status == 304
-        let suppress = bodyless || request.isMethod("HEAD")
-        var length: Int64? = contentLength >= 0 ? contentLength : nil
+        let resetContent = status == 205
+        let suppress = bodyless || resetContent || request.isMethod("HEAD")
+        var length: Int64? = resetContent ? 0 : contentLength >= 0 ? contentLength : nil
         var chunked = false
         // Each field is classified once, which also says whether the head carries it.
         withUnsafeTemporaryAllocation(of: Bool.self, capacity: fieldCount) { sent in

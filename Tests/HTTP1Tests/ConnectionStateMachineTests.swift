@@ -59,6 +59,17 @@ struct Harness: ~Copyable {
         machine.applicationFinish(trailers: [], now: now)
     }
 
+    /// The connection lingers after its response (RFC 9112 §9.6): the write side is shut, input
+    /// is dropped unparsed, and the close comes once the linger time has passed.
+    mutating func expectLingeringClose(_ after: [ConnectionStateMachine.Action], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(after.contains { if case .shutdownWrite = $0 { true } else { false } }, sourceLocation: sourceLocation)
+        #expect(!after.contains { $0.isClose }, sourceLocation: sourceLocation)
+        #expect(receive("GET /next HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget).isEmpty, sourceLocation: sourceLocation)
+        now += machine.configuration.lingerTime + 0.1
+        machine.tick(now: now)
+        #expect(run().contains { $0.isClose }, sourceLocation: sourceLocation)
+    }
+
     static func withViews<R>(_ fields: [([UInt8], [UInt8])],
                       _ body: ([(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>)]) -> R) -> R {
         let copies = fields.map { (name: $0.0, value: $0.1) }
@@ -156,8 +167,27 @@ extension ConnectionStateMachine.Action {
         h.receive("POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
         h.respond(413, "no")
         let after = h.flush()
-        #expect(!h.takeWritten().contains("100 Continue"))
-        #expect(after.contains { $0.isClose })
+        let response = h.takeWritten()
+        #expect(!response.contains("100 Continue"))
+        // RFC 9110 §10.1.1: the head says the connection ends; the close lingers (RFC 9112 §9.6).
+        #expect(response.contains("Connection: close\r\n"))
+        h.expectLingeringClose(after)
+    }
+
+    @Test func aResponseBeforeALargeBodyIsReadSaysCloseAndLingers() {
+        var h = Harness(.init(discardLimit: 10))
+        h.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        h.respond(404, "none")
+        let after = h.flush()
+        #expect(h.takeWritten().contains("Connection: close\r\n"))
+        h.expectLingeringClose(after)
+
+        // A small unread body is discarded instead: the connection stays.
+        var small = Harness(.init(discardLimit: 10))
+        small.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+        small.respond(404, "none")
+        #expect(!small.flush().contains { $0.isClose })
+        #expect(!small.takeWritten().contains("Connection: close"))
     }
 
     @Test func readAheadIsBoundedWhileTheApplicationIsNotReading() {
@@ -178,7 +208,7 @@ extension ConnectionStateMachine.Action {
         h.machine.applicationAbort(now: h.now)
         let after = h.flush()
         #expect(h.takeWritten().hasPrefix("HTTP/1.1 400 Bad Request"))
-        #expect(after.contains { $0.isClose })
+        h.expectLingeringClose(after)
     }
 
     @Test func anAbortAfterTheHeadCutsTheResponseShort() {
@@ -313,11 +343,15 @@ extension ConnectionStateMachine.Action {
         h.flush()
         #expect(h.receive("cdeGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget) == ["/2"])
 
+        // A chunked body has no declared size: the response keeps the connection, and the discard
+        // gives up past the limit, lingering so that the response is not lost to a reset.
         var big = Harness(.init(discardLimit: 10))
-        big.receive("POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        big.receive("POST /1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         big.respond(200, "ok")
         big.flush()
-        #expect(big.receive(String(repeating: "a", count: 50)).contains { $0.isClose })
+        #expect(!big.takeWritten().contains("Connection: close"))
+        let discarding = big.receive("32\r\n" + String(repeating: "a", count: 50) + "\r\n")
+        big.expectLingeringClose(discarding)
     }
 
     @Test func writesWaitWhileTheOutputIsAboveTheHighWaterMark() {
@@ -374,5 +408,37 @@ extension ConnectionStateMachine.Action {
         let actions = h.receive("PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(actions.contains { if case .proxied(let host, let port) = $0 { host == "192.0.2.1" && port == 56324 } else { false } })
         #expect(actions.compactMap(\.startedTarget) == ["/"])
+    }
+
+    @Test func a205HasNoContentButSaysSo() {
+        var h = Harness()
+        h.receive("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        h.respond(205, "odd")
+        h.flush()
+        let response = h.takeWritten()
+        // RFC 9110 §15.3.6: no content; RFC 9112 §6.3: a 205's framing is not implied.
+        #expect(response.hasPrefix("HTTP/1.1 205 Reset Content\r\n"))
+        #expect(response.contains("Content-Length: 0\r\n"))
+        #expect(response.hasSuffix("\r\n\r\n"))
+        #expect(Bool(h.machine.isIdle))
+    }
+
+    @Test func trailersAFieldMayNotBeInAreDroppedAndLogged() {
+        var h = Harness()
+        h.receive("GET /t HTTP/1.1\r\nHost: x\r\n\r\n")
+        let result = Harness.withViews([]) { views in
+            h.machine.applicationSendHead(status: 200, fieldCount: 0, field: { views[$0] }, contentLength: -1)
+        }
+        #expect(result == .ok)
+        h.machine.applicationFinish(trailers: [
+            (Array("X-Checksum".utf8), Array("abc".utf8)), (Array("Set-Cookie".utf8), Array("a=b".utf8)),
+            (Array("Content-Length".utf8), Array("9".utf8)),
+        ], now: h.now)
+        let after = h.flush()
+        let response = h.takeWritten()
+        #expect(response.hasSuffix("0\r\nX-Checksum: abc\r\n\r\n"))
+        let logged = after.compactMap { if case .log(let line) = $0 { line.message } else { nil } }
+        #expect(logged.count == 2)
+        #expect(logged.allSatisfy { $0.contains("not allowed in trailers") })
     }
 }
