@@ -28,6 +28,11 @@ extension ConnectionStateMachine {
         // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
         // for 101, which switches a request that asked for it to another protocol (§7.8, §15.2.2).
         let switching = status == 101 && request!.head.version == .http11 && request!.head.field("upgrade") != nil
+        // §7.8: the other protocol starts after the whole request; bytes of its body would be read as the other protocol's.
+        if switching && !request!.decoder.isComplete {
+            diagnostics.append(Diagnostic(level: .error, message: "101 from the application for \(request!.label) before the request's body was read; refused"))
+            return .invalidState
+        }
         guard (200...599).contains(status) || switching else {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response status \(status) from the application for \(request!.label)"))
             return .invalidState

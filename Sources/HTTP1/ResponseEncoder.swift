@@ -237,16 +237,20 @@ struct HeadWriter: ~Copyable {
     }
 
     /// The framing and connection fields the server adds, then the blank line.
-    mutating func framing(contentLength: Int64?, chunked: Bool, keepAlive: Bool, version: Version) {
+    /// The framing fields and the end of the head. `upgrade`: the response offers an `Upgrade`
+    /// (a 426, say), which the Connection field must name too (RFC 9110 §7.8).
+    mutating func framing(contentLength: Int64?, chunked: Bool, keepAlive: Bool, version: Version, upgrade: Bool = false) {
         if let contentLength {
             field("Content-Length", contentLength)
         } else if chunked {
             write("Transfer-Encoding: chunked\r\n")
         }
         if !keepAlive {
-            write("Connection: close\r\n")
+            write(upgrade ? "Connection: close, upgrade\r\n" : "Connection: close\r\n")
         } else if version == .http10 {
-            write("Connection: keep-alive\r\n")
+            write(upgrade ? "Connection: keep-alive, upgrade\r\n" : "Connection: keep-alive\r\n")
+        } else if upgrade {
+            write("Connection: upgrade\r\n")
         }
         write("\r\n")
     }

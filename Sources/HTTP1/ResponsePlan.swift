@@ -27,6 +27,7 @@ struct ResponsePlan: Sendable {
         var copies: [(name: [UInt8], value: [UInt8])] = []
         var hasDate = false
         var hasServer = false
+        var offersUpgrade = false
         var invalid: String?
         var size = ResponseEncoder.fixedRoom + (serverLine?.count ?? 0)
         // RFC 9110 §6.4.1: 204 and 304 have no content; a response to HEAD sends none. A 205 has
@@ -49,7 +50,8 @@ struct ResponsePlan: Sendable {
                     if String(decoding: value, as: UTF8.self).lowercased().contains("close") { keepAlive = false }
                 case .date: hasDate = true
                 case .server: hasServer = true
-                case .other: break
+                case .other:
+                    if name.count == 7 && ResponseEncoder.equalsIgnoringCase(name, "upgrade") { offersUpgrade = true }
                 }
                 if sent[i] {
                     size += name.count + value.count + 4
@@ -87,7 +89,7 @@ struct ResponsePlan: Sendable {
                     // The response ends at its head; the connection then speaks the protocol in `Upgrade`.
                     out.write("Connection: Upgrade\r\n\r\n")
                 } else {
-                    out.framing(contentLength: length, chunked: chunked, keepAlive: keepAlive, version: request.version)
+                    out.framing(contentLength: length, chunked: chunked, keepAlive: keepAlive, version: request.version, upgrade: offersUpgrade)
                 }
             }
         }

@@ -18,6 +18,12 @@ public enum Handshake {
         guard request.versionMajor > 1 || (request.versionMajor == 1 && request.versionMinor >= 1) else {
             return .refuse(HandshakeRefusal(status: 400, reason: "WebSocket handshake needs HTTP/1.1 or later"))
         }
+        // RFC 9110 §7.8: the client speaks the new protocol only once its request is complete, and
+        // a handshake has no content: a body's bytes would be read as frames.
+        let lengths = request.values("Content-Length")
+        guard request.values("Transfer-Encoding").isEmpty, lengths.allSatisfy({ $0 == "0" }) else {
+            return .refuse(HandshakeRefusal(status: 400, reason: "WebSocket handshake with a request body"))
+        }
         // §4.2.1 item 2: a Host field (exactly one, RFC 9112 §3.2).
         guard request.values("Host").count == 1 else {
             return .refuse(HandshakeRefusal(status: 400, reason: "missing or repeated Host field"))
@@ -42,7 +48,9 @@ public enum Handshake {
         // §4.2.1 item 6 and §4.4: version 13, else 426 naming the version the server speaks.
         let versions = fieldList(request.values("Sec-WebSocket-Version"))
         guard versions == ["13"] else {
-            return .refuse(HandshakeRefusal(status: 426, headers: ["Sec-WebSocket-Version": "13"],
+            // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (the server adds the
+            // Connection field's `upgrade` option, §7.8).
+            return .refuse(HandshakeRefusal(status: 426, headers: ["Sec-WebSocket-Version": "13", "Upgrade": "websocket"],
                                             reason: "unsupported Sec-WebSocket-Version \(versions.joined(separator: ","))"))
         }
         // §4.2.1 item 7 and §10.2: the origin is the application's to judge; 403 when refused.

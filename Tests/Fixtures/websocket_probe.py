@@ -210,6 +210,15 @@ def handshakes(port):
     s, status, head, _ = handshake(port, version=b"12")
     if status != 426 or b"sec-websocket-version: 13" not in head.lower():
         fail(f"version 12 answered {status} without Sec-WebSocket-Version: 13:\n{head.decode(errors='replace')}")
+    # RFC 9110 §15.5.22 and §7.8: a 426 sends Upgrade, and Connection names it.
+    lines = [line.lower() for line in head.split(b"\r\n")]
+    if b"upgrade: websocket" not in lines or not any(l.startswith(b"connection:") and b"upgrade" in l for l in lines):
+        fail(f"the 426 lacks Upgrade: websocket or the Connection upgrade option:\n{head.decode(errors='replace')}")
+    s.close()
+    # RFC 9110 §7.8: a handshake's bytes after the head would be frames; one with a body is refused.
+    s, status, _, _ = handshake(port, extra=b"Content-Length: 4\r\n")
+    if status != 400:
+        fail(f"a handshake with a body answered {status}")
     s.close()
     s, status, _, _ = handshake(port, key=b"c2hvcnQ=")
     if status != 400:

@@ -394,6 +394,28 @@ extension ConnectionStateMachine.Action {
         #expect(h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n").isEmpty)
     }
 
+    @Test func a101BeforeTheRequestBodyIsReadIsRefused() {
+        // RFC 9110 §7.8: the body's bytes would reach the other protocol as its own.
+        var h = Harness()
+        h.receive("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 4\r\n\r\nabcd")
+        let result = Harness.withViews([(Array("Upgrade".utf8), Array("websocket".utf8))]) { views in
+            h.machine.applicationSendHead(status: 101, fieldCount: views.count, field: { views[$0] }, contentLength: 0)
+        }
+        #expect(result == .invalidState)
+        #expect(h.run().contains { if case .log(let line) = $0 { line.message.contains("before the request's body was read") } else { false } })
+    }
+
+    @Test func anUpgradeOfferInAnotherResponseIsNamedInConnection() {
+        var h = Harness()
+        h.receive("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.respond(426, "upgrade", fields: [("Upgrade", "websocket")])
+        h.flush()
+        let text = h.takeWritten()
+        // RFC 9110 §7.8: a sender of Upgrade names the `upgrade` option in Connection.
+        #expect(text.contains("Upgrade: websocket\r\n"))
+        #expect(text.contains("Connection: upgrade\r\n"))
+    }
+
     @Test func a101WithoutAnUpgradeRequestIsRefused() {
         var h = Harness()
         h.receive("GET / HTTP/1.1\r\nHost: x\r\n\r\n")

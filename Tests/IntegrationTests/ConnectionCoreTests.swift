@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Platform
 import Testing
@@ -35,6 +36,42 @@ extension Integration {
                 // The worker notices each departure at its next write; bounded wait for that.
                 try waitUntil(timeout: 20) { Self.descriptors(pid) <= baseline + 2 }
                 #expect(try httpGet(port: server.port, "/blob").body.count == 8 << 20)
+            }
+        }
+
+        /// An answer sent before a large upload is read says the connection ends, and the close
+        /// lingers while the client still sends: the client reads the whole answer, and the server
+        /// closes within the linger time (RFC 9110 §10.1.1, RFC 9112 §9.6).
+        @Test(arguments: ["sync", "async"])
+        func anEarlyAnswerToALargeUploadSaysCloseAndReachesTheClient(worker: String) throws {
+            try withServer(["hello:application", "-k", worker]) { server in
+                let c = try HTTPConnection(port: server.port)
+                defer { c.close() }
+                let size = 4 << 20
+                try c.send("POST /nothere HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+                let fd = c.fd
+                let uploaded = DispatchSemaphore(value: 0)
+                // The connection is closed only after the upload ends: its descriptor is not reused under it.
+                defer { _ = uploaded.wait(timeout: .now() + 30) }
+                Thread.start {
+                    // The upload goes on until the server closes (its send then fails: ignored).
+                    defer { uploaded.signal() }
+                    let chunk = [UInt8](repeating: 97, count: 64 << 10)
+                    var sent = 0
+                    while sent < size {
+                        let n = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        if n <= 0 { return }
+                        sent += n
+                    }
+                }
+                let response = try c.readResponse(method: "POST")
+                #expect(response.status == 404)
+                #expect(response.header("connection")?.lowercased() == "close")
+                let start = Clock.monotonic()
+                #expect(c.readUntilClosed().closed)
+                #expect(Clock.monotonic() - start < 10)
+                // The worker serves on.
+                #expect(try httpGet(port: server.port, "/").status == 200)
             }
         }
 

@@ -77,6 +77,7 @@ func header(_ acceptance: HandshakeAcceptance?, _ name: String) -> String? {
 
     @Test func refusals() {
         let policy = HandshakePolicy()
+        #expect(refusal(Handshake.respond(to: upgradeRequest(adding: [("Content-Length", "0")]), policy: policy)) == nil)
         let cases: [(HandshakeRequest, Int)] = [
             (upgradeRequest(method: "POST"), 405),
             (upgradeRequest(method: "get"), 405),
@@ -95,11 +96,16 @@ func header(_ acceptance: HandshakeAcceptance?, _ name: String) -> String? {
             (upgradeRequest(dropping: ["Sec-WebSocket-Version"]), 426),
             (upgradeRequest(dropping: ["Sec-WebSocket-Version"], adding: [("Sec-WebSocket-Version", "8")]), 426),
             (upgradeRequest(dropping: ["Sec-WebSocket-Version"], adding: [("Sec-WebSocket-Version", "13, 8")]), 426),
+            (upgradeRequest(adding: [("Content-Length", "4")]), 400),
+            (upgradeRequest(adding: [("Transfer-Encoding", "chunked")]), 400),
         ]
         for (request, status) in cases {
             let refused = refusal(Handshake.respond(to: request, policy: policy))
             #expect(refused?.status == status, "\(request.method) \(request.headers)")
-            if status == 426 { #expect(refused?.headers["Sec-WebSocket-Version"] == "13") }
+            if status == 426 {
+                #expect(refused?.headers["Sec-WebSocket-Version"] == "13")
+                #expect(refused?.headers["Upgrade"] == "websocket")  // RFC 9110 §15.5.22
+            }
             if status == 405 { #expect(refused?.headers["Allow"] == "GET") }
         }
     }
