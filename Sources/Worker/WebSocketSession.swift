@@ -12,9 +12,12 @@ final class WebSocketSession {
     /// Output not yet written: `output[outputStart...]`.
     private var output: [UInt8] = []
     private var outputStart = 0
-    /// Messages read ahead of the application's `receive`: at most one is read before the
-    /// application asks for it, so a client that floods costs one message of memory.
+    /// Messages read ahead of the application's `receive`. Reading goes on past the first, so that
+    /// pings and a close behind it are answered while the application does not receive (a feed
+    /// that only sends; RFC 6455 §5.5.2–§5.5.3), and stops at `inboxLimit`: a client that floods
+    /// costs that many messages of memory, then TCP holds it back.
     private var inbox: [Message] = []
+    static let inboxLimit = 2
     private var pendingReceive: (context: UnsafeMutableRawPointer?, callback: arbiter_ws_message_cb)?
     /// Sends whose completion waits for the output to fall below `highWater`, in call order.
     private var pendingSends: [(context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)] = []
@@ -39,8 +42,8 @@ final class WebSocketSession {
 
     // MARK: the transport
 
-    /// Read while the connection is open and no message waits for the application.
-    var wantsRead: Bool { !upgrading && outcome == nil && !peerGone && inbox.isEmpty }
+    /// Read while the connection is open and fewer than `inboxLimit` messages wait for the application.
+    var wantsRead: Bool { !upgrading && outcome == nil && !peerGone && inbox.count < Self.inboxLimit }
     var wantsWrite: Bool { outputStart < output.count && !peerGone }
     /// The connection is over and everything that could be written was: close the transport.
     var isFinished: Bool { outcome != nil && (outputStart == output.count || peerGone) }
