@@ -23,9 +23,10 @@ public typealias RouteHandler = nonisolated(nonsending) @Sendable (Request) asyn
 /// segments are ignored (`/items/` is `/items`), and each segment is percent-decoded after the
 /// split, so `%2F` stays inside its segment.
 ///
-/// Answered without a handler: 404 when no pattern matches the path; 405 with `Allow` (RFC 9110
-/// §15.5.6) when patterns match but none for this method; HEAD by the GET route when there is no HEAD
-/// route (the server sends the head without the body, RFC 9110 §9.3.2).
+/// Answered without a handler: 501 for a method no route and no standard names (RFC 9110 §9.1);
+/// 404 when no pattern matches the path; 405 with `Allow` (RFC 9110 §15.5.6) when patterns match
+/// but none for this method; HEAD by the GET route when there is no HEAD route (the server sends
+/// the head without the body, RFC 9110 §9.3.2).
 public final class Router: AsyncApplication, Chained, Sendable {
     /// Routes are added while the application is set up and read by every request: a lock keeps
     /// that safe without asking the caller to finish setup first.
@@ -80,7 +81,11 @@ public final class Router: AsyncApplication, Chained, Sendable {
         }, routed)
     }
 
-    /// The route for `request` and its parameters; throws 404, or 405 with `Allow`.
+    /// The methods of RFC 9110 §9.3 and PATCH (RFC 5789): one of these without a route here is
+    /// 405 (known, not allowed for the resource); any other method is 501.
+    static let standardMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+
+    /// The route for `request` and its parameters; throws 404, 501, or 405 with `Allow`.
     private func match(_ request: Request) throws -> (route: Route, parameters: Parameters) {
         let segments = Route.segments(of: request.rawPath)
         let routes = table.withLock { $0 }
@@ -102,6 +107,11 @@ public final class Router: AsyncApplication, Chained, Sendable {
             }
         }
         guard let best else {
+            // RFC 9110 §9.1: a method the server does not recognize (none of the registry's, no
+            // route's) is 501, whatever the path; methods are case-sensitive, so `get` is one.
+            if !Self.standardMethods.contains(method) && !routes.contains(where: { $0.method == method }) {
+                throw HTTPError(.notImplemented, message: "\(method) is not a method this application implements")
+            }
             if !pathMatched { throw HTTPError(.notFound, message: "no route for \(request.path)") }
             // Only now, for the 405's `Allow`: the methods of every route matching the path.
             var allowed = Set(routes.filter { $0.match(segments) != nil }.map(\.method))

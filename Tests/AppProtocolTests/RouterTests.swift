@@ -56,6 +56,21 @@ private func status(of error: Error) -> Status? { (error as? HTTPError)?.status 
         }
     }
 
+    @Test func aMethodNothingImplementsIs501() async throws {
+        let router = Self.router()
+        for method in ["FOO", "get"] {
+            await #expect { try await router.respond(to: Request(method: method, target: "/items/3")) } throws: {
+                status(of: $0) == .notImplemented
+            }
+        }
+        // A method a route uses is known: elsewhere it is 405.
+        router.on("PURGE", "/cache") { _ in .text("purged") }
+        await #expect { try await router.respond(to: Request(method: "PURGE", target: "/items/3")) } throws: {
+            status(of: $0) == .methodNotAllowed
+        }
+        #expect(body(try await router.respond(to: Request(method: "PURGE", target: "/cache"))) == "purged")
+    }
+
     @Test func headIsAnsweredByGetUnlessAHeadRouteExists() async throws {
         let router = Self.router()
         #expect(body(try await router.respond(to: Request(method: "HEAD", target: "/items/5"))) == "item 5")
