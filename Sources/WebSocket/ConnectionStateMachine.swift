@@ -13,6 +13,9 @@ public struct ConnectionStateMachine: Sendable {
     private var decoder: FrameDecoder
     private var close: CloseStateMachine
     private var assembly: Assembly?
+    /// The text of a frame still arriving, checked as far as `checked` bytes (§8.1 fail-fast
+    /// inside a frame); nil once the frame is complete.
+    private var arrivingText: (validator: UTF8Validator, checked: Int)?
     /// Created at first use, so uncompressed traffic costs no zlib memory.
     private var inflater: Inflater?
     private var deflater: Deflater?
@@ -58,13 +61,44 @@ public struct ConnectionStateMachine: Sendable {
         var actions: [ConnectionAction] = []
         while !isClosed {
             do {
-                guard let frame = try decoder.nextFrame() else { break }
+                guard let frame = try decoder.nextFrame() else {
+                    try checkArrivingText()
+                    break
+                }
+                arrivingText = nil
                 try handle(frame, actions: &actions)
             } catch {
                 actions += apply(close.fail(error), outcome: .failed(error))
             }
         }
         return actions
+    }
+
+    /// §8.1: a text message fails as soon as it cannot be valid UTF-8, also inside a frame whose
+    /// payload is still arriving (Autobahn 6.4), not only once the frame is whole; an invalid
+    /// frame up to the size limit is then never buffered whole. Uncompressed text only: compressed
+    /// bytes are checked as they inflate, frame by frame. The whole frame is checked again when it
+    /// completes, from the message's own validator.
+    private mutating func checkArrivingText() throws(ProtocolError) {
+        guard let partial = decoder.partialDataFrame else { return }
+        var state: (validator: UTF8Validator, checked: Int)
+        if let arrivingText {
+            state = arrivingText
+        } else if partial.opcode == .continuation, let assembly, assembly.text, !assembly.compressed {
+            state = (assembly.validator, 0)
+        } else if partial.opcode == .text, !partial.rsv1 {
+            state = (UTF8Validator(), 0)
+        } else {
+            return
+        }
+        guard partial.received > state.checked else {
+            arrivingText = state
+            return
+        }
+        let valid = decoder.withPartialPayload(from: state.checked) { state.validator.feed($0) } ?? true
+        guard valid else { throw .invalidData("text message is not UTF-8") }
+        state.checked = partial.received
+        arrivingText = state
     }
 
     /// The application sends a message. Ignored once a close frame has gone out (§5.5.1).

@@ -33,6 +33,23 @@ public struct FrameDecoder: Sendable {
     /// The data message being received in fragments, if any (§5.4).
     private var openMessage: OpenMessage?
     private var failure: ProtocolError?
+    /// The data frame whose header is in and whose payload is still arriving, as far as parsed.
+    private var arriving: Arriving?
+
+    private struct Arriving: Sendable {
+        var opcode: Opcode
+        var rsv1: Bool
+        /// Header and masking key, before the payload.
+        var prefix: Int
+        var keySize: Int
+    }
+
+    /// A data frame still arriving: its header, and how many payload bytes are in.
+    public struct PartialFrame: Sendable, Equatable {
+        public var opcode: Opcode
+        public var rsv1: Bool
+        public var received: Int
+    }
 
     private struct OpenMessage: Sendable {
         var compressed: Bool
@@ -46,6 +63,27 @@ public struct FrameDecoder: Sendable {
 
     /// Bytes buffered but not yet returned in a frame.
     public var bufferedByteCount: Int { buffer.count - start }
+
+    /// The data frame whose payload is arriving, if its header is in (control frames are short
+    /// and not reported).
+    public var partialDataFrame: PartialFrame? {
+        guard let arriving else { return nil }
+        return PartialFrame(opcode: arriving.opcode, rsv1: arriving.rsv1, received: max(0, buffer.count - start - arriving.prefix))
+    }
+
+    /// Calls `body` with the unmasked payload bytes of the arriving data frame from `offset` on;
+    /// nil without such a frame.
+    public func withPartialPayload<R>(from offset: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let arriving else { return nil }
+        let payloadStart = start + arriving.prefix
+        guard payloadStart + offset <= buffer.count else { return nil }
+        var bytes = Array(buffer[(payloadStart + offset)...])
+        if arriving.keySize > 0 {
+            let key = Array(buffer[(payloadStart - arriving.keySize)..<payloadStart])
+            bytes.withUnsafeMutableBytes { Masking.apply(key: key, offset: offset, to: $0) }
+        }
+        return bytes.withUnsafeBytes(body)
+    }
 
     /// Whether a fragmented data message has started and not yet ended.
     public var isInsideFragmentedMessage: Bool { openMessage != nil }
@@ -72,6 +110,7 @@ public struct FrameDecoder: Sendable {
     }
 
     private mutating func decodeFrame() throws(ProtocolError) -> Frame? {
+        arriving = nil
         let available = buffer.count - start
         guard available >= 2 else { return nil }
         let first = buffer[start]
@@ -110,7 +149,12 @@ public struct FrameDecoder: Sendable {
         try checkSize(length, opcode: opcode, rsv1: rsv1)
         let payloadLength = Int(length) // bounded by checkSize, so it fits
         let keySize = masked ? 4 : 0
-        guard available >= headerSize + keySize + payloadLength else { return nil }
+        guard available >= headerSize + keySize + payloadLength else {
+            if !opcode.isControl && available >= headerSize + keySize {
+                arriving = Arriving(opcode: opcode, rsv1: rsv1, prefix: headerSize + keySize, keySize: keySize)
+            }
+            return nil
+        }
 
         let payloadStart = start + headerSize + keySize
         var payload = Array(buffer[payloadStart..<(payloadStart + payloadLength)])

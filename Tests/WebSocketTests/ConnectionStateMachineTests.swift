@@ -35,6 +35,30 @@ import Testing
         #expect(sentCloseCode(truncated.receive(clientFrame(.text, [0x61, 0xE2, 0x82]), now: 0)) == 1007)
     }
 
+    @Test func invalidUTF8FailsInsideAFrameStillArriving() {
+        // Autobahn 6.4.3: one text frame, cut in three; the second piece makes it invalid.
+        let text = Array("κόσμε".utf8) + [0xF4, 0x90, 0x80, 0x80] + Array("edited".utf8)
+        let frame = clientFrame(.text, text)
+        let cut1 = 2 + 4 + 10, cut2 = cut1 + 4  // header and mask, "κόσμε", the bad sequence
+        var machine = ConnectionStateMachine(now: 0)
+        #expect(machine.receive(frame[..<cut1], now: 0).isEmpty)
+        let actions = machine.receive(frame[cut1..<cut2], now: 0)
+        #expect(sentCloseCode(actions) == 1007)
+        #expect(machine.isClosed)
+
+        // Also in a continuation frame, from the state the earlier fragments left.
+        let fragments = clientFrame(.text, [0xE2, 0x82], fin: false) + clientFrame(.continuation, [0xAC, 0x61, 0xFF, 0x62, 0x63])
+        var continued = ConnectionStateMachine(now: 0)
+        #expect(sentCloseCode(continued.receive(fragments.dropLast(1), now: 0)) == 1007)
+
+        // Valid text arriving byte by byte is delivered whole, once.
+        var valid = ConnectionStateMachine(now: 0)
+        var messages: [Message] = []
+        for byte in clientFrame(.text, Array("κόσμε edited".utf8)) { messages += delivered(valid.receive([byte], now: 0)) }
+        #expect(messages == [.text("κόσμε edited")])
+        #expect(!valid.isClosed)
+    }
+
     @Test func violationsCloseWithTheirCode() {
         let cases: [([UInt8], UInt16)] = [
             (FrameEncoder.encode(Frame(opcode: .text, payload: [0x61])), 1002),
