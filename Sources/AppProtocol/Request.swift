@@ -1,4 +1,5 @@
 import ArbiterABI
+import Glibc
 import HTTP1
 
 typealias CBytes = arbiter_bytes
@@ -96,6 +97,17 @@ public struct Request: Sendable {
             guard let base = b.base, b.length > 0 else { return "" }
             return String(decoding: UnsafeBufferPointer(start: base, count: b.length), as: UTF8.self)
         }
+        // The usual methods and schemes are the literals, not strings decoded from bytes (a
+        // literal costs no validation; every request has a method and a scheme).
+        func known(_ b: arbiter_bytes, _ literals: [(bytes: StaticString, value: String)]) -> String {
+            if let base = b.base {
+                for literal in literals where literal.bytes.utf8CodeUnitCount == b.length
+                    && memcmp(base, literal.bytes.utf8Start, b.length) == 0 {
+                    return literal.value
+                }
+            }
+            return text(b)
+        }
         var headers = Headers()
         var total = 0
         for i in 0..<view.header_count { total += view.headers[i].name.length + view.headers[i].value.length }
@@ -110,12 +122,18 @@ public struct Request: Sendable {
             headers.entries.append(Headers.Entry(name: nameStart..<valueStart, value: valueStart..<headers.storage.count))
         }
         self.init(
-            method: text(view.method), target: text(view.target),
+            method: known(view.method, Self.commonMethods), target: text(view.target),
             version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)),
             headers: headers, body: body, remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
-            scheme: text(view.scheme), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
+            scheme: known(view.scheme, Self.schemes), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
             clientCertificate: ClientCertificate(view: view))
     }
+
+    private static let commonMethods: [(bytes: StaticString, value: String)] = [
+        ("GET", "GET"), ("POST", "POST"), ("HEAD", "HEAD"), ("PUT", "PUT"), ("DELETE", "DELETE"), ("PATCH", "PATCH"),
+        ("OPTIONS", "OPTIONS"),
+    ]
+    private static let schemes: [(bytes: StaticString, value: String)] = [("http", "http"), ("https", "https")]
 
     /// The path, percent-decoded (`/a%20b` → `/a b`); for an absolute-form target, its path part.
     public var path: String {
