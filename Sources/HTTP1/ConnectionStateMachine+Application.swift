@@ -42,7 +42,7 @@ extension ConnectionStateMachine {
             plan = try ResponsePlan.make(
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone
-                    && !request!.unreadBodyEndsConnection(discardLimit: configuration.discardLimit),
+                    && !request!.awaitsContinueAfterResponse,
                 serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))

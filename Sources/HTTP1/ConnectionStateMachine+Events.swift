@@ -4,7 +4,12 @@ extension ConnectionStateMachine {
     public mutating func received(_ bytes: UnsafeRawBufferPointer, now: Double) {
         guard !bytes.isEmpty, !peerGone, phase != .closed else { return }
         lastActivity = now
-        if case .lingering = phase { return }  // dropped: nothing after a refusal is parsed
+        if case .lingering(let until) = phase {
+            // Dropped: nothing after a refusal is parsed. A client that keeps the reads full would
+            // keep the driver reading past the linger time: it ends here too, not only at a tick.
+            if now >= until { endLinger() }
+            return
+        }
         if case .closing = phase { return }
         if case .upgraded = phase { return }  // the upgraded protocol's handler reads now
         compactInput()
@@ -80,9 +85,7 @@ extension ConnectionStateMachine {
             return false
         case .lingering(let until):
             guard now >= until || peerGone else { return false }
-            phase = .closing
-            output.removeAll()
-            outputStart = 0
+            endLinger()
             return true
         case .closing:
             // A client that stopped reading the last bytes of a closing connection.
@@ -127,6 +130,13 @@ extension ConnectionStateMachine {
             }
             return true
         }
+    }
+
+    /// The linger time is over: the connection closes, whatever is still unwritten.
+    private mutating func endLinger() {
+        phase = .closing
+        output.removeAll()
+        outputStart = 0
     }
 
     private mutating func markGone() -> Bool {

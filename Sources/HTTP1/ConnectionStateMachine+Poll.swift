@@ -115,7 +115,7 @@ extension ConnectionStateMachine {
         lastActivity = now
         // The client still waits for `100 Continue` before it sends the body: the body's bytes
         // cannot be told from the next request's, so the connection ends.
-        let bodyPending = request.head.expectsContinue && !request.continueSent && !request.decoder.isComplete
+        let bodyPending = request.awaitsContinueAfterResponse
         let reusable = !peerGone && finishedWhole && (request.plan?.keepAlive ?? false) && request.bodyError == nil && !bodyPending
         if request.status == 101 && finishedWhole && !peerGone {
             phase = .upgraded

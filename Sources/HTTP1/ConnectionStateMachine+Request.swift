@@ -35,16 +35,13 @@ extension ConnectionStateMachine {
 
         var label: String { "\(head.method) \(head.target)" }
 
-        /// Whether the connection ends after this response if the application never reads the
-        /// rest of the body, known when its head goes out, which then says `Connection: close`
-        /// (RFC 9110 §10.1.1): the client still waits for `100 Continue`, so the body's bytes could
-        /// not be told from the next request's; or the declared body is larger than the server
-        /// discards after a response (`pollHead` stops past `discardLimit`).
-        func unreadBodyEndsConnection(discardLimit: Int64) -> Bool {
-            guard !decoder.isComplete else { return false }
-            if head.expectsContinue && !continueSent { return true }
-            if case .length(let declared) = head.framing { return declared > discardLimit }
-            return false
+        /// Whether the connection ends after this response, known when its head goes out, which
+        /// then says `Connection: close` (RFC 9110 §10.1.1): the client still waits for `100
+        /// Continue`, which cannot follow a final response, so its body's bytes could not be told
+        /// from the next request's. (A body the application may still read after its head is not
+        /// judged here: reading it keeps the connection; if it is left unread the close lingers.)
+        var awaitsContinueAfterResponse: Bool {
+            head.expectsContinue && !continueSent && !decoder.isComplete
         }
     }
 

@@ -33,7 +33,8 @@ public struct HeadParser: Sendable {
         self.progress = progress
     }
 
-    /// Forget progress (call after a head was consumed).
+    /// Forget progress, to parse another buffer from its start. A complete head or a failure
+    /// resets it already.
     public mutating func reset() { progress = Progress() }
 
     public mutating func parse(_ buffer: [UInt8]) -> Result {
@@ -92,6 +93,7 @@ public struct HeadParser: Sendable {
             }
             return .head(start: start, end: end)
         } catch {
+            progress = Progress()
             return .failure(error)
         }
     }
@@ -102,6 +104,7 @@ public struct HeadParser: Sendable {
             progress = Progress()
             return .complete(head, consumed: consumed)
         } catch {
+            progress = Progress()
             return .failure(error as! HTTPError)
         }
     }
@@ -193,10 +196,17 @@ public struct HeadParser: Sendable {
             }
             let target = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
             // RFC 9112 §3.2.2: with an absolute-form target, the target's authority is the request's
-            // host and the Host field's value is ignored: the field carries the authority instead.
+            // host and the Host field's value is ignored: the field carries the authority instead
+            // (and is added, naming bytes appended after the head, when an HTTP/1.0 request has none).
+            var bytes = bytes
             if target.form == .absolute, let authority = target.authority {
                 let value = (targetRange.lowerBound + authority.lowerBound)..<(targetRange.lowerBound + authority.upperBound)
-                for i in fields.indices where ASCII.equalsIgnoringCase(b[fields[i].name], Self.hostName) {
+                if semantics.hostCount == 0 {
+                    let name = bytes.count..<(bytes.count + Self.hostName.count)
+                    bytes += Self.hostName
+                    fields.append(RequestHead.Field(name: name, value: value))
+                }
+                for i in fields.indices where ASCII.equalsIgnoringCase(bytes[fields[i].name], Self.hostName) {
                     fields[i] = RequestHead.Field(name: fields[i].name, value: value)
                 }
             }

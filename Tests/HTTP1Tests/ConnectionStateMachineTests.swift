@@ -174,13 +174,13 @@ extension ConnectionStateMachine.Action {
         h.expectLingeringClose(after)
     }
 
-    @Test func aResponseBeforeALargeBodyIsReadSaysCloseAndLingers() {
+    @Test func aLargeUnreadBodyEndsTheConnectionWithALingeringClose() {
         var h = Harness(.init(discardLimit: 10))
         h.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
         h.respond(404, "none")
-        let after = h.flush()
-        #expect(h.takeWritten().contains("Connection: close\r\n"))
-        h.expectLingeringClose(after)
+        #expect(!h.flush().contains { $0.isClose })
+        // The discard gives up past its limit; the close lingers so the response is not reset away.
+        h.expectLingeringClose(h.receive(String(repeating: "b", count: 20)))
 
         // A small unread body is discarded instead: the connection stays.
         var small = Harness(.init(discardLimit: 10))
@@ -188,6 +188,35 @@ extension ConnectionStateMachine.Action {
         small.respond(404, "none")
         #expect(!small.flush().contains { $0.isClose })
         #expect(!small.takeWritten().contains("Connection: close"))
+        #expect(small.receive("cdeGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget) == ["/2"])
+    }
+
+    @Test func aBodyReadAfterTheResponseHeadKeepsTheConnection() {
+        // An application that answers first and then reads (an echo) keeps a keep-alive
+        // connection, however large the body.
+        var h = Harness(.init(discardLimit: 10))
+        h.receive("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n")
+        let result = Harness.withViews([]) { views in
+            h.machine.applicationSendHead(status: 200, fieldCount: 0, field: { views[$0] }, contentLength: -1)
+        }
+        #expect(result == .ok)
+        #expect(h.machine.applicationRead(max: 100, now: h.now) == .ok)
+        #expect(h.receive(String(repeating: "e", count: 20)).compactMap(\.read) == [.data(Array(String(repeating: "e", count: 20).utf8))])
+        h.machine.applicationFinish(trailers: [], now: h.now)
+        #expect(!h.flush().contains { $0.isClose })
+        #expect(!h.takeWritten().contains("Connection: close"))
+        #expect(h.receive("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget) == ["/2"])
+    }
+
+    @Test func aClientThatKeepsSendingCannotOutlastTheLingerTime() {
+        var h = Harness()
+        h.receive("GET / HTTP/1.1\r\nHost: a b\r\n\r\n")  // refused: 400, then lingering
+        h.flush()
+        h.receive("more")
+        #expect(Bool(h.machine.wantsRead))
+        // Reads that come at once keep the driver from ticking: the linger ends at a read too.
+        h.now += h.machine.configuration.lingerTime + 0.1
+        #expect(h.receive("still more").contains { $0.isClose })
     }
 
     @Test func readAheadIsBoundedWhileTheApplicationIsNotReading() {

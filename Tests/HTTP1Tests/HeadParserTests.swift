@@ -117,6 +117,35 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
         #expect(h.field("host") == "other.example:8080")
         #expect(h.field("accept") == "*/*")
         #expect(try head("GET /info HTTP/1.1\r\nHost: x\r\n\r\n").field("host") == "x")
+        // HTTP/1.0 may omit Host: the authority is the host all the same.
+        let old = try head("GET http://a.example/x HTTP/1.0\r\nAccept: */*\r\n\r\n")
+        #expect(old.field("host") == "a.example")
+        #expect(old.field("accept") == "*/*")
+        #expect(old.target == "http://a.example/x")
+    }
+
+    @Test func aHeadSplitAnywhereParsesAsAWhole() {
+        // The final CRLF split between reads, leading empty lines split across reads, a CR alone.
+        let raw = "\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n"
+        let bytes = Array(raw.utf8)
+        for cut1 in 0...bytes.count {
+            for cut2 in cut1...bytes.count {
+                var parser = HeadParser()
+                var buffer: [UInt8] = []
+                var result: HeadParser.Result = .incomplete
+                for piece in [bytes[..<cut1], bytes[cut1..<cut2], bytes[cut2...]] {
+                    buffer += piece
+                    result = parser.parse(buffer)
+                    if case .failure = result { break }
+                }
+                guard case .complete(let h, let consumed) = result else {
+                    Issue.record("cuts \(cut1), \(cut2): \(result)")
+                    return
+                }
+                #expect(consumed == bytes.count)
+                #expect(h.target == "/a" && h.field("accept") == "*/*")
+            }
+        }
     }
 
     @Test func aBareLFIsRefusedAtOnceNotAfterATimeout() {

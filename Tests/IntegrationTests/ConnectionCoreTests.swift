@@ -39,11 +39,10 @@ extension Integration {
             }
         }
 
-        /// An answer sent before a large upload is read says the connection ends, and the close
-        /// lingers while the client still sends: the client reads the whole answer, and the server
-        /// closes within the linger time (RFC 9110 §10.1.1, RFC 9112 §9.6).
+        /// An answer sent before a large upload is read reaches the client: the close lingers while
+        /// the client still sends, and ends within the linger time (RFC 9112 §9.6).
         @Test(arguments: ["sync", "async"])
-        func anEarlyAnswerToALargeUploadSaysCloseAndReachesTheClient(worker: String) throws {
+        func anEarlyAnswerToALargeUploadReachesTheClient(worker: String) throws {
             try withServer(["hello:application", "-k", worker]) { server in
                 let c = try HTTPConnection(port: server.port)
                 defer { c.close() }
@@ -52,7 +51,8 @@ extension Integration {
                 let fd = c.fd
                 let uploaded = DispatchSemaphore(value: 0)
                 // The connection is closed only after the upload ends: its descriptor is not reused under it.
-                defer { _ = uploaded.wait(timeout: .now() + 30) }
+                var uploadWaited = false
+                defer { if !uploadWaited { _ = uploaded.wait(timeout: .now() + 30) } }
                 Thread.start {
                     // The upload goes on until the server closes (its send then fails: ignored).
                     defer { uploaded.signal() }
@@ -66,10 +66,22 @@ extension Integration {
                 }
                 let response = try c.readResponse(method: "POST")
                 #expect(response.status == 404)
-                #expect(response.header("connection")?.lowercased() == "close")
-                let start = Clock.monotonic()
+                // The unread body is over the discard limit: the server shuts its side (EOF here)
+                // and drops what still comes for the linger time, then closes (a send then fails).
                 #expect(c.readUntilClosed().closed)
-                #expect(Clock.monotonic() - start < 10)
+                _ = uploaded.wait(timeout: .now() + 30)
+                uploadWaited = true
+                let start = Clock.monotonic()
+                var closedByServer = false
+                while Clock.monotonic() - start < 10 {
+                    var byte: UInt8 = 0
+                    if Glibc.send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) < 0 {
+                        closedByServer = true
+                        break
+                    }
+                    usleep(50_000)
+                }
+                #expect(closedByServer)
                 // The worker serves on.
                 #expect(try httpGet(port: server.port, "/").status == 200)
             }
