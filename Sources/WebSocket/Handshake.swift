@@ -21,7 +21,7 @@ public enum Handshake {
         // RFC 9110 §7.8: the client speaks the new protocol only once its request is complete, and
         // a handshake has no content: a body's bytes would be read as frames.
         let lengths = request.values("Content-Length")
-        guard request.values("Transfer-Encoding").isEmpty, lengths.allSatisfy({ $0 == "0" }) else {
+        guard request.values("Transfer-Encoding").isEmpty, lengths.allSatisfy({ Int($0) == 0 }) else {
             return .refuse(HandshakeRefusal(status: 400, reason: "WebSocket handshake with a request body"))
         }
         // §4.2.1 item 2: a Host field (exactly one, RFC 9112 §3.2).

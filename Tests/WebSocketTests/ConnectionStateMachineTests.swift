@@ -46,10 +46,14 @@ import Testing
         #expect(sentCloseCode(actions) == 1007)
         #expect(machine.isClosed)
 
-        // Also in a continuation frame, from the state the earlier fragments left.
-        let fragments = clientFrame(.text, [0xE2, 0x82], fin: false) + clientFrame(.continuation, [0xAC, 0x61, 0xFF, 0x62, 0x63])
+        // Also in a continuation frame, from the state the earlier fragments left: 0xAC completes
+        // the € begun before (alone it would be invalid), then 0xFF is not UTF-8.
+        let start = clientFrame(.text, [0xE2, 0x82], fin: false)
         var continued = ConnectionStateMachine(now: 0)
-        #expect(sentCloseCode(continued.receive(fragments.dropLast(1), now: 0)) == 1007)
+        #expect(continued.receive(start + clientFrame(.continuation, [0xAC, 0x61, 0x62, 0x63]).dropLast(1), now: 0).isEmpty)
+        #expect(!continued.isClosed)
+        var broken = ConnectionStateMachine(now: 0)
+        #expect(sentCloseCode(broken.receive(start + clientFrame(.continuation, [0xAC, 0x61, 0xFF, 0x62, 0x63]).dropLast(1), now: 0)) == 1007)
 
         // Valid text arriving byte by byte is delivered whole, once.
         var valid = ConnectionStateMachine(now: 0)

@@ -11,7 +11,10 @@ import WebSocket
             + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
     }
 
+    /// What a driver does: bytes reach the session only while it wants to read.
     static func receive(_ session: WebSocketSession, _ bytes: [UInt8]) {
+        #expect(session.wantsRead, "the driver would not read now")
+        guard session.wantsRead else { return }
         bytes.withUnsafeBytes { session.received($0, now: 0) }
     }
 
