@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "AppProtocol", dependencies: ["ArbiterABI", "HTTP1"]),
         .target(name: "HTTP1"),
         .target(name: "COpenSSL"),
-        .target(name: "TLS", dependencies: ["COpenSSL"]),
+        .target(name: "TLS", dependencies: ["COpenSSL", "Platform"]),
         .target(name: "CZlib"),
         .target(name: "WebSocket", dependencies: ["CZlib"]),
         .target(name: "Platform", dependencies: ["CArbiter"]),

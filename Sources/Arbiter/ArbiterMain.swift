@@ -3,6 +3,7 @@ import Configuration
 import Glibc
 import Platform
 import Supervision
+import TLS
 
 /// `arbiter …` as a master: resolve settings, answer the informational options, or serve.
 public enum ArbiterMain {
@@ -61,7 +62,11 @@ public enum ArbiterMain {
         // Workers resolve relative paths against the directory the master ran in.
         settings.appPath = settings.appPath.map { Files.absolute($0) }
         settings = settings.anchoringTLSPaths()
-        if let problem = Master.checkTLS(settings, environment: environment) { return fail(problem) }
+        let tlsFiles: TLSFiles?
+        switch Master.loadTLS(settings, environment: environment) {
+        case .success(let files): tlsFiles = files
+        case .failure(let problem): return fail(problem.description)
+        }
         if let text = settings.umask {
             guard let mask = mode_t(text.hasPrefix("0o") ? String(text.dropFirst(2)) : text, radix: 8), mask <= 0o777 else {
                 return fail("umask = '\(text)': not an octal file mode mask (e.g. 027)")
@@ -101,14 +106,14 @@ public enum ArbiterMain {
         if let path = settings.pidfile {
             do { pidfile = try PidFile(path: path) } catch { return fail("\(error)") }
         }
-        let code = serve(settings: settings, binds: binds, logger: logger, pidfile: pidfile,
+        let code = serve(settings: settings, tlsFiles: tlsFiles, binds: binds, logger: logger, pidfile: pidfile,
                          invocation: (arguments, environment))
         pidfile?.remove()
         return code
     }
 
     private static func serve(
-        settings: Settings, binds: [BindAddress], logger: Logger, pidfile: PidFile?,
+        settings: Settings, tlsFiles: TLSFiles?, binds: [BindAddress], logger: Logger, pidfile: PidFile?,
         invocation: (arguments: [String], environment: [String: String])
     ) -> Int32 {
         SignalPipe.ignore(SIGPIPE)
@@ -168,6 +173,7 @@ public enum ArbiterMain {
         ProcessControl.setTitle("arbiter: master [\(settings.displayName)]")
         let master = Master(
             settings: settings, logger: logger, listeners: listeners, signals: signals, invocation: invocation, pidfile: pidfile)
+        master.tlsFiles = tlsFiles
         do {
             try master.startTelemetry(metricsListener: metricsListener)
         } catch {

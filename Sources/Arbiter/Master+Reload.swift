@@ -2,6 +2,7 @@ import Configuration
 import Glibc
 import Platform
 import Supervision
+import TLS
 
 extension Master {
     /// HUP: re-read the configuration, bind what is new, and start a new generation with it. The
@@ -29,9 +30,13 @@ extension Master {
         }
         // New certificates and keys are checked before any worker starts with them: a bad one
         // keeps the running generation serving with the files it loaded.
-        if let problem = Self.checkTLS(new, environment: invocation.environment) {
+        let newTLSFiles: TLSFiles?
+        switch Self.loadTLS(new, environment: invocation.environment) {
+        case .success(let files):
+            newTLSFiles = files
+        case .failure(let problem):
             logger.error("Reload failed: \(problem); keeping the current configuration")
-            return problem
+            return problem.description
         }
         // Socket activation: systemd owns the sockets and `bind` does not apply.
         let systemd = listeners.contains(where: \.fromSystemd)
@@ -40,7 +45,8 @@ extension Master {
             if case .failure(let problem) = bound { return problem.description }
             return nil
         }
-        previous = (settings, listeners)
+        previous = (settings, listeners, tlsFiles)
+        tlsFiles = newTLSFiles
         applyReloadedSettings(from: settings, requested: requested)
         settings = new
         listeners = newListeners
@@ -98,6 +104,7 @@ extension Master {
         applyProcessSettings(from: settings, to: previous.settings)
         settings = previous.settings
         listeners = previous.listeners
+        tlsFiles = previous.tlsFiles
         self.previous = nil
     }
 

@@ -3,22 +3,37 @@ import Platform
 import Supervision
 import TLS
 
-/// TLS in the master: it checks certificates and keys before any worker needs them, and owns the
-/// session-ticket keys every worker shares.
+/// TLS in the master: it reads and checks certificates and keys before any worker needs them,
+/// hands every worker the bytes it checked, and owns the session-ticket keys every worker shares.
 extension Master {
-    /// Checks the TLS settings and every file they name by building the context a worker will
-    /// build; the problem, or nil when TLS is off or good. Loads OpenSSL the first time.
-    static func checkTLS(_ settings: Settings, environment: [String: String]) -> String? {
+    /// Reads every file the TLS settings name and checks them by building, from those bytes, the
+    /// context a worker will build: the files (nil when TLS is off), or the problem. Loads OpenSSL
+    /// the first time.
+    static func loadTLS(_ settings: Settings, environment: [String: String]) -> Result<TLSFiles?, TLSProblem> {
         do {
-            guard let configuration = try settings.tlsConfiguration() else { return nil }
+            guard let configuration = try settings.tlsConfiguration() else { return .success(nil) }
             do {
-                _ = try TLSContext(configuration: configuration, library: .configured(environment: environment))
+                let files = try TLSFiles.read(for: configuration)
+                _ = try TLSContext(configuration: configuration, files: files, library: .configured(environment: environment))
+                return .success(files)
             } catch {
-                return "TLS: \(error.message)"
+                return .failure(TLSProblem(description: "TLS: \(error.message)"))
             }
-            return nil
         } catch {
-            return "TLS: \(error.description)"
+            return .failure(TLSProblem(description: "TLS: \(error.description)"))
+        }
+    }
+
+    struct TLSProblem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Writes the TLS files the master checked to a new worker's control socket, before its
+    /// ticket keys: the worker builds its TLS from them, whatever the disk holds by now.
+    func sendTLSFiles(to pid: Int32) {
+        guard let files = tlsFiles, let worker = workers[pid] else { return }
+        for (path, contents) in files.contents.sorted(by: { $0.key < $1.key }) {
+            MasterMessage.tlsFile(path: path, contents: contents).encoded.withUnsafeBytes { _ = try? Descriptor.writeAll(worker.fd, $0) }
         }
     }
 

@@ -4,6 +4,7 @@ import Configuration
 import Glibc
 import Platform
 import Supervision
+import TLS
 
 /// The master process: binds, spawns workers by re-executing its own binary, and runs the state
 /// machine's actions. Single-threaded and Glibc-only (no Dispatch, no tasks): see DESIGN.md §1.
@@ -32,7 +33,10 @@ final class Master {
     var workers: [Int32: Worker] = [:]
     var baseEnvironment: [String]
     /// The configuration and listeners to return to if a reload fails.
-    var previous: (settings: Settings, listeners: [Listener])?
+    var previous: (settings: Settings, listeners: [Listener], tlsFiles: TLSFiles?)?
+    /// The bytes of the TLS files as the master last read and checked them (at start, or by the
+    /// reload that made `settings`); every worker it starts gets them.
+    var tlsFiles: TLSFiles?
     /// A new master started by USR2, while it boots or runs.
     var successor: Int32?
     /// `--reload`: the files being watched.
@@ -379,6 +383,7 @@ final class Master {
             workers[pid] = Worker(
                 fd: pair[0], heartbeat: heartbeat, heartbeatSlots: slots, kind: settings.workerClass, scoreIndex: scoreIndex,
                 counters: counters?.page)
+            sendTLSFiles(to: pid)
             sendTicketKeys(to: pid)
             return pid
         } catch {

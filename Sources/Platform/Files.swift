@@ -1,3 +1,4 @@
+import CArbiter
 import Glibc
 
 /// Small file helpers over Glibc (the master avoids Foundation's threads and run loops).
@@ -12,6 +13,21 @@ public enum Files {
             if n == 0 { return out }
             out.append(contentsOf: chunk[0..<n])
         }
+    }
+
+    /// A file that exists only in memory (a memfd, closed on exec) holding `contents`: while it is
+    /// open, `/proc/self/fd/N` reads it like any file. The caller closes it.
+    public static func inMemory(_ name: String, contents: [UInt8]) throws(SystemError) -> Int32 {
+        let fd = try syscall("memfd_create") { arbiter_memfd(name) }
+        var failure: SystemError?
+        contents.withUnsafeBytes { bytes in
+            do throws(SystemError) { try Descriptor.writeAll(fd, bytes) } catch { failure = error }
+        }
+        if let failure {
+            Descriptor.close(fd)
+            throw failure
+        }
+        return fd
     }
 
     public static func readString(_ path: String) throws(SystemError) -> String {

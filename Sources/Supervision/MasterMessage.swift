@@ -6,11 +6,16 @@ public enum MasterMessage: ControlMessage {
     /// The TLS session-ticket keys, sent at a worker's start and on every rotation (memory only,
     /// never on disk): `ticket-keys HEX`, the serialized keys in hexadecimal.
     case ticketKeys([UInt8])
+    /// One file of the TLS configuration as the master read and checked it, sent at a worker's
+    /// start before the ticket keys: the worker builds its TLS from these bytes, not from the disk
+    /// (`tls-file HEX-PATH HEX-CONTENTS`).
+    case tlsFile(path: String, contents: [UInt8])
 
     public var line: String {
         switch self {
         case .reopenLogs: "reopen-logs"
         case .ticketKeys(let bytes): "ticket-keys " + Self.hex(bytes)
+        case .tlsFile(let path, let contents): "tls-file " + Self.hex(Array(path.utf8)) + " " + Self.hex(contents)
         }
     }
 
@@ -19,6 +24,12 @@ public enum MasterMessage: ControlMessage {
             self = .reopenLogs
         } else if line.hasPrefix("ticket-keys "), let bytes = Self.bytes(hex: line.dropFirst("ticket-keys ".count)) {
             self = .ticketKeys(bytes)
+        } else if line.hasPrefix("tls-file ") {
+            let parts = line.dropFirst("tls-file ".count).split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, let path = Self.bytes(hex: parts[0]), let contents = Self.bytes(hex: parts[1], allowEmpty: true) else {
+                return nil
+            }
+            self = .tlsFile(path: String(decoding: path, as: UTF8.self), contents: contents)
         } else {
             return nil
         }
@@ -35,9 +46,9 @@ public enum MasterMessage: ControlMessage {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func bytes(hex: Substring) -> [UInt8]? {
+    private static func bytes(hex: Substring, allowEmpty: Bool = false) -> [UInt8]? {
         let digits = Array(hex.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
+        guard !digits.isEmpty || allowEmpty, digits.count % 2 == 0 else { return nil }
         func value(_ digit: UInt8) -> UInt8? {
             switch digit {
             case 0x30...0x39: digit - 0x30

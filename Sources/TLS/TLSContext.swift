@@ -21,11 +21,40 @@ public final class TLSContext: @unchecked Sendable {
     /// Loads OpenSSL (once per process), then every file named by `configuration`.
     ///
     /// - Parameters:
+    ///   - files: the files' bytes, read earlier (by the master); nil reads them from the disk now.
     ///   - ticketKeys: keys shared by all workers so any worker resumes any worker's sessions; nil
     ///     lets OpenSSL draw keys private to this context.
     ///   - library: the OpenSSL shared libraries to load.
-    public init(configuration: TLSConfiguration, ticketKeys: TicketKeys? = nil, library: TLSLibrary = .system) throws(TLSError) {
-        try configuration.validate()
+    public convenience init(
+        configuration: TLSConfiguration, files: TLSFiles? = nil, ticketKeys: TicketKeys? = nil, library: TLSLibrary = .system
+    ) throws(TLSError) {
+        guard let files else {
+            try self.init(configuration: configuration, loading: configuration, ticketKeys: ticketKeys, library: library)
+            return
+        }
+        // Built while the in-memory files are open; messages name the configured paths.
+        let built = try files.materialized(configuration) { (loading, back) throws(TLSError) -> TLSContext in
+            do throws(TLSError) {
+                return try TLSContext(configuration: configuration, loading: loading, ticketKeys: ticketKeys, library: library)
+            } catch {
+                throw error.mappingMessage(back)
+            }
+        }
+        self.init(built: built)
+    }
+
+    /// A context that takes over what `built` holds (the files it was loaded from are closed already).
+    private init(built: TLSContext) {
+        configuration = built.configuration
+        usesSharedTicketKeys = built.usesSharedTicketKeys
+        defaultContext = built.defaultContext
+        resources = built.resources
+    }
+
+    /// Builds the context of `configuration` from the files named in `loading` (the same
+    /// configuration, or one naming in-memory copies of its files).
+    private init(configuration: TLSConfiguration, loading: TLSConfiguration, ticketKeys: TicketKeys?, library: TLSLibrary) throws(TLSError) {
+        try loading.validate()
         try library.load()
         let resources = Resources()
         resources.sessionContext = try Self.sessionContext(for: configuration)
@@ -37,12 +66,12 @@ public final class TLSContext: @unchecked Sendable {
         }
         if let ticketKeys { resources.ticketKeys = Self.copy(ticketKeys) }
         let defaultContext = try Self.makeContext(
-            certfile: configuration.certfile, keyfile: configuration.keyfile, configuration: configuration, resources: resources)
-        if !configuration.serverCertificates.isEmpty {
+            certfile: loading.certfile, keyfile: loading.keyfile, configuration: loading, resources: resources)
+        if !loading.serverCertificates.isEmpty {
             var routes: [(names: [String], context: OpaquePointer)] = []
-            for entry in configuration.serverCertificates {
+            for entry in loading.serverCertificates {
                 let context = try Self.makeContext(
-                    certfile: entry.certfile, keyfile: entry.keyfile, configuration: configuration, resources: resources)
+                    certfile: entry.certfile, keyfile: entry.keyfile, configuration: loading, resources: resources)
                 routes.append((entry.names, context))
             }
             let router = ServerNameRouter(routes: routes)

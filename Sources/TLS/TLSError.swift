@@ -49,6 +49,18 @@ public struct TLSError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    private init(code: Code, message: String, openSSLErrors: [UInt], reasons: [String]) {
+        self.code = code
+        self.message = message
+        self.openSSLErrors = openSSLErrors
+        self.reasons = reasons
+    }
+
+    /// The same error with its message passed through `transform` (a file's path put back).
+    func mappingMessage(_ transform: (String) -> String) -> TLSError {
+        TLSError(code: code, message: transform(message), openSSLErrors: openSSLErrors, reasons: reasons)
+    }
 }
 
 extension TLSError {

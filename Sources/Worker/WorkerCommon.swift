@@ -92,6 +92,7 @@ extension WorkerContext {
                     reopenLogs()
                     control.send(.logsReopened)
                 case .ticketKeys(let bytes): rotateTicketKeys(bytes)
+                case .tlsFile: break  // only at boot, before the first ticket keys
                 }
             }
             for line in control.reader.takeRejected() { logger.warning("Unknown control message from the master: \(line)") }

@@ -39,7 +39,9 @@ final class WorkerTLS: Sendable {
     }
 
     /// The worker's TLS from its settings, or nil when none is configured: loads OpenSSL, waits for
-    /// the session-ticket keys the master writes to the control socket, and loads every file.
+    /// the files and session-ticket keys the master writes to the control socket, and builds the
+    /// context from the files' bytes as the master checked them (from the disk only for a file the
+    /// master did not send).
     static func make(settings: Settings, environment: [String: String], control: ControlChannel) throws(Failure) -> WorkerTLS? {
         let configuration: TLSConfiguration?
         do {
@@ -48,13 +50,14 @@ final class WorkerTLS: Sendable {
             throw Failure(code: .settings, message: error.description)
         }
         guard let configuration else { return nil }
-        guard let keys = receiveTicketKeys(control: control, timeout: WorkerLaunch.ticketKeysWait) else {
+        guard let (keys, files) = receiveTicketKeys(control: control, timeout: WorkerLaunch.ticketKeysWait) else {
             throw Failure(code: .ticketKeys, message: "no session-ticket keys from the master within \(Int(WorkerLaunch.ticketKeysWait)) s")
         }
         let context: TLSContext
         do {
             context = try TLSContext(
-                configuration: configuration, ticketKeys: keys, library: .configured(environment: environment))
+                configuration: configuration, files: files.contents.isEmpty ? nil : files, ticketKeys: keys,
+                library: .configured(environment: environment))
         } catch {
             throw Failure(code: .context, message: error.message)
         }
@@ -64,9 +67,11 @@ final class WorkerTLS: Sendable {
             handshakeTimeout: settings.tlsHandshakeTimeout, handshakeOnConnect: settings.doHandshakeOnConnect)
     }
 
-    /// Reads control messages until the ticket keys arrive (other messages at boot concern logs
-    /// just opened, and are dropped); nil when the master sent none in time.
-    private static func receiveTicketKeys(control: ControlChannel, timeout: Double) -> TicketKeys? {
+    /// Reads control messages until the ticket keys arrive, with the TLS files the master sent
+    /// before them (other messages at boot concern logs just opened, and are dropped); nil when
+    /// the master sent no keys in time.
+    private static func receiveTicketKeys(control: ControlChannel, timeout: Double) -> (TicketKeys, TLSFiles)? {
+        var files: [String: [UInt8]] = [:]
         let deadline = Clock.monotonic() + timeout
         var chunk = [UInt8](repeating: 0, count: 512)
         while true {
@@ -82,9 +87,13 @@ final class WorkerTLS: Sendable {
             // The last keys of the batch: a rotation may have followed the first ones already.
             var received: TicketKeys?
             for message in control.reader.feed(chunk[0..<n]) {
-                if case .ticketKeys(let bytes) = message, let keys = try? TicketKeys(serialized: bytes) { received = keys }
+                switch message {
+                case .ticketKeys(let bytes): if let keys = try? TicketKeys(serialized: bytes) { received = keys }
+                case .tlsFile(let path, let contents): files[path] = contents
+                case .reopenLogs: break
+                }
             }
-            if let received { return received }
+            if let received { return (received, TLSFiles(contents: files)) }
         }
     }
 }

@@ -31,6 +31,20 @@ import Testing
         #expect(MasterMessage(line: "ticket-keys zz") == nil)
     }
 
+    @Test func tlsFilesTravelAsHexPathAndContents() {
+        let pem = Array("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".utf8)
+        let message = MasterMessage.tlsFile(path: "/etc/my certs/a.pem", contents: pem)
+        #expect(!message.line.contains("\n"))
+        var reader = ControlReader<MasterMessage>()
+        // Split anywhere, as a long line arrives in pieces.
+        let wire = message.encoded
+        #expect(reader.feed(wire[..<10]).isEmpty)
+        #expect(reader.feed(wire[10...]) == [.tlsFile(path: "/etc/my certs/a.pem", contents: pem)])
+        #expect(MasterMessage(line: MasterMessage.tlsFile(path: "/e", contents: []).line) == .tlsFile(path: "/e", contents: []))
+        #expect(MasterMessage(line: "tls-file 2f65") == nil, "no contents")
+        #expect(MasterMessage(line: "tls-file  00") == nil, "no path")
+    }
+
     @Test func aReasonCannotBreakTheFraming() {
         let message = WorkerMessage.retire(reason: "two\nlines")
         var reader = ControlReader<WorkerMessage>()
