@@ -150,8 +150,10 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     unsigned int length = ((unsigned int)list[0] << 8) | list[1];
     unsigned char *selected = NULL;
     unsigned char selected_length = 0;
+    /* RFC 7301 §3.2: a client that offers protocols, none of which the server speaks, gets the
+       fatal no_application_protocol alert, not a connection in a protocol it did not ask for. */
     if (fn.SSL_select_next_proto(&selected, &selected_length, list + 2, length, in, inlen) != 1) {
-        return COSSL_SSL_TLSEXT_ERR_NOACK;
+        return COSSL_SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     *out = selected;
     *outlen = selected_length;

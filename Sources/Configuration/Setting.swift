@@ -140,15 +140,16 @@ extension Setting {
             reset: { $0[keyPath: keyPath] = [] })
     }
 
+    /// One of `T`'s raw values; `aliases` are other spellings accepted for them (a peer's, say).
     static func choice<T: RawRepresentable & CaseIterable & Sendable>(
         _ name: String, _ flags: [String], section: String, help: String,
-        _ keyPath: WritableKeyPath<Settings, T> & Sendable
+        _ keyPath: WritableKeyPath<Settings, T> & Sendable, aliases: [String: T] = [:]
     ) -> Setting where T.RawValue == String {
         let names = T.allCases.map(\.rawValue)
         return Setting(
             name: name, flags: flags, section: section, kind: .choice(names), help: help, environment: [],
             assign: { (settings, text) throws(Invalid) in
-                guard let value = T(rawValue: text.trimmingSpaces) else {
+                guard let value = T(rawValue: text.trimmingSpaces) ?? aliases[text.trimmingSpaces] else {
                     throw Invalid(reason: "must be one of: \(names.joined(separator: ", "))")
                 }
                 settings[keyPath: keyPath] = value

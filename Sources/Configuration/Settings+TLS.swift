@@ -13,8 +13,11 @@ extension Registry {
                 help: "PEM file of the CAs that client certificates must chain to (mutual TLS, with `cert_reqs`).",
                 \.caCerts),
         .choice("cert_reqs", ["--cert-reqs"], section: "TLS",
-                help: "Client certificates: `none` (not asked for), `optional` (asked for; one that is sent must verify against `ca_certs`), `required` (mutual TLS: the handshake fails without a verified certificate). The application sees the verified certificate's subject, issuer and PEM (`request.clientCertificate`).",
-                \.certReqs),
+                help: "Client certificates: `none` (not asked for), `optional` (asked for; one that is sent must verify against `ca_certs`), `required` (mutual TLS: the handshake fails without a verified certificate). Gunicorn's values are accepted too: `0`/`CERT_NONE`, `1`/`CERT_OPTIONAL`, `2`/`CERT_REQUIRED`. The application sees the verified certificate's subject, issuer and PEM (`request.clientCertificate`).",
+                \.certReqs, aliases: [
+                    "0": .none, "1": .optional, "2": .required,
+                    "CERT_NONE": .none, "CERT_OPTIONAL": .optional, "CERT_REQUIRED": .required,
+                ]),
         .string("ciphers", ["--ciphers"], section: "TLS",
                 help: "OpenSSL cipher list for TLS 1.2 (`ECDHE+AESGCM:ECDHE+CHACHA20`); entries starting with `TLS_` set the TLS 1.3 suites (`TLS_AES_128_GCM_SHA256`). Default: OpenSSL's.",
                 \.ciphers).validated(cipherListProblem),

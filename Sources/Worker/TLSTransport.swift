@@ -100,7 +100,9 @@ final class TLSTransport: Transport {
 
     func expired(now: Double) -> Bool {
         guard let deadline = handshakeDeadline, now >= deadline, !failed else { return false }
-        logger.debug("TLS handshake from \(peer) not completed within the handshake timeout; closing the connection")
+        // One that sent nothing at all (a port probe, a pre-opened connection) is not a failure worth a line.
+        let line = "TLS connection from \(peer) failed: handshake not completed within the handshake timeout"
+        if receivedAny { logger.info(line) } else { logger.debug(line) }
         failed = true
         return true
     }

@@ -63,6 +63,11 @@ import TLS
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--sni-cert", "/tls/only-a-path.pem"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--sni-cert", ":/c.pem:/k.pem"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--cert-reqs", "sometimes"]) }
+        // Gunicorn's values (ssl.CERT_*) are accepted too.
+        for (value, expected) in [("0", "none"), ("1", "optional"), ("2", "required"), ("CERT_REQUIRED", "required")] {
+            #expect(try resolve(["a:b", "--cert-reqs", value]).settings.certReqs.rawValue == expected)
+        }
+        #expect(throws: ConfigError.self) { try resolve(["a:b", "--cert-reqs", "3"]) }
         #expect(throws: ConfigError.self) { try resolve(["a:b", "--tls-min-version", "TLSv1.1"]) }
         do {
             _ = try resolve(["a:b", "--ssl-version", "PROTOCOL_TLS_SERVER"])

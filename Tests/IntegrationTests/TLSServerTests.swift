@@ -254,6 +254,58 @@ extension Integration {
             }
         }
 
+        /// A worker started after the files on disk went bad (a renewal half written, a key a
+        /// reload refused) serves with what the master read and checked: restarting a worker never
+        /// depends on the disk.
+        @Test func aWorkerStartedLaterServesWhatTheMasterChecked() throws {
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.copy(pki.path("alpha.crt"), to: "server.crt")
+            try directory.copy(pki.path("alpha.key"), to: "server.key")
+            let arguments = ["--certfile", directory.file("server.crt"), "--keyfile", directory.file("server.key"), "-w", "1", "fixtures:tls_info"]
+            try withServer(arguments) { server in
+                try directory.write("server.crt", "garbage\n")
+                try directory.copy(pki.path("beta.key"), to: "server.key")
+                // A reload refuses the broken files; then the only worker dies.
+                server.signal(SIGHUP)
+                try server.waitForLog("Reload failed:")
+                let first = try #require(server.workerPids.first)
+                kill(first, SIGKILL)
+                try server.waitForLog("Booting worker with pid", count: 2)
+                try waitUntil(timeout: 30) { server.workerPids.count == 1 && server.workerPids.first != first }
+                let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                    sock = connect(context())
+                    print(peer_cn(sock), request(sock)[0])
+                    """#)
+                #expect(output.contains("alpha.test 200"))
+                #expect(!server.hasExited)
+                #expect(!server.log.contains("Worker cannot serve TLS"))
+            }
+        }
+
+        /// RFC 7301 §3.2: a client offering only protocols the server does not speak (`h2` alone)
+        /// gets the fatal no_application_protocol alert; one that also offers http/1.1 gets it.
+        @Test func alpnWithoutACommonProtocolIsRefused() throws {
+            try withServer(tlsArguments) { server in
+                let output = try TLSClient(certificates: pki, port: server.port).run(#"""
+                    only_h2 = context()
+                    only_h2.set_alpn_protocols(["h2"])
+                    try:
+                        connect(only_h2)
+                        print("h2 only: connected")
+                    except ssl.SSLError as error:
+                        print("h2 only:", str(error).lower().replace("_", " "))
+                    both = context()
+                    both.set_alpn_protocols(["h2", "http/1.1"])
+                    sock = connect(both)
+                    print("both:", sock.selected_alpn_protocol(), request(sock)[0])
+                    """#)
+                #expect(output.contains("h2 only: ") && output.contains("no application protocol"), "\(output)")
+                #expect(output.contains("both: http/1.1 200"))
+                #expect(!server.hasExited)
+            }
+        }
+
         @Test func sessionsResumeOnAnotherWorker() throws {
             try withServer(tlsArguments + ["-w", "2", "-k", "async"]) { server in
                 let output = try TLSClient(certificates: pki, port: server.port).run(#"""
@@ -354,6 +406,10 @@ extension Integration {
                     """#, timeout: 120)
                 #expect(output.contains("real request 200 https"))
                 #expect(output.contains("closed 300"))
+                // Each cut-short handshake is one info line with its peer and reason; the silent
+                // connections (port probes) get none.
+                try server.waitForLog("handshake not completed within the handshake timeout", count: 100)
+                #expect(server.log.occurrences(of: "handshake not completed within the handshake timeout") == 100)
             }
         }
 

@@ -79,11 +79,12 @@ import Testing
         #expect(other.alpnProtocol == "http/1.1")
     }
 
-    @Test func alpnWithoutOverlapIsNotAcknowledged() throws {
+    @Test func alpnWithoutOverlapIsAFatalAlert() throws {
+        // RFC 7301 §3.2: no_application_protocol, not a connection in a protocol not asked for.
         let context = try TLSContext(configuration: configuration())
-        let (client, server) = try connect(TestClient(alpnProtocols: ["h2"]), to: context)
-        #expect(server.alpnProtocol == nil)
-        #expect(client.alpnProtocol == nil)
+        let failure = try #require(throws: (any Error).self) { try connect(TestClient(alpnProtocols: ["h2"]), to: context) }
+        #expect("\(failure)".contains("no application protocol"))
+        // A client that offers no ALPN at all is served (HTTP/1.1 by default).
         let (_, silent) = try connect(TestClient(alpnProtocols: []), to: context)
         #expect(silent.alpnProtocol == nil)
     }
