@@ -1,3 +1,4 @@
+import Glibc
 import Platform
 
 /// Reads the exported function names of an ELF64 shared library from its `.dynsym` table, to say
@@ -47,5 +48,46 @@ enum ELFSymbols {
     private static func isCName(_ name: String) -> Bool {
         guard let first = name.first, first.isLetter else { return false }
         return name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !name.hasPrefix("swift_")
+    }
+
+    /// Why an ELF64 file cannot be mapped whole, if so: a loadable segment (or the program header
+    /// table) reaches past the end of the file, as in a copy cut short. The system loader maps such
+    /// a file anyway and the process then dies of SIGBUS touching the missing pages; this is asked
+    /// before `dlopen`. Nil for a whole file, and for anything that is not ELF64 (`dlopen` says why).
+    static func truncation(path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Descriptor.close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let fileSize = Int(status.st_size)
+        func read(_ count: Int, at offset: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+            return n == count ? bytes : nil
+        }
+        guard let header = read(64, at: 0), header[0] == 0x7F, header[1] == 0x45, header[2] == 0x4C, header[3] == 0x46,
+              header[4] == 2, header[5] == 1  // ELF64, little-endian
+        else { return nil }
+        func value(_ bytes: [UInt8], _ offset: Int, _ size: Int) -> Int {
+            (0..<size).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
+        }
+        let tableOffset = value(header, 0x20, 8)
+        let entrySize = value(header, 0x36, 2)
+        let count = value(header, 0x38, 2)
+        guard entrySize >= 56 else { return nil }
+        guard tableOffset + count * entrySize <= fileSize, let table = read(count * entrySize, at: tableOffset) else {
+            return "truncated: the program header table ends past the end of the file (\(fileSize) bytes)"
+        }
+        for index in 0..<count {
+            let entry = index * entrySize
+            guard value(table, entry, 4) == 1 else { continue }  // PT_LOAD
+            let offset = value(table, entry + 0x08, 8)
+            let size = value(table, entry + 0x20, 8)
+            if offset + size > fileSize {
+                return "truncated: a loadable segment ends at byte \(offset + size), past the end of the file (\(fileSize) bytes); copy or build it again"
+            }
+        }
+        return nil
     }
 }

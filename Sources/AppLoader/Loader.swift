@@ -71,6 +71,7 @@ public enum Loader {
         var path = ""
         for candidate in candidates where Files.exists(candidate) {
             path = candidate
+            if let truncation = ELFSymbols.truncation(path: candidate) { throw .openFailed(path: candidate, reason: truncation) }
             handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL)
             if handle == nil { throw .openFailed(path: candidate, reason: dlerrorText()) }
             break

@@ -23,7 +23,14 @@ public struct CommandLineOptions: Sendable {
             if let inline { return inline }
             index += 1
             guard index < arguments.count else { throw ConfigError(origin: origin, "\(flag) needs a value") }
-            return arguments[index]
+            let next = arguments[index]
+            // Another option is not this one's value (a forgotten value would otherwise swallow
+            // it: `--pid --check-config` would serve). `-` alone (stdout) and negative numbers are
+            // values; `--flag=-x` passes anything.
+            if next.hasPrefix("-") && next != "-" && Double(next) == nil {
+                throw ConfigError(origin: origin, "\(flag) needs a value, and the next argument is the option \(next) (write \(flag)=\(next) if that is the value)")
+            }
+            return next
         }
         while index < arguments.count {
             let argument = arguments[index]

@@ -34,6 +34,27 @@ extension Integration {
             #expect(server.log.contains("was built for arbiter ABI version 2, but this arbiter speaks version 1"))
         }
 
+        /// A library copy cut short would crash the system loader (SIGBUS, in every worker, again
+        /// and again): it is refused with exit 4 and says so.
+        @Test func aTruncatedLibraryExitsFour() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let whole = try Files.read(Products.directory + "/libhello.so")
+            try dir.write("libcut.so", Array(whole.prefix(3000)))
+            let server = try ServerProcess(["cut:application", "--app-path", dir.path])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 4)
+            #expect(server.log.contains("libcut.so"))
+            #expect(server.log.contains("truncated"))
+        }
+
+        @Test func aFlagMissingItsValueDoesNotTakeTheNextOption() throws {
+            let server = try ServerProcess(["hello:application", "--pid", "--check-config"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 1)
+            #expect(server.log.contains("--pid needs a value, and the next argument is the option --check-config"))
+        }
+
         @Test func aFailingStartupStopsTheMasterWithCodeThree() throws {
             let server = try ServerProcess(["fixtures:failing_startup", "-w", "2"])
             defer { server.stop() }
