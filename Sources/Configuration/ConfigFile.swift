@@ -1,5 +1,7 @@
 /// The config file: `key = value` lines; `#` starts a comment; keys are setting names (`-` or `_`);
-/// values may be double-quoted (`\"`, `\\` escapes); a list setting may be given on several lines.
+/// values may be quoted, `"…"` or `'…'` (`\"`, `\'`, `\\` escapes); a list setting may be given on
+/// several lines or as one bracketed list, `bind = ["127.0.0.1:8000", "unix:/run/app.sock"]`, so the
+/// simple assignments of a `gunicorn.conf.py` read the same.
 public enum ConfigFile {
     /// The file's assignments; every problem in it (syntax, unknown keys, bad values) is reported
     /// together, one line each.
@@ -14,7 +16,9 @@ public enum ConfigFile {
             let line = String(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine).trimmingSpaces
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "=") else {
-                problems.append(ConfigError(origin: origin, "expected 'key = value', got '\(line)'"))
+                let python = ["import ", "from ", "def ", "if ", "for "].contains { line.hasPrefix($0) }
+                problems.append(ConfigError(origin: origin, "expected 'key = value', got '\(line)'"
+                    + (python ? " (a config file is key = value lines, not Python)" : "")))
                 continue
             }
             let key = String(line[..<equals]).trimmingSpaces
@@ -22,10 +26,16 @@ public enum ConfigFile {
                 problems.append(ConfigError(origin: origin, "unknown setting '\(key)'\(suggestion(for: key))"))
                 continue
             }
-            do {
-                let value = try parseValue(String(line[line.index(after: equals)...]).trimmingSpaces, origin: origin)
-                try setting.apply(value, to: &scratch, origin: origin)
-                out.append(Assignment(setting: setting, value: value, origin: origin))
+            do throws(ConfigError) {
+                let text = String(line[line.index(after: equals)...]).trimmingSpaces
+                let values = try parseValues(text, origin: origin)
+                if values.count != 1 && setting.kind != .list {
+                    throw ConfigError(origin: origin, "\(key) takes one value, not a list: \(text)")
+                }
+                for value in values {
+                    try setting.apply(value, to: &scratch, origin: origin)
+                    out.append(Assignment(setting: setting, value: value, origin: origin))
+                }
             } catch {
                 problems.append(error)
             }
@@ -34,18 +44,56 @@ public enum ConfigFile {
         return out
     }
 
-    static func parseValue(_ text: String, origin: String) throws(ConfigError) -> String {
-        guard text.hasPrefix("\"") else {
-            // An unquoted value ends at a comment introduced by whitespace and '#'.
-            var previous: Character = " "
-            for index in text.indices {
-                if text[index] == "#", previous == " " || previous == "\t" {
-                    return String(text[..<index]).trimmingSpaces
-                }
-                previous = text[index]
+    /// A value as written: bare, quoted, or a bracketed list of quoted values (its items).
+    static func parseValues(_ text: String, origin: String) throws(ConfigError) -> [String] {
+        guard text.hasPrefix("[") else {
+            if text.hasPrefix("\"") || text.hasPrefix("'") {
+                let (value, rest) = try quoted(text[...], origin: origin)
+                try expectEnd(rest, origin: origin)
+                return [value]
             }
-            return text
+            return [bare(text)]
         }
+        var values: [String] = []
+        var rest = text.dropFirst().drop { $0 == " " || $0 == "\t" }
+        if rest.hasPrefix("]") {
+            try expectEnd(rest.dropFirst(), origin: origin)
+            return values
+        }
+        while true {
+            guard rest.hasPrefix("\"") || rest.hasPrefix("'") else {
+                throw ConfigError(origin: origin, "a list holds quoted values: [\"a\", \"b\"]")
+            }
+            let (value, after) = try quoted(rest, origin: origin)
+            values.append(value)
+            rest = after.drop { $0 == " " || $0 == "\t" }
+            if rest.hasPrefix(",") {
+                rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" }
+                if rest.hasPrefix("]") { break }  // a trailing comma
+                continue
+            }
+            guard rest.hasPrefix("]") else { throw ConfigError(origin: origin, "missing ']' or ',' in the list") }
+            break
+        }
+        try expectEnd(rest.dropFirst(), origin: origin)
+        return values
+    }
+
+    /// An unquoted value ends at a comment introduced by whitespace and '#'.
+    private static func bare(_ text: String) -> String {
+        var previous: Character = " "
+        for index in text.indices {
+            if text[index] == "#", previous == " " || previous == "\t" {
+                return String(text[..<index]).trimmingSpaces
+            }
+            previous = text[index]
+        }
+        return text
+    }
+
+    /// The string quoted at the start of `text` (with `"` or `'`), and what follows it.
+    private static func quoted(_ text: Substring, origin: String) throws(ConfigError) -> (String, Substring) {
+        let quote = text.first!
         var value = ""
         var escaped = false
         var index = text.index(after: text.startIndex)
@@ -57,17 +105,21 @@ public enum ConfigFile {
                 escaped = false
             } else if c == "\\" {
                 escaped = true
-            } else if c == "\"" {
-                let rest = String(text[index...]).trimmingSpaces
-                guard rest.isEmpty || rest.hasPrefix("#") else {
-                    throw ConfigError(origin: origin, "unexpected text after the closing quote: '\(rest)'")
-                }
-                return value
+            } else if c == quote {
+                return (value, text[index...])
             } else {
                 value.append(c)
             }
         }
         throw ConfigError(origin: origin, "missing closing quote")
+    }
+
+    /// Nothing but a comment may follow a value.
+    private static func expectEnd(_ rest: Substring, origin: String) throws(ConfigError) {
+        let rest = String(rest).trimmingSpaces
+        guard rest.isEmpty || rest.hasPrefix("#") else {
+            throw ConfigError(origin: origin, "unexpected text after the value: '\(rest)'")
+        }
     }
 
     /// The settings as a config file that `parse` reads back to the same values.

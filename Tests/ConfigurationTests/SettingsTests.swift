@@ -69,6 +69,8 @@ func errorText(_ body: () throws -> Void) -> String? {
         #expect(unknown?.hasPrefix("bad.conf:3: unknown setting 'workerz'") == true)
         let syntax = errorText { _ = try resolve(["-c", "bad.conf", "x:y"], files: ["bad.conf": "just words\n"]) }
         #expect(syntax == "bad.conf:1: expected 'key = value', got 'just words'")
+        let python = errorText { _ = try resolve(["-c", "bad.conf", "x:y"], files: ["bad.conf": "import multiprocessing\n"]) }
+        #expect(python?.contains("not Python") == true)
         let missing = errorText { _ = try resolve(["-c", "nope.conf", "x:y"]) }
         #expect(missing?.contains("nope.conf") == true)
     }
@@ -125,6 +127,25 @@ func errorText(_ body: () throws -> Void) -> String? {
         let path = "/" + root.joined(separator: "/") + "/docs/settings.md"
         let committed = try String(decoding: readFile(path), as: UTF8.self)
         #expect(committed == Reference.markdown(), "docs/settings.md is stale: run `swift run arbiter --settings-reference > docs/settings.md`")
+    }
+
+    /// The simple assignments of a gunicorn.conf.py read the same: single quotes, bracketed lists.
+    @Test func gunicornStyleValues() throws {
+        let file = """
+            bind = ["127.0.0.1:18110", 'unix:/tmp/a.sock',]
+            proc_name = 'my app'
+            raw_env = ['A=1', "B=two words"]  # two variables
+            workers = 3
+            """
+        let s = try resolve(["-c", "g.conf", "x:y"], files: ["g.conf": file]).settings
+        #expect(s.bind == ["127.0.0.1:18110", "unix:/tmp/a.sock"])
+        #expect(s.procName == "my app")
+        #expect(s.rawEnv == ["A=1", "B=two words"])
+        #expect(s.workers == 3)
+        let notAList = errorText { _ = try resolve(["-c", "g.conf", "x:y"], files: ["g.conf": "workers = [\"1\", \"2\"]\n"]) }
+        #expect(notAList?.contains("workers takes one value, not a list") == true)
+        let unclosed = errorText { _ = try resolve(["-c", "g.conf", "x:y"], files: ["g.conf": "bind = [\"a:1\"\n"]) }
+        #expect(unclosed?.contains("missing ']'") == true)
     }
 
     @Test func exampleConfigIsValid() throws {
