@@ -1,6 +1,6 @@
 /// Base64 with the standard alphabet and padding (RFC 4648 §4), for the handshake's key and accept
 /// values (RFC 6455 §4.1, §4.2.2).
-enum Base64 {
+public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static func encode(_ bytes: [UInt8]) -> String {
@@ -22,7 +22,7 @@ enum Base64 {
 
     /// Decodes canonical base64: length a multiple of 4, padding only at the end, and unused bits
     /// zero (RFC 4648 §3.5), so each value has exactly one accepted spelling. Nil otherwise.
-    static func decode(_ text: String) -> [UInt8]? {
+    public static func decode(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)
         guard chars.count % 4 == 0 else { return nil }
         var out: [UInt8] = []

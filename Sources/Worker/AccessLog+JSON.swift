@@ -29,7 +29,7 @@ extension AccessLog {
             switch part {
             case .requestHeader(let name): requestHeaders.append((name.lowercased(), r.requestHeader(name).map(JSONValue.string) ?? .null))
             case .responseHeader(let name): responseHeaders.append((name.lowercased(), r.responseHeader(name).map(JSONValue.string) ?? .null))
-            case .environment(let name): environment.append((name, Environment.get(name).map(JSONValue.string) ?? .null))
+            case .environment(let name): environment.append((name, r.environ(name).map(JSONValue.string) ?? .null))
             case .literal, .atom: break
             }
         }

@@ -1,5 +1,6 @@
 import HTTP1
 import Platform
+import WebSocket
 
 /// One served request, as the access log sees it.
 struct AccessRecord {
@@ -15,7 +16,34 @@ struct AccessRecord {
 }
 
 extension AccessRecord {
-    init(_ summary: ConnectionStateMachine.RequestSummary, remote: String, seconds: Double) {
+    /// The user of `Authorization: Basic` (Gunicorn's `%(u)s`), whether or not the application
+    /// accepted it.
+    var basicUser: String? {
+        guard let value = requestHeader("authorization"), value.count > 6,
+              value.prefix(6).lowercased() == "basic ",
+              let decoded = Base64.decode(String(value.dropFirst(6)).trimmingCharacters(" "))
+        else { return nil }
+        let user = decoded.prefix { $0 != UInt8(ascii: ":") }
+        return user.isEmpty ? nil : String(decoding: user, as: UTF8.self)
+    }
+
+    /// `%({NAME}e)s`: the request's variable of a WSGI environ, as in Gunicorn (`HTTP_USER_AGENT`,
+    /// `REQUEST_METHOD`, `PATH_INFO`, `QUERY_STRING`, `SERVER_PROTOCOL`, `REMOTE_ADDR`); never
+    /// the process environment, which holds secrets.
+    func environ(_ name: String) -> String? {
+        switch name.uppercased() {
+        case "REQUEST_METHOD": return method
+        case "PATH_INFO": return String(target.prefix { $0 != "?" })
+        case "QUERY_STRING": return target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
+        case "SERVER_PROTOCOL": return version
+        case "REMOTE_ADDR": return remote
+        case let upper where upper.hasPrefix("HTTP_"):
+            return requestHeader(String(upper.dropFirst(5).map { $0 == "_" ? "-" : $0 }))
+        default: return nil
+        }
+    }
+
+    init(_ summary: HTTP1.ConnectionStateMachine.RequestSummary, remote: String, seconds: Double) {
         let head = summary.head
         let headers = summary.responseHeaders
         self.init(
@@ -78,6 +106,9 @@ struct AccessLog: Sendable {
                     parts.append(.atom(name))
                 }
                 rest = after[after.index(close, offsetBy: 2)...]
+            } else if after.hasPrefix("%%") {
+                literal += "%"  // Python's `%%`, as in Gunicorn's format strings
+                rest = after.dropFirst(2)
             } else {
                 literal += "%"
                 rest = after.dropFirst()
@@ -95,7 +126,7 @@ struct AccessLog: Sendable {
             case .literal(let text): line += text
             case .requestHeader(let name): line += r.requestHeader(name) ?? "-"
             case .responseHeader(let name): line += r.responseHeader(name) ?? "-"
-            case .environment(let name): line += Environment.get(name) ?? "-"
+            case .environment(let name): line += r.environ(name) ?? "-"
             case .atom(let name): line += Self.atom(name, r)
             }
         }
@@ -107,7 +138,8 @@ struct AccessLog: Sendable {
         let query = r.target.firstIndex(of: "?").map { String(r.target[r.target.index(after: $0)...]) } ?? ""
         switch name {
         case "h": return r.remote.isEmpty ? "-" : r.remote
-        case "l", "u": return "-"
+        case "l": return "-"
+        case "u": return r.basicUser ?? "-"
         case "t": return Clock.accessLogTimestamp()
         case "r": return "\(r.method) \(r.target) \(r.version)"
         case "m": return r.method

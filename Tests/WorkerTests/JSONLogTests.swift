@@ -94,4 +94,26 @@ import Testing
         #expect((parsed["response_headers"] as? [String: Any])?["content-type"] as? String == "text/plain")
         #expect(parsed["time"] is String)
     }
+
+    @Test func accessLogUserPercentAndEnviron() throws {
+        let sink = try LogSink(path: "-")
+        let log = AccessLog(format: "%(u)s 100%% %({HTTP_USER_AGENT}e)s %({PATH_INFO}e)s %({QUERY_STRING}e)s %({HOME}e)s", sink: sink)
+        // Authorization: Basic alice:secret (Gunicorn's %(u)s is the Basic user).
+        let record = AccessRecord(
+            remote: "192.0.2.1", method: "GET", target: "/p?q=1", version: "HTTP/1.1", status: 200, bytes: 0, seconds: 0,
+            requestHeader: { name in
+                switch name.lowercased() {
+                case "authorization": "Basic YWxpY2U6c2VjcmV0"
+                case "user-agent": "curl/8"
+                default: nil
+                }
+            },
+            responseHeader: { _ in nil })
+        // `%%` is a percent sign; `{NAME}e` is the request's environ, never the process's ($HOME).
+        #expect(log.render(record) == "alice 100% curl/8 /p q=1 -")
+        let anonymous = AccessRecord(
+            remote: "-", method: "GET", target: "/", version: "HTTP/1.1", status: 200, bytes: 0, seconds: 0,
+            requestHeader: { $0.lowercased() == "authorization" ? "Bearer abc" : nil }, responseHeader: { _ in nil })
+        #expect(AccessLog(format: "%(u)s", sink: sink).render(anonymous) == "-")
+    }
 }
