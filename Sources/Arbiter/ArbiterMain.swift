@@ -84,6 +84,9 @@ public enum ArbiterMain {
             return fail("error log: \(error)")
         }
         for warning in settings.startupWarnings { logger.warning(warning) }
+        if environment["GUNICORN_CMD_ARGS"] != nil && environment["ARBITER_CMD_ARGS"] == nil {
+            logger.warning("GUNICORN_CMD_ARGS is set and ignored: arbiter reads its extra flags from ARBITER_CMD_ARGS")
+        }
         if invocation.action == .checkStartup { return StartupCheck.run(settings: settings, logger: logger) }
         if invocation.action == .checkConfig || settings.preloadApp {
             do {

@@ -63,7 +63,7 @@ public struct CommandLineOptions: Sendable {
             case "-c", "--config": options.configPath = try value(for: flag, inline: inline)
             default:
                 guard let setting = Registry.setting(flag: flag) else {
-                    throw ConfigError(origin: origin, "unknown option '\(flag)' (see arbiter --help)")
+                    throw ConfigError(origin: origin, "unknown option '\(flag)'\(Self.hint(for: flag))")
                 }
                 let text = setting.takesValue ? try value(for: flag, inline: inline) : (inline ?? "true")
                 options.assignments.append(Assignment(setting: setting, value: text, origin: "\(origin) \(flag)"))
@@ -111,4 +111,46 @@ public func splitArguments(_ text: String) throws(ConfigError) -> [String] {
     if quote != nil { throw ConfigError(origin: "ARBITER_CMD_ARGS", "missing closing quote") }
     if inWord { out.append(current) }
     return out
+}
+
+extension CommandLineOptions {
+    /// Gunicorn flags arbiter has no use for, and why: a user bringing a Gunicorn command line
+    /// learns what to drop instead of guessing.
+    static let gunicornOnly: [String: String] = [
+        "--worker-tmp-dir": "arbiter's heartbeats live in shared memory, not in files: drop it",
+        "--capture-output": "workers write to the error log already: drop it",
+        "--reuse-port": "the master binds once and workers share its sockets, so SO_REUSEPORT is not needed: drop it",
+        "--log-config": "logging is set with --log-level, --error-logfile, --access-logfile and --log-format",
+        "--log-config-dict": "logging is set with --log-level, --error-logfile, --access-logfile and --log-format",
+        "--no-sendfile": "arbiter never uses sendfile: drop it",
+        "--pythonpath": "the application is a Swift library: --app-path names directories to find it in",
+    ]
+
+    /// What to say after "unknown option": why a Gunicorn flag is not here, or the nearest flags.
+    static func hint(for flag: String) -> String {
+        if let why = gunicornOnly[flag] { return " (a Gunicorn flag: \(why))" }
+        func normalized(_ flag: String) -> [Character] { Array(flag.lowercased().filter { $0 != "-" && $0 != "_" }) }
+        let name = normalized(flag)
+        guard name.count >= 3 else { return " (see arbiter --help)" }
+        let near = Registry.all.flatMap(\.flags).filter { candidate in
+            guard candidate.hasPrefix("--") else { return false }
+            let other = normalized(candidate)
+            return editDistance(name, other) <= (name.count <= 4 ? 1 : 2) || (name.count >= 4 && (other.starts(with: name) || name.starts(with: other)))
+        }
+        guard !near.isEmpty else { return " (see arbiter --help)" }
+        return " (did you mean \(Array(Set(near)).sorted().prefix(4).joined(separator: " or "))?)"
+    }
+
+    /// Levenshtein distance, for flags a typo away.
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() {
+                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
 }

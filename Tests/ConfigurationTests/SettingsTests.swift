@@ -80,6 +80,10 @@ func errorText(_ body: () throws -> Void) -> String? {
         #expect(errorText { _ = try resolve(["-w", "0", "x:y"]) } == "command line -w: workers = '0': must be at least 1")
         #expect(errorText { _ = try resolve(["-k", "prefork", "x:y"]) } == "command line -k: worker_class = 'prefork': must be one of: sync, async")
         #expect(errorText { _ = try resolve(["-w"]) } == "command line: -w needs a value")
+        // Gunicorn's flags arbiter has no use for say why; typos get the nearest flags.
+        #expect(errorText { _ = try resolve(["x:y", "--worker-tmp-dir", "/dev/shm"]) }?.contains("a Gunicorn flag: arbiter's heartbeats live in shared memory") == true)
+        #expect(errorText { _ = try resolve(["x:y", "--loglevel", "debug"]) }?.contains("did you mean --log-level") == true)
+        #expect(errorText { _ = try resolve(["x:y", "--acess-logfile", "-"]) }?.contains("--access-logfile") == true)
         #expect(errorText { _ = try resolve(["-b", "127.0.0.1:99999", "x:y"]) }?.contains("not a port number") == true)
         #expect(errorText { _ = try resolve(["a:b", "c:d"]) }?.contains("more than one application") == true)
         #expect(errorText { _ = try resolve(["--log-level", "loud", "x:y"]) }?.contains("must be debug, info") == true)
