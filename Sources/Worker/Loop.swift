@@ -185,7 +185,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         spare = batch
     }
 
-    static let unknownLabel = Array("a task that is not a request's own".utf8)
+    static let unknownLabel = Array("a background task".utf8)
 
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: Exchange) {
@@ -198,7 +198,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         blockedCount += 1
         WorkerCounters.add(WorkerCounters.Field.loopBlocks)
         WorkerCounters.add(WorkerCounters.Field.loopBlockedMicros, Int(elapsed * 1_000_000))
-        let who = owner.map { "\($0.head.method) \($0.head.target)" } ?? "a task that is not a request's own"
+        let who = owner.map { "\($0.head.method) \($0.head.target)" } ?? "a background task"
         logger.warning(
             "Event loop blocked for \(Int(elapsed * 1000)) ms by \(who): synchronous work on the loop "
                 + "stalls every request of this worker; make it async or run it with Runtime.offload "
