@@ -48,8 +48,7 @@ extension Master {
             return
         }
         guard let changed = watch.settled(now: now) else { return }
-        logger.info("Reloading: \(changed.joined(separator: ", ")) changed (--reload)")
-        reload()
+        reload(by: "Reloading: \(changed.joined(separator: ", ")) changed (--reload)")
         // The new settings may name another application or other files.
         reloadWatch = nil
     }

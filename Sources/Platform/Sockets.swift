@@ -60,7 +60,7 @@ public struct Listener: Sendable, Equatable {
             var list: UnsafeMutablePointer<addrinfo>?
             let rc = getaddrinfo(host, String(port), &hints, &list)
             guard rc == 0, let first = list else {
-                throw SystemError("getaddrinfo(\(host)): \(String(cString: gai_strerror(rc)))", errno: EINVAL)
+                throw AddressProblem(description: "cannot resolve host '\(host)': \(String(cString: gai_strerror(rc)))")
             }
             defer { freeaddrinfo(list) }
             var lastError: Error = SystemError("bind(\(address))", errno: EADDRNOTAVAIL)
@@ -95,6 +95,9 @@ public struct Listener: Sendable, Equatable {
 
     /// Takes over an inherited listening socket (`fd://N`, systemd, an upgrading master).
     public static func adopt(fd: Int32, as address: BindAddress, fromSystemd: Bool = false) throws -> Listener {
+        guard fcntl(fd, F_GETFD) >= 0 else {
+            throw AddressProblem(description: "descriptor \(fd) is not open in this process (fd://N names a listening socket arbiter inherited from its parent)")
+        }
         var accepting: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
         try syscall("getsockopt(fd \(fd))") { getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) }
@@ -176,4 +179,10 @@ public struct SocketName: Sendable, Equatable {
             return nil
         }
     }
+}
+
+/// A listener that cannot be had for a reason that is not one system call's errno (a host name
+/// that does not resolve, a descriptor that was never passed).
+public struct AddressProblem: Error, CustomStringConvertible, Sendable {
+    public let description: String
 }
