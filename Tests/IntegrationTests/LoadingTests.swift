@@ -81,6 +81,18 @@ extension Integration {
             #expect(server.log.contains("workers = 'many': not a whole number"))
         }
 
+        @Test func bindErrorsSayWhatIsWrong() throws {
+            let unopened = try ServerProcess(["hello:application", "-b", "fd://200"])
+            defer { unopened.stop() }
+            #expect(unopened.waitForExit() == 1)
+            #expect(unopened.log.contains("Cannot listen at fd://200: descriptor 200 is not open in this process"))
+            let unresolved = try ServerProcess(["hello:application", "-b", "no-such-host.invalid:8000"])
+            defer { unresolved.stop() }
+            #expect(unresolved.waitForExit() == 1)
+            #expect(unresolved.log.contains("cannot resolve host 'no-such-host.invalid'"))
+            #expect(!unresolved.log.contains("errno"))
+        }
+
         @Test func checkConfigLoadsTheApp() throws {
             let server = try ServerProcess(["hello:application", "--check-config"])
             defer { server.stop() }
