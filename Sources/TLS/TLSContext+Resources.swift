@@ -7,7 +7,7 @@ extension TLSContext {
         var alpnList: UnsafeMutablePointer<UInt8>?
         var ticketKeys: UnsafeMutablePointer<cossl_ticket_keys>?
         var router: ServerNameRouter?
-        /// The same for every SSL_CTX of one context (see `sessionContext(for:)`).
+        /// The same for every SSL_CTX of one context (see `sessionContext(for:loading:)`).
         var sessionContext: [UInt8] = []
 
         deinit {

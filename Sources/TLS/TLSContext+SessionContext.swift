@@ -9,11 +9,14 @@ extension TLSContext {
     /// give equal values, so workers resume each other's sessions; a reload that turns on mutual TLS
     /// or changes the CAs gives a new value, so no ticket from before lets a client skip the
     /// certificate check.
-    static func sessionContext(for configuration: TLSConfiguration) throws(TLSError) -> [UInt8] {
+    ///
+    /// `loading` names where the files are read from (in-memory copies in a worker); the digest
+    /// takes the configured path, so every worker computes the same value.
+    static func sessionContext(for configuration: TLSConfiguration, loading: TLSConfiguration) throws(TLSError) -> [UInt8] {
         var input = Array("arbiter TLS session context 1\0cert_reqs=\(configuration.certReqs.rawValue)\0".utf8)
         if let caCerts = configuration.caCerts, !caCerts.isEmpty {
             input += Array("ca_certs=\(caCerts)\0".utf8)
-            input += try readFile(caCerts, setting: "ca_certs")
+            input += try readFile(loading.caCerts ?? caCerts, setting: "ca_certs")
         }
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0

@@ -57,7 +57,7 @@ public final class TLSContext: @unchecked Sendable {
         try loading.validate()
         try library.load()
         let resources = Resources()
-        resources.sessionContext = try Self.sessionContext(for: configuration)
+        resources.sessionContext = try Self.sessionContext(for: configuration, loading: loading)
         if !configuration.alpnProtocols.isEmpty {
             let list = configuration.alpnList()
             let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: list.count)

@@ -262,10 +262,13 @@ extension Integration {
             defer { directory.remove() }
             try directory.copy(pki.path("alpha.crt"), to: "server.crt")
             try directory.copy(pki.path("alpha.key"), to: "server.key")
-            let arguments = ["--certfile", directory.file("server.crt"), "--keyfile", directory.file("server.key"), "-w", "1", "fixtures:tls_info"]
+            try directory.copy(pki.path("ca.crt"), to: "ca.crt")
+            let arguments = ["--certfile", directory.file("server.crt"), "--keyfile", directory.file("server.key"),
+                             "--ca-certs", directory.file("ca.crt"), "--cert-reqs", "optional", "-w", "1", "fixtures:tls_info"]
             try withServer(arguments) { server in
                 try directory.write("server.crt", "garbage\n")
                 try directory.copy(pki.path("beta.key"), to: "server.key")
+                unlink(directory.file("ca.crt"))
                 // A reload refuses the broken files; then the only worker dies.
                 server.signal(SIGHUP)
                 try server.waitForLog("Reload failed:")
