@@ -1,5 +1,5 @@
 import COpenSSL
-import Glibc
+import Platform
 
 extension TLSContext {
     /// The session ID context: SHA-256 over the settings that decide who is let in (`cert_reqs`, the
@@ -16,7 +16,11 @@ extension TLSContext {
         var input = Array("arbiter TLS session context 1\0cert_reqs=\(configuration.certReqs.rawValue)\0".utf8)
         if let caCerts = configuration.caCerts, !caCerts.isEmpty {
             input += Array("ca_certs=\(caCerts)\0".utf8)
-            input += try readFile(loading.caCerts ?? caCerts, setting: "ca_certs")
+            do {
+                input += try Files.read(loading.caCerts ?? caCerts)
+            } catch {
+                throw TLSError(.caCertificates, "cannot read ca_certs \(caCerts): \(error)")
+            }
         }
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
@@ -25,24 +29,5 @@ extension TLSContext {
             throw ErrorQueue.error(.resources, "cannot compute the session ID context")
         }
         return digest
-    }
-
-    /// The contents of the file at `path`, named by `setting` in errors.
-    private static func readFile(_ path: String, setting: String) throws(TLSError) -> [UInt8] {
-        guard let file = fopen(path, "rb") else {
-            throw TLSError(.caCertificates, "cannot read \(setting) \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count > 0 { contents += chunk.prefix(count) }
-            if count < chunk.count { break }
-        }
-        if ferror(file) != 0 {
-            throw TLSError(.caCertificates, "cannot read \(setting) \(path): \(String(cString: strerror(errno)))")
-        }
-        return contents
     }
 }

@@ -25,52 +25,50 @@ public final class TLSContext: @unchecked Sendable {
     ///   - ticketKeys: keys shared by all workers so any worker resumes any worker's sessions; nil
     ///     lets OpenSSL draw keys private to this context.
     ///   - library: the OpenSSL shared libraries to load.
-    public convenience init(
+    public init(
         configuration: TLSConfiguration, files: TLSFiles? = nil, ticketKeys: TicketKeys? = nil, library: TLSLibrary = .system
     ) throws(TLSError) {
-        guard let files else {
-            try self.init(configuration: configuration, loading: configuration, ticketKeys: ticketKeys, library: library)
-            return
-        }
-        // Built while the in-memory files are open; messages name the configured paths.
-        let built = try files.materialized(configuration) { (loading, back) throws(TLSError) -> TLSContext in
-            do throws(TLSError) {
-                return try TLSContext(configuration: configuration, loading: loading, ticketKeys: ticketKeys, library: library)
-            } catch {
-                throw error.mappingMessage(back)
+        let built: (defaultContext: OpaquePointer, resources: Resources)
+        if let files {
+            // Built while the in-memory files are open; messages name the configured paths.
+            built = try files.materialized(configuration) { (loading, back) throws(TLSError) in
+                do throws(TLSError) {
+                    return try Self.build(configuration: configuration, loading: loading, ticketKeys: ticketKeys, library: library)
+                } catch {
+                    throw error.mappingMessage(back)
+                }
             }
+        } else {
+            built = try Self.build(configuration: configuration, loading: configuration, ticketKeys: ticketKeys, library: library)
         }
-        self.init(built: built)
+        self.configuration = configuration
+        self.usesSharedTicketKeys = ticketKeys != nil
+        self.defaultContext = built.defaultContext
+        self.resources = built.resources
     }
 
-    /// A context that takes over what `built` holds (the files it was loaded from are closed already).
-    private init(built: TLSContext) {
-        configuration = built.configuration
-        usesSharedTicketKeys = built.usesSharedTicketKeys
-        defaultContext = built.defaultContext
-        resources = built.resources
-    }
-
-    /// Builds the context of `configuration` from the files named in `loading` (the same
+    /// The OpenSSL state of `configuration`, built from the files named in `loading` (the same
     /// configuration, or one naming in-memory copies of its files).
-    private init(configuration: TLSConfiguration, loading: TLSConfiguration, ticketKeys: TicketKeys?, library: TLSLibrary) throws(TLSError) {
+    private static func build(
+        configuration: TLSConfiguration, loading: TLSConfiguration, ticketKeys: TicketKeys?, library: TLSLibrary
+    ) throws(TLSError) -> (defaultContext: OpaquePointer, resources: Resources) {
         try loading.validate()
         try library.load()
         let resources = Resources()
-        resources.sessionContext = try Self.sessionContext(for: configuration, loading: loading)
+        resources.sessionContext = try sessionContext(for: configuration, loading: loading)
         if !configuration.alpnProtocols.isEmpty {
             let list = configuration.alpnList()
             let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: list.count)
             storage.initialize(from: list, count: list.count)
             resources.alpnList = storage
         }
-        if let ticketKeys { resources.ticketKeys = Self.copy(ticketKeys) }
-        let defaultContext = try Self.makeContext(
+        if let ticketKeys { resources.ticketKeys = copy(ticketKeys) }
+        let defaultContext = try makeContext(
             certfile: loading.certfile, keyfile: loading.keyfile, configuration: loading, resources: resources)
         if !loading.serverCertificates.isEmpty {
             var routes: [(names: [String], context: OpaquePointer)] = []
             for entry in loading.serverCertificates {
-                let context = try Self.makeContext(
+                let context = try makeContext(
                     certfile: entry.certfile, keyfile: entry.keyfile, configuration: loading, resources: resources)
                 routes.append((entry.names, context))
             }
@@ -78,10 +76,7 @@ public final class TLSContext: @unchecked Sendable {
             router.install(on: defaultContext)
             resources.router = router
         }
-        self.configuration = configuration
-        self.usesSharedTicketKeys = ticketKeys != nil
-        self.defaultContext = defaultContext
-        self.resources = resources
+        return (defaultContext, resources)
     }
 
     /// Installs rotated session-ticket keys: new tickets use `keys.current`; tickets under
