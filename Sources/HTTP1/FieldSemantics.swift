@@ -9,7 +9,7 @@ struct FieldSemantics {
     private var transferCodings: [[UInt8]] = []
     private var transferEncodingSeen = false
 
-    private static let host = Array("host".utf8)
+    static let host = Array("host".utf8)
     private static let contentLengthName = Array("content-length".utf8)
     private static let transferEncoding = Array("transfer-encoding".utf8)
     private static let connection = Array("connection".utf8)

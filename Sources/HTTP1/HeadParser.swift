@@ -146,8 +146,6 @@ public struct HeadParser: Sendable {
         }
     }
 
-    private static let hostName = Array("host".utf8)
-
     /// Parses the head in the first `count` bytes of `bytes`: the request line and field lines, each
     /// ending in CRLF, without the final CRLF (which `bytes` may hold after them). `findEndOfHead`
     /// has checked each line's length and that every LF ends a CRLF.
@@ -202,11 +200,11 @@ public struct HeadParser: Sendable {
             if target.form == .absolute, let authority = target.authority {
                 let value = (targetRange.lowerBound + authority.lowerBound)..<(targetRange.lowerBound + authority.upperBound)
                 if semantics.hostCount == 0 {
-                    let name = bytes.count..<(bytes.count + Self.hostName.count)
-                    bytes += Self.hostName
+                    let name = bytes.count..<(bytes.count + FieldSemantics.host.count)
+                    bytes += FieldSemantics.host
                     fields.append(RequestHead.Field(name: name, value: value))
                 }
-                for i in fields.indices where ASCII.equalsIgnoringCase(bytes[fields[i].name], Self.hostName) {
+                for i in fields.indices where ASCII.equalsIgnoringCase(bytes[fields[i].name], FieldSemantics.host) {
                     fields[i] = RequestHead.Field(name: fields[i].name, value: value)
                 }
             }

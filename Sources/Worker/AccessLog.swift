@@ -16,6 +16,11 @@ struct AccessRecord {
 }
 
 extension AccessRecord {
+    /// The target's path, before any `?`.
+    var path: String { String(target.prefix { $0 != "?" }) }
+    /// The target's query, after the first `?` (empty without one).
+    var query: String { target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? "" }
+
     /// The user of `Authorization: Basic` (Gunicorn's `%(u)s`), whether or not the application
     /// accepted it.
     var basicUser: String? {
@@ -33,8 +38,8 @@ extension AccessRecord {
     func environ(_ name: String) -> String? {
         switch name.uppercased() {
         case "REQUEST_METHOD": return method
-        case "PATH_INFO": return String(target.prefix { $0 != "?" })
-        case "QUERY_STRING": return target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
+        case "PATH_INFO": return path
+        case "QUERY_STRING": return query
         case "SERVER_PROTOCOL": return version
         case "REMOTE_ADDR": return remote
         case let upper where upper.hasPrefix("HTTP_"):
@@ -134,8 +139,6 @@ struct AccessLog: Sendable {
     }
 
     static func atom(_ name: String, _ r: AccessRecord) -> String {
-        let path = r.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? r.target
-        let query = r.target.firstIndex(of: "?").map { String(r.target[r.target.index(after: $0)...]) } ?? ""
         switch name {
         case "h": return r.remote.isEmpty ? "-" : r.remote
         case "l": return "-"
@@ -143,8 +146,8 @@ struct AccessLog: Sendable {
         case "t": return Clock.accessLogTimestamp()
         case "r": return "\(r.method) \(r.target) \(r.version)"
         case "m": return r.method
-        case "U": return path
-        case "q": return query
+        case "U": return r.path
+        case "q": return r.query
         case "H": return r.version
         case "s": return String(r.status)
         case "B": return String(r.bytes)
