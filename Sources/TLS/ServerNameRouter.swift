@@ -1,6 +1,14 @@
 import COpenSSL
 
-/// Chooses the certificate for a handshake from the client's server name (SNI, RFC 6066 §3).
+/// Chooses the certificate for a handshake from the client's server name (SNI, RFC 6066 §3), and
+/// keeps a session from resuming under another name.
+///
+/// Both happen when the ClientHello arrives, before OpenSSL decides on resumption: a session (a
+/// ticket) resumes only under the session ID context it was made in, and each connection's context
+/// is the configuration's `sessionContext` joined with the name the client sent. So a session made
+/// for one name starts a full handshake under another, with that name's certificate ("MUST NOT
+/// accept the request to resume the session if the server_name extension contains a different
+/// name", RFC 6066 §3), while every worker still resumes every worker's sessions for the same name.
 ///
 /// Immutable after init, so OpenSSL may call it from any thread (each handshake on its own).
 final class ServerNameRouter: @unchecked Sendable {
@@ -8,9 +16,12 @@ final class ServerNameRouter: @unchecked Sendable {
     private let exact: [String: OpaquePointer]
     /// Wildcard suffixes (".example.com" for "*.example.com") → context, in configuration order.
     private let wildcards: [(suffix: String, context: OpaquePointer)]
+    /// The session ID context of a connection without a server name (`TLSContext.sessionContext`).
+    let sessionContext: [UInt8]
 
     /// `routes` pairs each certificate's names with its SSL_CTX; earlier entries win.
-    init(routes: [(names: [String], context: OpaquePointer)]) {
+    init(routes: [(names: [String], context: OpaquePointer)], sessionContext: [UInt8]) {
+        self.sessionContext = sessionContext
         var exact: [String: OpaquePointer] = [:]
         var wildcards: [(suffix: String, context: OpaquePointer)] = []
         for route in routes {
@@ -56,21 +67,73 @@ final class ServerNameRouter: @unchecked Sendable {
         }
     }
 
-    /// Installs the router as `context`'s server-name callback; the router must outlive `context`.
+    /// The session ID context of a connection to `serverName`: SHA-256 over the configuration's
+    /// context and the normalized name (32 bytes, OpenSSL's maximum); nil if hashing fails.
+    func sessionContext(for serverName: String) -> [UInt8]? {
+        var input = sessionContext
+        input.append(0)
+        input += Array(Self.normalize(serverName).utf8)
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        guard cossl_EVP_Digest(input, input.count, &digest, &length, cossl_EVP_sha256(), nil) == 1, length == 32 else {
+            return nil
+        }
+        return digest
+    }
+
+    /// The host name in a ClientHello's `server_name` extension body (RFC 6066 §3: a list of
+    /// typed names, of which `host_name` is the only type), or nil if there is none or the body is
+    /// malformed (OpenSSL's own parse then refuses the handshake).
+    static func hostName(inExtension body: UnsafeRawBufferPointer) -> String? {
+        let bytes = body.bindMemory(to: UInt8.self)
+        guard bytes.count >= 2, Int(bytes[0]) << 8 | Int(bytes[1]) == bytes.count - 2 else { return nil }
+        var offset = 2
+        while offset + 3 <= bytes.count {
+            let type = bytes[offset]
+            let length = Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2])
+            let start = offset + 3
+            guard length > 0, start + length <= bytes.count else { return nil }
+            if type == UInt8(COSSL_TLSEXT_NAMETYPE_host_name) {
+                let name = UnsafeBufferPointer(rebasing: bytes[start..<(start + length)])
+                guard !name.contains(0) else { return nil }
+                return String(decoding: name, as: UTF8.self)
+            }
+            offset = start + length
+        }
+        return nil
+    }
+
+    /// Installs the router's callbacks on `context`; the router must outlive `context`.
     func install(on context: OpaquePointer) {
-        _ = cossl_SSL_CTX_set_tlsext_servername_callback(context, serverNameCallback, Unmanaged.passUnretained(self).toOpaque())
+        let argument = Unmanaged.passUnretained(self).toOpaque()
+        cossl_SSL_CTX_set_client_hello_cb(context, clientHelloCallback, argument)
+        _ = cossl_SSL_CTX_set_tlsext_servername_callback(context, serverNameCallback, argument)
     }
 }
 
-/// OpenSSL's server-name callback: switches the connection to the matching certificate's context.
-/// An unknown or absent name keeps the default certificate, as nginx does.
-private let serverNameCallback: cossl_servername_cb = { ssl, _, argument in
-    guard let ssl, let argument,
-          let name = cossl_SSL_get_servername(ssl, Int32(COSSL_TLSEXT_NAMETYPE_host_name))
-    else { return Int32(COSSL_SSL_TLSEXT_ERR_OK) }
+/// OpenSSL's ClientHello callback, called before resumption is decided: switches the connection to
+/// the certificate its server name matches (an unknown or absent name keeps the default one, as
+/// nginx does) and gives it the session ID context of that name.
+private let clientHelloCallback: cossl_client_hello_cb = { ssl, alert, argument in
+    guard let ssl, let argument else { return Int32(COSSL_SSL_CLIENT_HELLO_SUCCESS) }
+    var data: UnsafePointer<UInt8>?
+    var length = 0
+    guard cossl_SSL_client_hello_get0_ext(ssl, UInt32(COSSL_TLSEXT_TYPE_server_name), &data, &length) == 1, let data,
+          let name = ServerNameRouter.hostName(inExtension: UnsafeRawBufferPointer(start: data, count: length))
+    else { return Int32(COSSL_SSL_CLIENT_HELLO_SUCCESS) }
     let router = Unmanaged<ServerNameRouter>.fromOpaque(argument).takeUnretainedValue()
-    if let context = router.context(for: String(cString: name)) {
+    if let context = router.context(for: name) {
         _ = cossl_SSL_set_SSL_CTX(ssl, context)
     }
-    return Int32(COSSL_SSL_TLSEXT_ERR_OK)
+    guard let sessionContext = router.sessionContext(for: name),
+          cossl_SSL_set_session_id_context(ssl, sessionContext, UInt32(sessionContext.count)) == 1
+    else {
+        alert?.pointee = Int32(COSSL_SSL_AD_INTERNAL_ERROR)
+        return Int32(COSSL_SSL_CLIENT_HELLO_ERROR)
+    }
+    return Int32(COSSL_SSL_CLIENT_HELLO_SUCCESS)
 }
+
+/// OpenSSL's server-name callback: accepts the name (the certificate was chosen already), so that
+/// OpenSSL acknowledges it and keeps it with the session.
+private let serverNameCallback: cossl_servername_cb = { _, _, _ in Int32(COSSL_SSL_TLSEXT_ERR_OK) }

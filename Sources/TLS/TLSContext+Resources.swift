@@ -7,7 +7,8 @@ extension TLSContext {
         var alpnList: UnsafeMutablePointer<UInt8>?
         var ticketKeys: UnsafeMutablePointer<cossl_ticket_keys>?
         var router: ServerNameRouter?
-        /// The same for every SSL_CTX of one context (see `sessionContext(for:loading:)`).
+        /// The same for every SSL_CTX of one context (see `sessionContext(for:loading:)`); a
+        /// connection with a server name gets one of its own from `router`.
         var sessionContext: [UInt8] = []
 
         deinit {

@@ -8,7 +8,8 @@ extension TLSContext {
     /// OpenSSL resumes a session (a ticket) only under the context it was made in. Equal settings
     /// give equal values, so workers resume each other's sessions; a reload that turns on mutual TLS
     /// or changes the CAs gives a new value, so no ticket from before lets a client skip the
-    /// certificate check.
+    /// certificate check. A connection that names a server joins the name to it
+    /// (`ServerNameRouter`), so a session resumes only under the name it was made for.
     ///
     /// `loading` names where the files are read from (in-memory copies in a worker); the digest
     /// takes the configured path, so every worker computes the same value.

@@ -65,17 +65,15 @@ public final class TLSContext: @unchecked Sendable {
         if let ticketKeys { resources.ticketKeys = copy(ticketKeys) }
         let defaultContext = try makeContext(
             certfile: loading.certfile, keyfile: loading.keyfile, configuration: loading, resources: resources)
-        if !loading.serverCertificates.isEmpty {
-            var routes: [(names: [String], context: OpaquePointer)] = []
-            for entry in loading.serverCertificates {
-                let context = try makeContext(
-                    certfile: entry.certfile, keyfile: entry.keyfile, configuration: loading, resources: resources)
-                routes.append((entry.names, context))
-            }
-            let router = ServerNameRouter(routes: routes)
-            router.install(on: defaultContext)
-            resources.router = router
+        var routes: [(names: [String], context: OpaquePointer)] = []
+        for entry in loading.serverCertificates {
+            let context = try makeContext(
+                certfile: entry.certfile, keyfile: entry.keyfile, configuration: loading, resources: resources)
+            routes.append((entry.names, context))
         }
+        let router = ServerNameRouter(routes: routes, sessionContext: resources.sessionContext)
+        router.install(on: defaultContext)
+        resources.router = router
         return (defaultContext, resources)
     }
 

@@ -103,6 +103,40 @@ import Testing
         #expect(resumed == [false, true, true, true, true, true])
     }
 
+    /// A session made for one server name does not resume under another (RFC 6066 §3): the
+    /// second connection gets a full handshake and the other name's certificate. The same name
+    /// still resumes on another worker (`ServerNameRouterTests` shows that its case and a trailing
+    /// dot do not matter).
+    @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
+    func sessionsResumeOnlyUnderTheirServerName(version: TLSConfiguration.ProtocolVersion) throws {
+        var settings = configuration
+        settings.serverCertificates = [
+            .init(names: ["beta.test"], certfile: certificates.path("beta.crt"), keyfile: certificates.path("beta.key"))
+        ]
+        let keys = try TicketKeys.generate()
+        let worker1 = try TLSContext(configuration: settings, ticketKeys: keys)
+        let worker2 = try TLSContext(configuration: settings, ticketKeys: keys)
+        let client = TestClient(caFile: certificates.path("ca.crt"), serverName: "alpha.test", maximumVersion: version)
+        let saved = try savedSession(from: worker1, client: client)
+
+        func resume(as name: String?) throws -> (resumed: Bool, subject: String?, serverName: String?) {
+            var again = client
+            again.serverName = name
+            again.resume = saved
+            let (session, server) = try connect(again, to: worker2)
+            #expect(session.isResumed == server.isResumed)
+            return (server.isResumed, session.peerCertificate?.subject, server.serverName)
+        }
+        let other = try resume(as: "beta.test")
+        #expect(!other.resumed)
+        #expect(other.subject == "CN=beta.test")
+        #expect(other.serverName == "beta.test")
+        // A name without a certificate of its own is still another name.
+        #expect(try !resume(as: "gamma.test").resumed)
+        #expect(try !resume(as: nil).resumed)
+        #expect(try resume(as: "alpha.test").resumed)
+    }
+
     @Test(arguments: TLSConfiguration.ProtocolVersion.allCases)
     func differentTicketKeysDoNotResume(version: TLSConfiguration.ProtocolVersion) throws {
         let worker1 = try TLSContext(configuration: configuration, ticketKeys: try TicketKeys.generate())

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import TLS
 
@@ -9,7 +10,7 @@ import Testing
         ServerNameRouter(routes: [
             (names: ["api.example.com", "*.example.com"], context: first),
             (names: ["www.example.com", "Example.ORG"], context: second),
-        ])
+        ], sessionContext: [])
     }
 
     @Test func exactNamesWinOverWildcards() {
@@ -38,5 +39,44 @@ import Testing
         for invalid in ["", "*", "*.", "a..b", ".a", "a b", "*.*.test", "a.*.test", String(repeating: "a", count: 64) + ".test"] {
             #expect(!ServerNameRouter.isValidPattern(invalid), "\(invalid)")
         }
+    }
+
+    /// The body of a ClientHello's server_name extension (RFC 6066 §3).
+    func hostName(_ bytes: [UInt8]) -> String? {
+        bytes.withUnsafeBytes { ServerNameRouter.hostName(inExtension: $0) }
+    }
+
+    @Test func theHostNameIsReadFromTheExtension() {
+        let name = Array("api.example.com".utf8)
+        let entry = [0, 0, UInt8(name.count)] + name
+        #expect(hostName([0, UInt8(entry.count)] + entry) == "api.example.com")
+        // An entry of another type comes first and is skipped.
+        let other = [7, 0, 2, 0x61, 0x62] as [UInt8]
+        #expect(hostName([0, UInt8(other.count + entry.count)] + other + entry) == "api.example.com")
+    }
+
+    @Test func malformedExtensionsNameNothing() {
+        let name = Array("a.test".utf8)
+        let entry = [0, 0, UInt8(name.count)] + name
+        #expect(hostName([]) == nil)
+        #expect(hostName([0]) == nil)
+        // The list's length disagrees with the body.
+        #expect(hostName([0, UInt8(entry.count + 1)] + entry) == nil)
+        // The name runs past the end.
+        #expect(hostName([0, UInt8(entry.count)] + [0, 0, UInt8(name.count + 1)] + name) == nil)
+        // Empty and NUL-carrying names.
+        #expect(hostName([0, 3, 0, 0, 0]) == nil)
+        #expect(hostName([0, 5, 0, 0, 2, 0x61, 0]) == nil)
+    }
+
+    @Test(.enabled(if: Requirement.libssl, "needs libssl.so.3 (Debian: libssl3)"))
+    func eachNameHasItsOwnSessionContext() throws {
+        try TLSLibrary.system.load()
+        let router = ServerNameRouter(routes: [], sessionContext: [1, 2, 3])
+        let alpha = try #require(router.sessionContext(for: "alpha.test"))
+        #expect(alpha.count == 32)
+        #expect(router.sessionContext(for: "Alpha.Test.") == alpha)
+        #expect(router.sessionContext(for: "beta.test") != alpha)
+        #expect(ServerNameRouter(routes: [], sessionContext: [1, 2, 4]).sessionContext(for: "alpha.test") != alpha)
     }
 }

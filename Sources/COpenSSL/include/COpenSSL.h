@@ -48,6 +48,8 @@ typedef int (*cossl_ticket_key_cb)(SSL *, unsigned char *key_name, unsigned char
                                    EVP_CIPHER_CTX *, EVP_MAC_CTX *, int enc);
 /// The server-name (SNI) callback: returns one of the COSSL_TLSEXT_ERR_ values.
 typedef int (*cossl_servername_cb)(SSL *, int *alert, void *arg);
+/// The ClientHello callback: returns COSSL_SSL_CLIENT_HELLO_SUCCESS or _ERROR (then sets `*alert`).
+typedef int (*cossl_client_hello_cb)(SSL *, int *alert, void *arg);
 
 /* Constants (ssl.h, tls1.h, prov_ssl.h, bio.h, x509.h, err.h of OpenSSL 3.0). */
 enum {
@@ -69,6 +71,10 @@ enum {
     COSSL_SSL_TLSEXT_ERR_ALERT_FATAL = 2,
     COSSL_SSL_TLSEXT_ERR_NOACK = 3,
     COSSL_TLSEXT_NAMETYPE_host_name = 0,
+    COSSL_TLSEXT_TYPE_server_name = 0,
+    COSSL_SSL_CLIENT_HELLO_SUCCESS = 1,
+    COSSL_SSL_CLIENT_HELLO_ERROR = 0,
+    COSSL_SSL_AD_INTERNAL_ERROR = 80,
     COSSL_SSL_KEY_UPDATE_REQUESTED = 1,
     COSSL_X509_V_OK = 0,
     COSSL_ERR_LIB_SSL = 20,
@@ -149,6 +155,9 @@ static const unsigned long COSSL_XN_FLAG_RFC2253 = 0x317UL | (1UL << 16) | (1UL 
     X(1, void *, SSL_CTX_get_ex_data, (const SSL_CTX *ctx, int idx), (ctx, idx)) \
     X(1, SSL_CTX *, SSL_get_SSL_CTX, (const SSL *ssl), (ssl)) \
     X(1, SSL_CTX *, SSL_set_SSL_CTX, (SSL *ssl, SSL_CTX *ctx), (ssl, ctx)) \
+    V(1, SSL_CTX_set_client_hello_cb, (SSL_CTX *c, cossl_client_hello_cb cb, void *arg), (c, cb, arg)) \
+    X(1, int, SSL_client_hello_get0_ext, (SSL *s, unsigned int type, const unsigned char **out, size_t *outlen), (s, type, out, outlen)) \
+    X(1, int, SSL_set_session_id_context, (SSL *ssl, const unsigned char *sid_ctx, unsigned int sid_ctx_len), (ssl, sid_ctx, sid_ctx_len)) \
     X(1, SSL *, SSL_new, (SSL_CTX *ctx), (ctx)) \
     V(1, SSL_free, (SSL *ssl), (ssl)) \
     V(1, SSL_set_bio, (SSL *s, BIO *rbio, BIO *wbio), (s, rbio, wbio)) \
