@@ -154,7 +154,7 @@ public enum ArbiterMain {
                 listeners.append(listener)
                 logger.info("Listening at: \(settings.shown(listener)) (\(ProcessControl.pid))")
             } catch {
-                logger.error("Cannot listen at \(address): \(error)")
+                logger.error("Cannot listen at \(address): \(error)" + (address.bareNumberHint.map { " (\($0))" } ?? ""))
                 listeners.forEach { Descriptor.close($0.fd) }
                 return 1
             }

@@ -48,6 +48,13 @@ public enum BindAddress: Equatable, Hashable, Sendable, CustomStringConvertible 
         return .tcp(host: String(host), port: port)
     }
 
+    /// Advice for a host that is a bare number (`-b 18104`): as in Gunicorn it is a host (the
+    /// IPv4 address 0.0.70.184) on the default port, which is rarely what was meant.
+    public var bareNumberHint: String? {
+        guard case .tcp(let host, _) = self, !host.isEmpty, host.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return "'\(host)' is read as a host, not a port; to listen on port \(host) write ':\(host)' (all interfaces) or '127.0.0.1:\(host)'"
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

@@ -91,6 +91,11 @@ extension Integration {
             #expect(unresolved.waitForExit() == 1)
             #expect(unresolved.log.contains("cannot resolve host 'no-such-host.invalid'"))
             #expect(!unresolved.log.contains("errno"))
+            // A bare number is a host (0.0.70.184), as in Gunicorn: the error says how to name a port.
+            let number = try ServerProcess(["hello:application", "-b", "18104"])
+            defer { number.stop() }
+            #expect(number.waitForExit() == 1)
+            #expect(number.log.contains("'18104' is read as a host, not a port; to listen on port 18104 write ':18104'"))
         }
 
         @Test func checkConfigLoadsTheApp() throws {
