@@ -130,6 +130,8 @@ extension Exchange {
     func sendBlockingError(_ error: HTTPError) throws {
         let response = error.response
         guard case .bytes(let text) = response.body else { return }
+        // Whole, when the server offers it: the server then knows the request's body will not be read.
+        if try respond(status: response.status.code, headers: Responder.prepare(response).headers, body: text) { return }
         try sendHead(status: response.status.code, headers: response.headers, contentLength: text.count)
         try writeBlocking(text)
         finish(trailers: Headers())

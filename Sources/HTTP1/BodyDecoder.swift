@@ -50,6 +50,16 @@ public struct BodyDecoder: Sendable {
 
     public var isComplete: Bool { state == .done }
 
+    /// The bytes of a body of declared length not received yet (nil for a chunked body, whose
+    /// length is not known before its end).
+    public var remainingDeclared: Int64? {
+        switch state {
+        case .length(let remaining): remaining
+        case .done: 0
+        default: nil
+        }
+    }
+
     public mutating func decode(_ input: [UInt8], maxData: Int = .max) throws(HTTPError) -> Step {
         try input.withUnsafeBufferPointer { (b) throws(HTTPError) -> Step in try decode(b, maxData: maxData) }
     }

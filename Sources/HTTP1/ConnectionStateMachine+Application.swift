@@ -19,10 +19,12 @@ extension ConnectionStateMachine {
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// The application starts its response. `field(i)` gives the `i`th header field (borrowed);
-    /// `contentLength` is -1 when unknown (the server frames the body).
+    /// `contentLength` is -1 when unknown (the server frames the body). `whole`: the response is
+    /// given whole (its body and end follow in the same call), so the application reads no more
+    /// of the request's body.
     public mutating func applicationSendHead(
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
-        contentLength: Int64, keepResponseHeaders: Bool = false
+        contentLength: Int64, keepResponseHeaders: Bool = false, whole: Bool = false
     ) -> CallStatus {
         guard phase == .request, request != nil, request!.end == .running, request!.plan == nil else { return .invalidState }
         // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
@@ -42,7 +44,8 @@ extension ConnectionStateMachine {
             plan = try ResponsePlan.make(
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone
-                    && !request!.awaitsContinueAfterResponse,
+                    && !request!.awaitsContinueAfterResponse
+                    && !(whole && request!.unreadBodyEndsConnection(discardLimit: configuration.discardLimit)),
                 serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))

@@ -318,7 +318,7 @@ extension ServerConnection {
         let now = Clock.monotonic()
         let result = machine.applicationSendHead(
             status: status, fieldCount: fieldCount, field: field, contentLength: Int64(body.count),
-            keepResponseHeaders: server.context.keepResponseHeaders)
+            keepResponseHeaders: server.context.keepResponseHeaders, whole: true)
         if result == .ok {
             // The write completes through `poll` with no callback waiting for it.
             _ = machine.applicationWrite(body, now: now)

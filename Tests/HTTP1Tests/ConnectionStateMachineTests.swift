@@ -48,11 +48,12 @@ struct Harness: ~Copyable {
         return String(decoding: written, as: UTF8.self)
     }
 
+    /// Head, body and finish at once, as the C ABI's `respond` gives them (`whole`).
     mutating func respond(_ status: Int = 200, _ body: String, length: Int64? = nil, fields: [(String, String)] = []) {
         let owned = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
         let result = Harness.withViews(owned) { views in
             machine.applicationSendHead(status: status, fieldCount: views.count, field: { views[$0] },
-                                        contentLength: length ?? Int64(body.utf8.count))
+                                        contentLength: length ?? Int64(body.utf8.count), whole: true)
         }
         #expect(result == .ok)
         if !body.isEmpty { #expect(machine.applicationWrite(Array(body.utf8), now: now) == .ok) }
@@ -175,12 +176,28 @@ extension ConnectionStateMachine.Action {
     }
 
     @Test func aLargeUnreadBodyEndsTheConnectionWithALingeringClose() {
+        // A whole response to a request whose declared body is over the discard limit says the
+        // connection ends (RFC 9112 §9.6), so a client or proxy does not send another request on it.
         var h = Harness(.init(discardLimit: 10))
         h.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
         h.respond(404, "none")
-        #expect(!h.flush().contains { $0.isClose })
-        // The discard gives up past its limit; the close lingers so the response is not reset away.
-        h.expectLingeringClose(h.receive(String(repeating: "b", count: 20)))
+        let after = h.flush()
+        #expect(h.takeWritten().contains("Connection: close\r\n"))
+        // The close lingers so the response is not reset away.
+        h.expectLingeringClose(after)
+
+        // Without saying so (a response started before the body's fate was known), the discard
+        // still gives up past its limit, and the close lingers too.
+        var streamed = Harness(.init(discardLimit: 10))
+        streamed.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        let result = Harness.withViews([]) { views in
+            streamed.machine.applicationSendHead(status: 404, fieldCount: 0, field: { views[$0] }, contentLength: 0)
+        }
+        #expect(result == .ok)
+        streamed.machine.applicationFinish(trailers: [], now: streamed.now)
+        #expect(!streamed.flush().contains { $0.isClose })
+        #expect(!streamed.takeWritten().contains("Connection: close"))
+        streamed.expectLingeringClose(streamed.receive(String(repeating: "b", count: 20)))
 
         // A small unread body is discarded instead: the connection stays.
         var small = Harness(.init(discardLimit: 10))

@@ -66,7 +66,9 @@ extension Integration {
                 }
                 let response = try c.readResponse(method: "POST")
                 #expect(response.status == 404)
-                // The unread body is over the discard limit: the server shuts its side (EOF here)
+                #expect(response.header("connection") == "close")
+                // The unread body is over the discard limit: the response says the connection
+                // ends (RFC 9112 §9.6), the server shuts its side (EOF here)
                 // and drops what still comes for the linger time, then closes (a send then fails).
                 #expect(c.readUntilClosed().closed)
                 _ = uploaded.wait(timeout: .now() + 30)
