@@ -20,9 +20,18 @@ extension ConnectionStateMachine {
         bytes.withUnsafeBytes { received($0, now: now) }
     }
 
-    /// The client closed its side, or reading or writing failed: nothing more is read or written.
+    /// The peer is gone (a reset, a failed read or write): nothing more is read or written.
     public mutating func peerClosed() {
         peerGone = true
+    }
+
+    /// The client's input ended (a read found the end of the stream): it sends nothing more, but
+    /// may still read, as after a half-close (`shutdown(SHUT_WR)`, RFC 9293 §3.6). The requests
+    /// buffered are answered, then the connection closes. A request in flight is cancelled (the
+    /// client may have gone entirely; only a write can tell), but what its application still
+    /// sends is written.
+    public mutating func inputEnded() {
+        inputClosed = true
     }
 
     /// `count` bytes of `outbound` were written.

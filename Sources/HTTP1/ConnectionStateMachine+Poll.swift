@@ -30,6 +30,11 @@ extension ConnectionStateMachine {
                 phase = .closed
                 return .close
             }
+            // All the client sent is read: no unread input can reset the connection now.
+            if inputClosed {
+                phase = .closing
+                return poll(now: now)
+            }
             if outboundCount == 0 && !writeShutAnnounced {
                 writeShutAnnounced = true
                 return .shutdownWrite
@@ -68,7 +73,7 @@ extension ConnectionStateMachine {
             request!.waitingSince = nil
             return .writeCompleted(peerGone ? .disconnected : .ok)
         }
-        if peerGone && request!.end == .running && !request!.cancelAnnounced {
+        if (peerGone || inputClosed) && request!.end == .running && !request!.cancelAnnounced {
             request!.cancelAnnounced = true
             return .cancelRequest
         }
@@ -100,7 +105,7 @@ extension ConnectionStateMachine {
             if request.decoder.isComplete || step.consumed == 0 { break }
         }
         if request.decoder.isComplete { return .end }
-        if peerGone { return .disconnected }
+        if peerGone || inputClosed { return .disconnected }
         return nil
     }
 
@@ -131,13 +136,23 @@ extension ConnectionStateMachine {
         return .requestCompleted(summary)
     }
 
+    /// The client's input ended with no whole request left in it (none, part of a head, part of an
+    /// unread body): the connection closes once its output is written.
+    private mutating func closeAtEndOfInput(now: Double) -> Action {
+        if bufferedInput > 0 && discard == nil {
+            diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: its input ended inside a request head"))
+        }
+        phase = .closing
+        return poll(now: now)
+    }
+
     /// Ends the connection after a response. While the client may still be sending (a body the
     /// request did not read, requests pipelined behind it), the close lingers: the write side is
     /// shut once the response is out, and input is read and dropped for `lingerTime`. Closing a
     /// socket with unread input resets the connection, which can destroy the response before the
     /// client reads it (RFC 9112 §9.6).
     mutating func close(clientMaySend: Bool, now: Double) {
-        phase = clientMaySend && !peerGone ? .lingering(until: now + configuration.lingerTime) : .closing
+        phase = clientMaySend && !peerGone && !inputClosed ? .lingering(until: now + configuration.lingerTime) : .closing
     }
 
     private mutating func pollHead(now: Double) -> Action {
@@ -165,7 +180,7 @@ extension ConnectionStateMachine {
                 close(clientMaySend: true, now: now)
                 return poll(now: now)
             }
-            if !remaining.isComplete { return .none }
+            if !remaining.isComplete { return inputClosed ? closeAtEndOfInput(now: now) : .none }
             lastActivity = now
         }
         if proxyOwed {
@@ -174,7 +189,7 @@ extension ConnectionStateMachine {
             }
             switch result {
             case .incomplete:
-                return .none
+                return inputClosed ? closeAtEndOfInput(now: now) : .none
             case .failure(let reason):
                 diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: \(reason)"))
                 phase = .closing
@@ -185,7 +200,7 @@ extension ConnectionStateMachine {
                 return .proxied(host: host, port: port)
             }
         }
-        guard bufferedInput > 0 else { return .none }
+        guard bufferedInput > 0 else { return inputClosed ? closeAtEndOfInput(now: now) : .none }
         if headStartedAt == nil { headStartedAt = now }
         var parser = HeadParser(limits: configuration.limits, progress: headProgress)
         let result = inputStart == 0
@@ -194,7 +209,7 @@ extension ConnectionStateMachine {
         headProgress = parser.progress  // none once a head is complete
         switch result {
         case .incomplete:
-            return .none
+            return inputClosed ? closeAtEndOfInput(now: now) : .none
         case .failure(let error):
             refuse(error, now: now)
             return poll(now: now)

@@ -116,8 +116,11 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// A PROXY protocol header must come first.
     var proxyOwed: Bool
     var writeShutAnnounced = false
-    /// The peer closed or the transport failed: nothing more can be read or written.
+    /// The peer is gone or the transport failed: nothing more can be read or written.
     var peerGone = false
+    /// The client ended its input (end of stream, perhaps a half-close): what is buffered is all
+    /// there will be, and responses are still written (RFC 9293 §3.6).
+    var inputClosed = false
     /// Keep-alive is still allowed by the server (false while the worker stops or recycles).
     var serverKeepAlive = true
     /// While stopping: idle connections close at this time.
@@ -152,7 +155,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     /// to their limit, bodies while the application reads them, and otherwise only a bounded
     /// read-ahead, so memory per connection does not depend on what the client sends.
     public var readBudget: Int { mutating get {
-        if peerGone { return 0 }
+        if peerGone || inputClosed { return 0 }
         switch phase {
         case .closed, .closing, .upgraded: return 0
         case .lingering: return 65_536  // dropped as it arrives
@@ -178,8 +181,11 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         phase == .head && bufferedInput == 0 && discard == nil && outboundCount == 0
     } }
 
-    /// The peer closed or the transport failed.
+    /// The peer is gone or the transport failed.
     public var peerIsGone: Bool { mutating get { peerGone } }
+
+    /// The client ended its input (`inputEnded`).
+    public var inputHasEnded: Bool { mutating get { inputClosed } }
 
     /// A request is in flight.
     public var isServing: Bool { mutating get { phase == .request } }

@@ -154,12 +154,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     func connectionEvent(_ fd: Int32, _ events: UInt32) {
         guard let connection = connections[fd] else { return }
-        if events & Events.writable != 0 { connection.writeAvailable() }
-        if events & Events.readable != 0 {
-            connection.readAvailable()
-        } else if events & Events.hangup != 0 {
-            connection.peerClosed()
-        }
+        connection.handle(events: events)
         service(connection)
     }
 
@@ -180,15 +175,10 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         }
     }
 
-    /// Read interest while the machine has a read budget; write interest while output waits; and
-    /// once the peer is gone, none (the request may still run until the application ends it).
+    /// The connection's `wantedEvents`; once the peer is gone, none (the request may still run
+    /// until the application ends it).
     func updateInterest(_ connection: ServerConnection) {
-        var wanted: UInt32 = 0
-        if !connection.peerIsGone {
-            wanted = Events.peerClosed
-            if connection.wantsRead { wanted |= Events.readable }
-            if connection.wantsWrite || connection.transport.wantsWrite { wanted |= Events.writable }
-        }
+        let wanted = connection.wantedEvents
         guard wanted != connection.interest else { return }
         if wanted == 0 {
             epoll.remove(connection.fd)

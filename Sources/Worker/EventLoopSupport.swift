@@ -67,7 +67,10 @@ enum Events {
     static let readable = UInt32(ARBITER_EPOLLIN)
     static let writable = UInt32(ARBITER_EPOLLOUT)
     static let hangup = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR) | UInt32(ARBITER_EPOLLRDHUP)
+    /// The peer shut its sending side (a FIN): its input ends once what came before is read.
     static let peerClosed = UInt32(ARBITER_EPOLLRDHUP)
+    /// Both directions are down, or the socket has an error.
+    static let failed = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR)
 }
 
 /// Whether a worker's listeners are registered with its epoll.

@@ -79,6 +79,10 @@ final class ServerConnection: @unchecked Sendable {
     var detached = false
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
+    /// An event reported the client's FIN (EPOLLRDHUP) before its input was read to the end (the
+    /// read budget was spent): the end is found by reading on, and no longer watched for, since
+    /// the event would be reported again at every wait (owner thread).
+    var inputEndSeen = false
 
     init(transport: any Transport, remote: SocketName?, local: ListenerName, remoteHostBytes: [UInt8],
          configuration: ConnectionStateMachine.SharedConfiguration, server: any ConnectionServer, owner: ConnectionOwner, now: Double) {
@@ -263,6 +267,32 @@ extension ServerConnection {
         if let webSocket { webSocket.transportClosed() } else { machine.peerClosed() }
     }
 
+    /// An epoll event on the socket (owner thread). A FIN alone is the end of the client's input,
+    /// which may be a half-close: HTTP reads on to it and still answers what came before; a
+    /// WebSocket's peer is gone.
+    func handle(events: UInt32) {
+        if events & Events.writable != 0 { writeAvailable() }
+        if events & Events.readable != 0 {
+            readAvailable()
+        } else if events & Events.failed != 0 || (webSocket != nil && events & Events.peerClosed != 0) {
+            peerClosed()
+        } else if events & Events.peerClosed != 0 {
+            inputEndSeen = true
+            readAvailable()
+        }
+    }
+
+    /// The events to wait for: reading while the protocol reads, writing while output waits, and
+    /// the peer's FIN while it may still come and is not read anyway. None once the peer is gone.
+    var wantedEvents: UInt32 {
+        if peerIsGone { return 0 }
+        var wanted: UInt32 = 0
+        if webSocket != nil || !(inputEndSeen || machine.inputHasEnded) { wanted = Events.peerClosed }
+        if wantsRead { wanted |= Events.readable }
+        if wantsWrite || transport.wantsWrite { wanted |= Events.writable }
+        return wanted
+    }
+
     /// Time passed; true when the connection has something to do (drive it).
     @discardableResult
     func tick(now: Double) -> Bool {
@@ -366,7 +396,10 @@ extension ServerConnection {
                 if n < room.count && !transport.hasBufferedInput { return news }
             case .wouldBlock:
                 return news
-            case .eof, .error:
+            case .eof:
+                machine.inputEnded()
+                return true
+            case .error:
                 machine.peerClosed()
                 return true
             }

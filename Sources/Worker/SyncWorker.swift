@@ -204,9 +204,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// Re-arms a one-shot registration for what the machine waits for: in `ready` for HTTP, in the
     /// loop's set for a WebSocket.
     private func rearm(_ connection: ServerConnection) {
-        var events = Events.peerClosed | Self.oneShot
-        if connection.wantsRead { events |= Events.readable }
-        if connection.wantsWrite || connection.transport.wantsWrite { events |= Events.writable }
+        let events = connection.wantedEvents | Self.oneShot
         let set = connection.inLoopSet ? epoll : ready
         try? set.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
     }
@@ -267,12 +265,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// Loop thread: an event on a WebSocket (the only connections in the loop's own set).
     private func webSocketEvent(_ fd: Int32, _ events: UInt32) {
         guard let connection = table.withLock({ $0[fd] }), hold(connection) else { return }
-        if events & Events.writable != 0 { connection.writeAvailable() }
-        if events & Events.readable != 0 {
-            connection.readAvailable()
-        } else if events & Events.hangup != 0 {
-            connection.peerClosed()
-        }
+        connection.handle(events: events)
         process(connection)
     }
 
@@ -393,13 +386,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                   claim(connection, as: Holder.requestThread) else { continue }
             inFlight.add(1, ordering: .relaxed)
             connection.owner = thread
-            let happened = events[0]
-            if happened & Events.writable != 0 { connection.writeAvailable() }
-            if happened & Events.readable != 0 {
-                connection.readAvailable()
-            } else if happened & Events.hangup != 0 {
-                connection.peerClosed()
-            }
+            connection.handle(events: events[0])
             serve(connection, on: thread)
         }
     }
@@ -439,7 +426,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 // The application runs elsewhere (an async application's task): carry out its
                 // calls, and notice a client that leaves.
                 if !thread.runPosted(waitingUpTo: 0.25) {
-                    if connection.transport.peerHasClosed() { connection.machine.peerClosed() }
+                    switch connection.transport.peekEnd() {
+                    case .inputEnded: connection.machine.inputEnded()
+                    case .failed: connection.machine.peerClosed()
+                    case nil: break
+                    }
                     connection.machine.tick(now: Clock.monotonic())
                 }
             }

@@ -58,11 +58,14 @@ extension Transport {
         }
     }
 
-    /// Whether the peer closed its side (a peek, which consumes nothing).
-    func peerHasClosed() -> Bool {
+    /// How the socket's input ended, if it did and nothing is left to read before the end (a
+    /// peek, which consumes nothing): nil while it is open or holds bytes.
+    func peekEnd() -> PeerEnd? {
         var byte: UInt8 = 0
         let n = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        if n == 0 { return .inputEnded }
+        if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return .failed }
+        return nil
     }
 }
 
@@ -112,4 +115,12 @@ final class SocketTransport: Transport {
         closed = true
         Descriptor.close(fd)
     }
+}
+
+/// How a peer's side of a connection ended.
+enum PeerEnd {
+    /// The end of its stream (a FIN): it may still read.
+    case inputEnded
+    /// A reset or another error: it is gone.
+    case failed
 }

@@ -208,6 +208,58 @@ extension ConnectionStateMachine.Action {
         #expect(small.receive("cdeGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").compactMap(\.startedTarget) == ["/2"])
     }
 
+    /// A client that ends its input after its requests (a half-close: `nc -N`, `shutdown(SHUT_WR)`)
+    /// still gets its answers (RFC 9293 §3.6); the request in flight is cancelled, since the client
+    /// may also have gone entirely, but what its application sends is written.
+    @Test func inputEndedAfterRequestsStillGetsTheirAnswers() {
+        var h = Harness()
+        let started = h.receive("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(started.compactMap(\.startedTarget) == ["/1"])
+        h.machine.inputEnded()
+        #expect(h.machine.readBudget == 0)
+        #expect(h.run().contains { if case .cancelRequest = $0 { true } else { false } })
+        h.respond(200, "one")
+        // The second request, buffered before the end, is served too.
+        #expect(h.flush().compactMap(\.startedTarget) == ["/2"])
+        h.respond(200, "two")
+        let after = h.flush()
+        let text = h.takeWritten()
+        #expect(text.contains("\r\n\r\none") && text.hasSuffix("\r\n\r\ntwo"))
+        #expect(h.actions.compactMap(\.completion).count == 2)
+        // Nothing more can come: the connection closes without lingering.
+        #expect(after.contains { $0.isClose })
+        #expect(!after.contains { if case .shutdownWrite = $0 { true } else { false } })
+    }
+
+    @Test func inputEndedInsideAHeadOrABodyCloses() {
+        var head = Harness()
+        head.receive("GET /1 HTTP/1.1\r\nHo")
+        head.machine.inputEnded()
+        let closed = head.run()
+        #expect(closed.contains { $0.isClose })
+        #expect(!closed.contains { $0.startedTarget != nil })
+        #expect(head.takeWritten().isEmpty)
+
+        // A body that can no longer arrive: the application's read says the client is gone.
+        var body = Harness()
+        body.receive("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        #expect(body.machine.applicationRead(max: 100, now: body.now) == .ok)
+        #expect(body.run().compactMap(\.read) == [.data(Array("abc".utf8))])
+        #expect(body.machine.applicationRead(max: 100, now: body.now) == .ok)
+        body.machine.inputEnded()
+        #expect(body.run().compactMap(\.read) == [.disconnected])
+    }
+
+    @Test func anIdleConnectionWhoseInputEndsCloses() {
+        var h = Harness()
+        h.receive("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.respond(200, "one")
+        h.flush()
+        #expect(Bool(h.machine.isIdle))
+        h.machine.inputEnded()
+        #expect(h.run().contains { $0.isClose })
+    }
+
     @Test func aBodyReadAfterTheResponseHeadKeepsTheConnection() {
         // An application that answers first and then reads (an echo) keeps a keep-alive
         // connection, however large the body.

@@ -16,6 +16,26 @@ extension Integration {
             return count
         }
 
+        /// A client that half-closes after its requests (`nc -N`, `shutdown(SHUT_WR)`) gets every
+        /// answer, then the end of the stream (RFC 9293 §3.6): both worker classes, an asynchronous
+        /// and a synchronous application; a synchronous one is not cancelled, so even a slow
+        /// request is answered.
+        @Test(arguments: [("sync", "hello"), ("async", "hello"), ("sync", "hellosync"), ("async", "hellosync")])
+        func aHalfClosedClientGetsItsAnswers(worker: String, app: String) throws {
+            try withServer(["\(app):application", "-k", worker]) { server in
+                let c = try HTTPConnection(port: server.port)
+                defer { c.close() }
+                var requests = "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                if app == "hellosync" { requests += "GET /sleep?seconds=0.2 HTTP/1.1\r\nHost: a\r\n\r\n" }
+                try c.send(requests)
+                #expect(shutdown(c.fd, Int32(SHUT_WR)) == 0)
+                #expect(try c.readResponse().status == 200)
+                #expect(try c.readResponse().status == 200)
+                if app == "hellosync" { #expect(try c.readResponse().text == "slept 0.2s") }
+                #expect(c.readUntilClosed().closed)
+            }
+        }
+
         /// A file response whose client leaves early closes its file: descriptors do not pile up.
         @Test(arguments: ["sync", "async"])
         func fileBodiesCloseTheirFileWhenTheClientLeaves(worker: String) throws {
