@@ -29,6 +29,7 @@ struct Script: ~Copyable {
     var writePending = false
     var serving = false
     var outputAtClose = 0
+    var inputEnded = false
 
     init(_ input: [UInt8]) {
         self.input = input
@@ -54,7 +55,7 @@ struct Script: ~Copyable {
 
     mutating func run() {
         while let op = next() {
-            switch op % 12 {
+            switch op % 13 {
             case 0, 1, 2:
                 // Client bytes, as much as the driver may read now.
                 let wanted = Int(next() ?? 0) + 1
@@ -97,6 +98,9 @@ struct Script: ~Copyable {
                 machine.tick(now: now)
             case 10:
                 machine.peerClosed()
+            case 11:
+                machine.inputEnded()
+                inputEnded = true
             default:
                 machine.stopKeepAlive(drainUntil: now + 1)
             }
@@ -152,6 +156,7 @@ struct Script: ~Copyable {
     mutating func check() {
         precondition(machine.bufferedInput <= machine.inputBound, "read-ahead \(machine.bufferedInput) past its bound \(machine.inputBound)")
         precondition(completed <= started, "more completions than requests")
+        if inputEnded { precondition(machine.readBudget == 0, "reading after the input ended") }
         if closed {
             precondition(machine.outboundCount <= outputAtClose, "bytes queued after close")
             precondition(!machine.wantsWrite || machine.outboundCount == outputAtClose, "writing after close")

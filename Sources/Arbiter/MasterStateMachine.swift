@@ -258,11 +258,18 @@ public struct MasterStateMachine: Sendable {
             return actions + rollback(reason: "new worker (pid: \(pid)) \(how) before it was ready")
         }
         if case .code(let code) = status, let reserved = WorkerExit(code: code) {
-            actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); stopping the master with exit code \(code)"))
-            return actions + stop(graceful: true, exitCode: code, now: now)
+            // With no worker serving, the application cannot run at all: stop rather than respawn
+            // in a loop. While others serve (a replacement loading a library changed on disk, a
+            // `startup()` failing once), they serve on and the slot is retried with backoff.
+            guard workers.values.contains(where: { $0.ready && !$0.retiring }) else {
+                actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); stopping the master with exit code \(code)"))
+                return actions + stop(graceful: true, exitCode: code, now: now)
+            }
+            actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); the other workers serve on"))
+        } else {
+            let level: Logger.Level = status == .code(0) ? .info : .error
+            actions.append(.log(level, "\(name) \(how)"))
         }
-        let level: Logger.Level = status == .code(0) ? .info : .error
-        actions.append(.log(level, "\(name) \(how)"))
         guard worker.slot < config.workers, worker.generation == generation else { return actions }
         let cause: Statistics.StartCause = worker.timedOut ? .timeout : .crash
         if let wait = backoff(after: worker, status: status, now: now) {

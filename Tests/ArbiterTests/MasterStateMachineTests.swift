@@ -54,13 +54,37 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
     }
 
     @Test func bootFailureStopsTheMasterWithItsCode() {
-        var m = running(2)
+        // No worker serves yet: the application cannot run, so the master stops instead of looping.
+        var m = Machine(config: .init(workers: 2, gracefulTimeout: 30))
+        _ = m.start()
+        _ = m.handle(.spawned(slot: 0, pid: 100), now: 0)
+        _ = m.handle(.spawned(slot: 1, pid: 101), now: 0)
         let actions = m.handle(.exited(pid: 100, status: .code(3)), now: 1)
         #expect(spawns(actions).isEmpty)
         #expect(kills(actions).map(\.0) == [101])
         #expect(kills(actions).map(\.1) == [SIGTERM])
         let end = m.handle(.exited(pid: 101, status: .code(0)), now: 1.5)
         #expect(exitCode(end) == 3)
+    }
+
+    /// A replacement that fails to load (the library changed on disk after a rolled-back reload, or
+    /// a `startup()` that failed once) does not stop a server whose other workers serve.
+    @Test func aFailedReplacementLeavesTheOtherWorkersServing() {
+        var m = running(2)
+        let first = m.handle(.retire(pid: 100, reason: "max_requests"), now: 20)
+        #expect(spawns(first) == [0])
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 20)
+        let failed = m.handle(.exited(pid: 200, status: .code(4)), now: 20.5)
+        #expect(exitCode(failed) == nil)
+        #expect(!kills(failed).contains { $0.0 == 101 }, "the healthy worker keeps serving")
+        #expect(logs(failed).contains { $0.contains("exited with code 4") && $0.contains("the other workers serve on") })
+        // The slot is refilled, with backoff when it fails again.
+        #expect(spawns(failed) == [0])
+        _ = m.handle(.spawned(slot: 0, pid: 201), now: 21)
+        let again = m.handle(.exited(pid: 201, status: .code(4)), now: 21.2)
+        #expect(spawns(again).isEmpty)
+        #expect(logs(again).contains { $0.contains("restarting in") })
+        #expect(exitCode(again) == nil)
     }
 
     @Test func appLoadFailureExitsFour() {
