@@ -4,8 +4,8 @@ import Platform
 
 /// Accepting, graceful stop and timeouts of the async worker.
 extension AsyncWorker {
-    /// Taking connections at all (not stopping or recycling).
-    var eligible: Bool { !stopping && !recycling }
+    /// Taking connections at all (booted, not stopping or recycling).
+    var eligible: Bool { booted && !stopping && !recycling }
 
     func updateAccepting() {
         let now = Clock.monotonic()

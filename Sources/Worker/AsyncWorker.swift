@@ -25,6 +25,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     var active = 0
     var accepting: AcceptPolicy
     var stopping = false
+    /// The application's `startup()` finished: no connection is taken before (the loop turns
+    /// while it runs, to run its tasks).
+    var booted = false
     /// Set once `max_requests` is reached: no new connections, no keep-alive; the master replaces it.
     var recycling = false
     var served = 0
@@ -76,6 +79,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         }
         announceSynchronousCode()
         context.heartbeat.setKind(.eventLoop)
+        booted = true
         updateAccepting()
         context.control.send(.ready)
         while !(stopping && active == 0 && connections.isEmpty) { turn() }

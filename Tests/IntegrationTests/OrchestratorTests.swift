@@ -37,6 +37,26 @@ extension Integration {
             #expect(try httpGet(port: metrics, "/readyz").status == 200)
         }
 
+        /// A worker takes no request before its application's `startup()` finished (a request sent
+        /// while it runs waits in the listen queue), in both worker classes.
+        @Test(arguments: ["sync", "async"])
+        func noRequestIsServedBeforeStartupFinished(worker: String) throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let server = try ServerProcess(
+                ["fixtures:gated_startup", "-k", worker, "-w", "1"], environment: ["ARBITER_TEST_GATE": dir.file("gate")])
+            defer { server.stop() }
+            try server.waitForLog("Booting worker with pid")
+            let c = try HTTPConnection(port: server.port)
+            defer { c.close() }
+            try c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            // Nothing comes while startup is held (a worker serving early answers within this second).
+            var pending = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&pending, 1, 1000) == 0)
+            try dir.write("gate", "")
+            #expect(try c.readResponse().text == "ok")
+        }
+
         @Test(arguments: ["sync", "async"])
         func theShutdownDelayReportsNotReadyWhileStillServing(worker: String) throws {
             let server = try ServerProcess(
