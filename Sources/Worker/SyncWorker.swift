@@ -470,18 +470,25 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Drives a connection with blocking I/O until it needs neither a write nor a read for the
     /// application; a wait gives up on the client after `body_timeout` (the machine's clock).
+    ///
+    /// Waiting on the client counts as progress on the heartbeat: the application is not stuck,
+    /// and the client's pace is `body_timeout`'s to judge. Otherwise a client that stops reading
+    /// would get the whole worker killed by `timeout` (equal by default) before its own
+    /// connection is closed.
     private func pump(_ connection: ServerConnection) -> ServerConnection.Outcome {
         while true {
             let outcome = connection.drive()
             guard case .idle = outcome, !connection.detached else { return outcome }
             if connection.machine.wantsWrite {
                 if !connection.writeAvailable() && !connection.transport.wait(readable: false, timeout: 1) {
+                    progressed(connection)
                     connection.machine.tick(now: Clock.monotonic())
                 }
                 continue
             }
             if connection.waitsForBody {
                 if !connection.readAvailable() && !connection.transport.wait(readable: true, timeout: 1) {
+                    progressed(connection)
                     connection.machine.tick(now: Clock.monotonic())
                 }
                 continue

@@ -6,6 +6,25 @@ import TestSupport
 extension Integration {
     /// How the master copes with workers that crash, hang or cannot get descriptors.
     @Suite struct WorkerFailures {
+        /// A sync worker whose request waits on a client that stopped reading its response is not
+        /// killed by `--timeout` (here shorter than `--body-timeout`): the client's connection is
+        /// closed by the body timeout, and the worker serves on.
+        @Test func aClientThatStopsReadingDoesNotGetTheWorkerKilled() throws {
+            try withServer(["hellosync:application", "-k", "sync", "--timeout", "2", "--body-timeout", "4", "--access-logfile", "-"]) { server in
+                let c = try HTTPConnection(port: server.port)
+                defer { c.close() }
+                var size: Int32 = 4096
+                setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+                let body = 8 << 20  // more than the socket buffers hold: the echo's write waits on the client
+                try c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: \(body)\r\n\r\n")
+                try c.send([UInt8](repeating: 97, count: body))
+                // The access log line comes when the body timeout ended the request.
+                try server.waitForLog("\"POST /echo HTTP/1.1\"", timeout: 30)
+                #expect(!server.log.contains("WORKER TIMEOUT"))
+                #expect(try httpGet(port: server.port, "/").status == 200)
+            }
+        }
+
         @Test(arguments: ["sync", "async"])
         func workersStartUnderALowDescriptorLimit(worker: String) throws {
             let server = try ServerProcess(["hello:application", "-k", worker, "-w", "2"], fileLimit: 64)
