@@ -191,7 +191,12 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     func forget(_ exchange: Exchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
-        if shown === exchange { shown = nil }
+        if shown === exchange {
+            // Its label leaves the loop's slot too: a worker that dies later must not be said to
+            // have been serving it.
+            shown = nil
+            heartbeat.end(slot: 0)
+        }
     }
 
     private func reportBlock(_ owner: Exchange?, _ elapsed: Double) {

@@ -36,6 +36,18 @@ extension Integration {
             #expect(!server.log.contains("Cannot start a worker"))
         }
 
+        /// A worker killed while idle is not said to be serving the request it finished before.
+        @Test(arguments: ["sync", "async"])
+        func aDeathNamesNoFinishedRequest(worker: String) throws {
+            try withServer(["hello:application", "-k", worker]) { server in
+                #expect(try httpGet(port: server.port, "/sleep?seconds=0.01").status == 200)
+                let pid = server.workerPids[0]
+                kill(pid, SIGKILL)
+                let log = try server.waitForLog("Worker (pid: \(pid), slot 0) was killed by SIGKILL")
+                #expect(!log.contains("while serving GET /sleep"))
+            }
+        }
+
         @Test(arguments: ["sync", "async"])
         func aCrashNamesItsRequestAndRepeatedCrashesBackOff(worker: String) throws {
             try withServer(["fixtures:trapping", "-k", worker]) { server in
