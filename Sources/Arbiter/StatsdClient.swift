@@ -40,7 +40,7 @@ final class StatsdClient {
             throw error
         }
         self.fd = fd
-        self.prefix = prefix.isEmpty || prefix.hasSuffix(".") ? prefix : prefix + "."
+        self.prefix = Self.normalizedPrefix(prefix)
         self.tags = tags.isEmpty ? "" : "|#" + tags
         nextSend = now + Self.interval
     }
@@ -60,12 +60,21 @@ final class StatsdClient {
 
     typealias Field = WorkerCounters.Field
 
-    /// The statsd lines for what changed between two reads of the totals (Gunicorn's names):
-    /// `requests` (counter), `request.status.<code>` (counters), `request.duration` (the interval's
-    /// mean in ms, as a timer sampled at 1/requests so statsd counts every request), `workers`
-    /// (gauge), `log.critical|error|warning` (counters).
+    /// `statsd_prefix` as Gunicorn applies it: trailing dots become one (`svc..` → `svc.`).
+    static func normalizedPrefix(_ prefix: String) -> String {
+        var trimmed = Substring(prefix)
+        while trimmed.hasSuffix(".") { trimmed = trimmed.dropLast() }
+        return trimmed.isEmpty ? "" : trimmed + "."
+    }
+
+    /// The statsd lines for what changed between two reads of the totals, under Gunicorn's names
+    /// (so its dashboards and the Datadog integration read them): `gunicorn.requests` (counter),
+    /// `gunicorn.request.status.<code>` (counters), `gunicorn.request.duration` (the interval's mean
+    /// in ms, as a timer sampled at 1/requests so statsd counts every request), `gunicorn.workers`
+    /// (gauge), `gunicorn.log.critical|error|warning` (counters).
     static func lines(previous: CounterValues, current: CounterValues, workers: Int, prefix: String, tags: String) -> [String] {
         func delta(_ index: Int) -> UInt64 { current[index] >= previous[index] ? current[index] - previous[index] : 0 }
+        let prefix = prefix + "gunicorn."
         var out: [String] = []
         let requests = delta(Int(Field.requestsCompleted))
         if requests > 0 {

@@ -112,14 +112,17 @@ import Testing
         after[Field.logLines(.error)] = 2
         let lines = StatsdClient.lines(previous: before, current: after, workers: 3, prefix: "app.", tags: "|#env:prod")
         #expect(lines == [
-            "app.requests:4|c|#env:prod",
-            "app.request.duration:2|ms|@0.25|#env:prod",
-            "app.request.status.200:3|c|#env:prod",
-            "app.request.status.503:1|c|#env:prod",
-            "app.workers:3|g|#env:prod",
-            "app.log.error:2|c|#env:prod",
+            "app.gunicorn.requests:4|c|#env:prod",
+            "app.gunicorn.request.duration:2|ms|@0.25|#env:prod",
+            "app.gunicorn.request.status.200:3|c|#env:prod",
+            "app.gunicorn.request.status.503:1|c|#env:prod",
+            "app.gunicorn.workers:3|g|#env:prod",
+            "app.gunicorn.log.error:2|c|#env:prod",
         ])
-        #expect(StatsdClient.lines(previous: after, current: after, workers: 1, prefix: "", tags: "") == ["workers:1|g"])
+        #expect(StatsdClient.lines(previous: after, current: after, workers: 1, prefix: "", tags: "") == ["gunicorn.workers:1|g"])
+        #expect(StatsdClient.normalizedPrefix("svc..") == "svc.")
+        #expect(StatsdClient.normalizedPrefix("svc") == "svc.")
+        #expect(StatsdClient.normalizedPrefix("") == "")
         let packed = StatsdClient.pack(Array(repeating: String(repeating: "x", count: 600), count: 5))
         #expect(packed.map(\.count) == [1201, 1201, 600])
     }

@@ -215,14 +215,14 @@ extension Integration {
             while requests < 4, Clock.monotonic() < deadline {
                 for line in socket.receive(timeout: 1).split(separator: "\n").map(String.init) {
                     lines.append(line)
-                    if line.hasPrefix("shop.requests:"), let n = Int(line.dropFirst(14).prefix { $0.isNumber }) { requests += n }
+                    if line.hasPrefix("shop.gunicorn.requests:"), let n = Int(line.dropFirst(23).prefix { $0.isNumber }) { requests += n }
                 }
             }
             #expect(requests == 4, "statsd lines: \(lines)")
-            #expect(lines.contains("shop.workers:1|g|#env:test,team:web"))
-            #expect(lines.contains { $0.hasPrefix("shop.request.status.404:1|c|#env:test,team:web") })
-            #expect(lines.contains { $0.hasPrefix("shop.request.status.200:") && $0.hasSuffix("|c|#env:test,team:web") })
-            #expect(lines.contains { $0.hasPrefix("shop.request.duration:") && $0.contains("|ms") && $0.hasSuffix("|#env:test,team:web") })
+            #expect(lines.contains("shop.gunicorn.workers:1|g|#env:test,team:web"))
+            #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.status.404:1|c|#env:test,team:web") })
+            #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.status.200:") && $0.hasSuffix("|c|#env:test,team:web") })
+            #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.duration:") && $0.contains("|ms") && $0.hasSuffix("|#env:test,team:web") })
         }
     }
 }
