@@ -5,6 +5,10 @@ import Platform
 /// The master's metrics listener (`--metrics-bind`): a small HTTP/1.1 server run from the master's
 /// poll loop. Never blocks: non-blocking sockets, at most `maxClients` at a time, a request head of
 /// at most `maxHead` bytes, `timeout` seconds per client, one request per connection.
+///
+/// A connection waiting when all places are taken evicts the oldest client still sending its
+/// head, so idle or trickling connections (a scanner, a stuck scraper) cannot keep a liveness
+/// probe out for their timeout.
 final class MetricsServer {
     struct Response: Equatable {
         let status: Int
@@ -20,7 +24,7 @@ final class MetricsServer {
         let deadline: Double
     }
 
-    static let maxClients = 16
+    static let maxClients = 64
     static let maxHead = 8192
     static let timeout = 5.0
 
@@ -32,10 +36,12 @@ final class MetricsServer {
         try Descriptor.setNonBlocking(listener.fd)
     }
 
-    /// What to poll: the listener while there is room, each client for input or output.
+    /// What to poll: the listener (there is room, or a client to evict), each client for input or output.
     func pollDescriptors() -> [pollfd] {
         var fds: [pollfd] = []
-        if clients.count < Self.maxClients { fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0)) }
+        if clients.count < Self.maxClients || clients.values.contains(where: \.output.isEmpty) {
+            fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0))
+        }
         for (fd, client) in clients {
             fds.append(pollfd(fd: fd, events: Int16(client.output.isEmpty ? POLLIN : POLLOUT), revents: 0))
         }
@@ -64,7 +70,12 @@ final class MetricsServer {
     }
 
     private func accept(now: Double) {
-        while clients.count < Self.maxClients {
+        while true {
+            if clients.count >= Self.maxClients {
+                // Full: the oldest client still sending its head makes room (none: wait).
+                guard let oldest = clients.filter({ $0.value.output.isEmpty }).min(by: { $0.value.deadline < $1.value.deadline }) else { return }
+                drop(oldest.key)
+            }
             let fd = arbiter_accept4(listener.fd, nil, nil, arbiter_accept_flags())
             if fd < 0 { return }
             clients[fd] = Client(deadline: now + Self.timeout)
@@ -158,6 +169,8 @@ final class MetricsServer {
         }
         let body = Array(response.body.utf8)
         var text = "HTTP/1.1 \(response.status) \(reason)\r\nContent-Type: \(response.contentType)\r\n"
+        // RFC 9110 §15.5.6: a 405 names the methods the target allows.
+        if response.status == 405 { text += "Allow: GET, HEAD\r\n" }
         text += "Content-Length: \(body.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         return Array(text.utf8) + (head ? [] : body)
     }
