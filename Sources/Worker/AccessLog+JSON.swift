@@ -16,6 +16,8 @@ extension AccessLog {
             fields.append((name, .string(Self.atom(atom, r))))
         }
         fields += [
+            // `%(u)s`: the Basic-auth user, null without one.
+            ("user", r.basicUser.map(JSONValue.string) ?? .null),
             ("status", .integer(r.status)),
             ("bytes", .integer(r.bytes)),
             ("duration", .number(Double(Int(r.seconds * 1_000_000)) / 1_000_000)),

@@ -75,6 +75,11 @@ import Testing
             requestHeader: { $0.lowercased() == "x-evil" ? evil : $0.lowercased() == "user-agent" ? "ua \"1\"" : nil },
             responseHeader: { $0.lowercased() == "content-type" ? "text/plain" : nil })
         let line = log.renderJSON(record)
+        // With Basic auth, `user` is its user name (`%(u)s`).
+        let authorized = AccessRecord(
+            remote: "192.0.2.1", method: "GET", target: "/", version: "HTTP/1.1", status: 200, bytes: 0, seconds: 0,
+            requestHeader: { $0.lowercased() == "authorization" ? "Basic YWxpY2U6eA==" : nil }, responseHeader: { _ in nil })
+        #expect(try parse(log.renderJSON(authorized))["user"] as? String == "alice")
         #expect(!line.contains("\n"))
         let parsed = try parse(line)
         #expect(parsed["remote_addr"] as? String == "192.0.2.1")
@@ -87,6 +92,7 @@ import Testing
         #expect(parsed["bytes"] as? Int == 5)
         #expect(parsed["referer"] as? String == "-")
         #expect(parsed["user_agent"] as? String == "ua \"1\"")
+        #expect(parsed["user"] is NSNull, "no Basic auth: null")
         #expect(parsed["duration"] as? Double == 0.012345)
         #expect(parsed["worker_slot"] as? Int == 3)
         #expect(parsed["pid"] as? Int == Int(getpid()))
