@@ -114,6 +114,11 @@ extension Master {
     @discardableResult
     func upgrade(by origin: String = "Handling signal: usr2") -> String? {
         logger.info(origin)
+        // A stop asked for earlier wins: a new master would serve on after this one stopped.
+        guard !machine.isStopping else {
+            logger.warning("Upgrade ignored: the master is stopping")
+            return "the master is stopping"
+        }
         guard successor == nil else {
             logger.warning("Upgrade ignored: a new master (pid: \(successor!)) is already running")
             return "a new master (pid: \(successor!)) is already running"

@@ -67,6 +67,23 @@ extension Integration {
             #expect(ProcessTree.children(of: successor).count == 2)
         }
 
+        /// USR2 after TERM is ignored: a new master would serve on after the stop.
+        @Test func anUpgradeDuringAStopIsIgnored() throws {
+            let server = try ServerProcess(["hellosync:application", "--log-level", "debug"])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            let port = server.port
+            // A request in flight keeps the graceful stop going while USR2 arrives.
+            TestSupport.Thread.start { _ = try? httpGet(port: port, "/sleep?seconds=2") }
+            try server.waitForLog("Request started: GET /sleep")
+            server.signal(SIGTERM)
+            try server.waitForLog("Handling signal: term")
+            server.signal(SIGUSR2)
+            try server.waitForLog("Upgrade ignored: the master is stopping")
+            #expect(server.waitForExit() == 0)
+            #expect(!server.log.contains("Upgrading: started a new master"))
+        }
+
         @Test func aStuckSyncRequestIsNamedAndItsWorkerReplaced() throws {
             try withServer(["hellosync:application", "--timeout", "1"]) { server in
                 let port = server.port
