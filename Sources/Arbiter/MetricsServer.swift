@@ -22,6 +22,8 @@ final class MetricsServer {
         var output: [UInt8] = []
         var written = 0
         let deadline: Double
+        /// Accept order: the oldest is evicted first (deadlines tie within one batch).
+        let order: UInt64
     }
 
     static let maxClients = 64
@@ -30,6 +32,7 @@ final class MetricsServer {
 
     let listener: Listener
     private var clients: [Int32: Client] = [:]
+    private var accepted: UInt64 = 0
 
     init(listener: Listener) throws {
         self.listener = listener
@@ -73,12 +76,13 @@ final class MetricsServer {
         while true {
             if clients.count >= Self.maxClients {
                 // Full: the oldest client still sending its head makes room (none: wait).
-                guard let oldest = clients.filter({ $0.value.output.isEmpty }).min(by: { $0.value.deadline < $1.value.deadline }) else { return }
+                guard let oldest = clients.filter({ $0.value.output.isEmpty }).min(by: { $0.value.order < $1.value.order }) else { return }
                 drop(oldest.key)
             }
             let fd = arbiter_accept4(listener.fd, nil, nil, arbiter_accept_flags())
             if fd < 0 { return }
-            clients[fd] = Client(deadline: now + Self.timeout)
+            accepted += 1
+            clients[fd] = Client(deadline: now + Self.timeout, order: accepted)
         }
     }
 
