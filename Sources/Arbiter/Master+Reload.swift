@@ -55,6 +55,7 @@ extension Master {
         var config = MasterStateMachine.Config(workers: new.workers, gracefulTimeout: new.gracefulTimeout)
         config.quickTimeout = machine.config.quickTimeout
         config.shutdownDelay = new.shutdownDelay
+        config.bootTimeout = new.timeout
         perform(machine.handle(.reload(config), now: Clock.monotonic()))
         return nil
     }

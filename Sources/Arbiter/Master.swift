@@ -80,6 +80,7 @@ final class Master {
         isSuccessor = invocation.environment[WorkerLaunch.inheritedListenersVariable] != nil
         var config = MasterStateMachine.Config(workers: settings.workers, gracefulTimeout: settings.gracefulTimeout)
         config.shutdownDelay = settings.shutdownDelay
+        config.bootTimeout = settings.timeout
         machine = MasterStateMachine(config: config)
         baseEnvironment = Master.workerEnvironment()
     }

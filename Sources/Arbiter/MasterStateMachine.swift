@@ -12,6 +12,9 @@ public struct MasterStateMachine: Sendable {
         public var quickTimeout: Double = 2
         /// On TERM, how long to report not-ready and keep serving before the graceful stop begins.
         public var shutdownDelay: Double = 0
+        /// How long a worker may take to become ready before it is killed (`timeout`, as
+        /// Gunicorn's covers boot); 0: no limit.
+        public var bootTimeout: Double = 0
 
         public init(workers: Int, gracefulTimeout: Double) {
             self.workers = workers
@@ -75,6 +78,8 @@ public struct MasterStateMachine: Sendable {
         var readyAt: Double?
         /// Sent TERM to leave (retired, reloaded away, stopping): not replaced when it exits.
         var retiring = false
+        /// When `tick` first saw it retiring: it is killed `gracefulTimeout` later.
+        var retiringSince: Double?
         /// Killed for a timeout.
         var timedOut = false
     }
@@ -299,6 +304,7 @@ public struct MasterStateMachine: Sendable {
                 pendingSpawns[slot] = nil
                 actions.append(spawn(slot, statistics.pendingCauses.removeValue(forKey: slot) ?? .crash))
             }
+            actions += enforceDeadlines(now: now)
         }
         actions += shutdownDelayElapsed(now: now)
         if case .stopping(let deadline, let code, let killed) = phase, !killed, now >= deadline {
@@ -306,6 +312,36 @@ public struct MasterStateMachine: Sendable {
             if !workers.isEmpty {
                 actions.append(.log(.warning, "Graceful timeout: killing \(workers.count) worker(s) still running"))
                 actions += workers.keys.sorted().map { .kill(pid: $0, signal: SIGKILL) }
+            }
+        }
+        return actions
+    }
+
+    /// Kills a worker that did not become ready within `bootTimeout` (a `startup()` that hangs
+    /// would otherwise hold a reload forever), and one still running `gracefulTimeout` after it
+    /// was asked to leave (a stream or long poll would otherwise keep old code alive after every
+    /// HUP, TTOU or recycling). A graceful stop has its own deadline.
+    private mutating func enforceDeadlines(now: Double) -> [Action] {
+        var actions: [Action] = []
+        for (pid, worker) in workers.sorted(by: { $0.key < $1.key }) where !worker.timedOut {
+            let name = "Worker (pid: \(pid), slot \(worker.slot))"
+            if worker.retiring {
+                guard let since = worker.retiringSince else {
+                    workers[pid]!.retiringSince = now
+                    continue
+                }
+                guard now - since >= config.gracefulTimeout else { continue }
+                workers[pid]!.timedOut = true
+                actions += [
+                    .log(.warning, "\(name) still running \(formatted(now - since)) s after it was asked to leave (graceful_timeout); killing it (SIGKILL)"),
+                    .kill(pid: pid, signal: SIGKILL),
+                ]
+            } else if !worker.ready, config.bootTimeout > 0, now - worker.spawnedAt >= config.bootTimeout {
+                workers[pid]!.timedOut = true
+                actions += [
+                    .log(.error, "\(name) not ready \(formatted(now - worker.spawnedAt)) s after it started (timeout); killing it (SIGKILL)"),
+                    .kill(pid: pid, signal: SIGKILL),
+                ]
             }
         }
         return actions
@@ -323,6 +359,16 @@ public struct MasterStateMachine: Sendable {
     /// When the loop must wake for `tick`, if ever.
     public var nextDeadline: Double? {
         var deadlines = Array(pendingSpawns.values)
+        if case .running = phase {
+            for worker in workers.values where !worker.timedOut {
+                if worker.retiring {
+                    // Stamped at the next tick, then due after the graceful timeout.
+                    deadlines.append(worker.retiringSince.map { $0 + config.gracefulTimeout } ?? 0)
+                } else if !worker.ready, config.bootTimeout > 0 {
+                    deadlines.append(worker.spawnedAt + config.bootTimeout)
+                }
+            }
+        }
         if case .stopping(let deadline, _, let killed) = phase, !killed { deadlines.append(deadline) }
         if let stopAfterDelay { deadlines.append(stopAfterDelay) }
         return deadlines.min()

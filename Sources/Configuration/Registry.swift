@@ -76,10 +76,10 @@ extension Registry {
                  help: "In an `async` worker, a job that holds the event loop longer than this many seconds is reported with the request it belongs to (every other request of the worker waited meanwhile).",
                  \.blockThreshold),
         .seconds("timeout", ["-t", "--timeout"], section: "Workers",
-                 help: "Seconds a worker may be stuck before the master kills it (SIGKILL, so the stuck request gets no response) and replaces it, naming the request it was stuck in. Stuck means: an `async` worker's event loop silent (a job blocking it), or a `sync` request thread making no progress (no body read or response write) on one request. Long streaming responses that keep writing are not stuck. 0 disables.",
+                 help: "Seconds a worker may be stuck before the master kills it (SIGKILL, so the stuck request gets no response) and replaces it, naming the request it was stuck in. Stuck means: an `async` worker's event loop silent (a job blocking it), or a `sync` request thread making no progress (no body read or response write) on one request. Long streaming responses that keep writing are not stuck, nor is a request waiting on its client (`body_timeout` judges that). A worker not ready this long after it started (its application's `startup()` included) is killed too. 0 disables.",
                  \.timeout),
         .seconds("graceful_timeout", ["--graceful-timeout"], section: "Workers",
-                 help: "On a graceful stop (TERM), seconds workers get to finish in-flight requests before they are killed.",
+                 help: "On a graceful stop (TERM), seconds workers get to finish in-flight requests before they are killed; also how long a worker retired by a reload (HUP), TTOU, WINCH or recycling may keep serving its requests.",
                  \.gracefulTimeout),
     ]
 

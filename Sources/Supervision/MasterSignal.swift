@@ -43,8 +43,9 @@ public struct MasterSignal: Sendable, Equatable {
         MasterSignal(number: SIGQUIT, name: "QUIT", action: .quickStop, doc: "quick stop: workers exit at once (KILL after 2 s)"),
         MasterSignal(number: SIGHUP, name: "HUP", action: .reload, doc: """
             reload: re-read the configuration (binds included), start a new generation of workers with \
-            the new code and settings, and retire each old worker only after its replacement is ready. If \
-            the new generation fails to boot, the old one keeps serving and the log says why
+            the new code and settings, and retire each old worker only after its replacement is ready (an \
+            old worker still busy `--graceful-timeout` later is killed). If the new generation fails to \
+            boot, or is not ready within `--timeout`, the old one keeps serving and the log says why
             """),
         MasterSignal(number: SIGUSR2, name: "USR2", action: .upgrade, doc: """
             upgrade: start a new master from the binary on disk, handing over the listening sockets (the \

@@ -211,6 +211,43 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         #expect(spawns(next) == [1])
     }
 
+    /// A new generation whose `startup()` hangs is killed at the boot timeout, and the reload
+    /// rolls back instead of holding every later HUP off.
+    @Test func aWorkerNotReadyWithinTheTimeoutIsKilled() {
+        var config = Machine.Config(workers: 1, gracefulTimeout: 30)
+        config.bootTimeout = 5
+        var m = Machine(config: config)
+        _ = m.start()
+        _ = m.handle(.spawned(slot: 0, pid: 100), now: 0)
+        _ = m.handle(.ready(pid: 100), now: 1)
+        _ = m.handle(.reload(config), now: 10)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 10)
+        #expect(m.nextDeadline == 15)
+        #expect(kills(m.handle(.tick, now: 14)).isEmpty)
+        let late = m.handle(.tick, now: 15)
+        #expect(kills(late).map(\.0) == [200] && kills(late).map(\.1) == [SIGKILL])
+        #expect(logs(late).contains { $0.contains("Worker (pid: 200, slot 0) not ready 5.0 s after it started (timeout)") })
+        let gone = m.handle(.exited(pid: 200, status: .signal(SIGKILL)), now: 15.1)
+        #expect(gone.contains { if case .reloadFailed = $0 { true } else { false } })
+        #expect(!m.isReloading)
+    }
+
+    /// A worker asked to leave (here, by a reload) that still runs after the graceful timeout is killed.
+    @Test func aRetiringWorkerIsKilledAfterTheGracefulTimeout() {
+        var m = running(1, gracefulTimeout: 10)
+        _ = m.handle(.reload(.init(workers: 1, gracefulTimeout: 10)), now: 100)
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 100)
+        #expect(kills(m.handle(.ready(pid: 200), now: 101)).map(\.0) == [100])
+        #expect(m.nextDeadline == 0, "the retiring worker is stamped at the next tick")
+        _ = m.handle(.tick, now: 101)
+        #expect(m.nextDeadline == 111)
+        #expect(kills(m.handle(.tick, now: 110)).isEmpty)
+        let late = m.handle(.tick, now: 111)
+        #expect(kills(late).map(\.0) == [100] && kills(late).map(\.1) == [SIGKILL])
+        #expect(logs(late).contains { $0.contains("Worker (pid: 100, slot 0) still running 10.0 s after it was asked to leave (graceful_timeout)") })
+        #expect(m.handle(.tick, now: 120).isEmpty)
+    }
+
     @Test func aStuckWorkerIsKilledAtOnce() {
         var m = running(1)
         let stuck = m.handle(.stuck(pid: 100, description: "GET /slow made no progress for 31.0 s"), now: 50)
