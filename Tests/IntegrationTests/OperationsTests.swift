@@ -67,6 +67,27 @@ extension Integration {
             #expect(ProcessTree.children(of: successor).count == 2)
         }
 
+        /// A new generation whose `startup()` hangs is killed at `--timeout` and rolled back, and
+        /// the next reload goes ahead.
+        @Test func aHangingStartupDoesNotHoldReloadsOff() throws {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            try dir.write("gate", "")
+            let server = try ServerProcess(
+                ["fixtures:gated_startup", "-k", "async", "--timeout", "2"], environment: ["ARBITER_TEST_GATE": dir.file("gate")])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            unlink(dir.file("gate"))
+            server.signal(SIGHUP)
+            try server.waitForLog("s after it started (timeout); killing it (SIGKILL)")
+            try server.waitForLog("Reload failed")
+            #expect(try httpGet(port: server.port, "/").text == "ok")
+            try dir.write("gate", "")
+            server.signal(SIGHUP)
+            try server.waitForLog("Reload complete")
+            #expect(try httpGet(port: server.port, "/").text == "ok")
+        }
+
         /// USR2 after TERM is ignored: a new master would serve on after the stop.
         @Test func anUpgradeDuringAStopIsIgnored() throws {
             let server = try ServerProcess(["hellosync:application", "--log-level", "debug"])
