@@ -83,6 +83,10 @@ public enum ArbiterMain {
         } catch {
             return fail("error log: \(error)")
         }
+        // Also for --check-config: a log file the workers cannot open would stop them at boot.
+        if let problem = LogFiles.prepare(settings.workerLogFiles, user: settings.user, group: settings.group) {
+            return fail(problem)
+        }
         for warning in settings.startupWarnings { logger.warning(warning) }
         if environment["GUNICORN_CMD_ARGS"] != nil && environment["ARBITER_CMD_ARGS"] == nil {
             logger.warning("GUNICORN_CMD_ARGS is set and ignored: arbiter reads its extra flags from ARBITER_CMD_ARGS")

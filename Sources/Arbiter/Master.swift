@@ -301,6 +301,10 @@ final class Master {
                 closeListeners()
             case .reopenLogs:
                 try? logger.sink.reopen()
+                // Before the workers reopen: a file logrotate re-created as root becomes theirs.
+                if let problem = LogFiles.prepare(settings.workerLogFiles, user: settings.user, group: settings.group) {
+                    logger.error("Reopening log files: \(problem)")
+                }
             case .reloadSucceeded(let generation):
                 reloadSucceeded()
                 reloadFinished(.success(generation))

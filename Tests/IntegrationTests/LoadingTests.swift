@@ -98,6 +98,13 @@ extension Integration {
             #expect(number.log.contains("'18104' is read as a host, not a port; to listen on port 18104 write ':18104'"))
         }
 
+        @Test func checkConfigRefusesALogFileThatCannotBeOpened() throws {
+            let server = try ServerProcess(["hello:application", "--access-logfile", "/nonexistent-dir/a.log", "--check-config"])
+            defer { server.stop() }
+            #expect(server.waitForExit() == 1)
+            #expect(server.log.contains("cannot open log file /nonexistent-dir/a.log"))
+        }
+
         @Test func checkConfigLoadsTheApp() throws {
             let server = try ServerProcess(["hello:application", "--check-config"])
             defer { server.stop() }

@@ -23,13 +23,33 @@ extension Integration {
             #expect(!Files.exists(first))
         }
 
+        /// Workers drop to `--user`/`--group` and still write log files in a directory only root may
+        /// write to: the master creates them and gives them to that user, at start and at USR1 (after
+        /// a rotation re-created them as root), as Gunicorn does.
         @Test func workersDropToTheConfiguredUser() throws {
             guard getuid() == 0 else { return }  // only root can switch users
-            try withServer(["hello:application", "--user", "nobody", "--group", "nogroup"]) { server in
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            chmod(dir.path, 0o755)
+            let access = dir.file("access.log")
+            try withServer(["hello:application", "--user", "nobody", "--group", "nogroup",
+                            "--access-logfile", access]) { server in
                 let status = try Files.readString("/proc/\(server.workerPids[0])/status")
                 let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }
                 #expect(uid?.split(separator: "\t").dropFirst().first == "65534")
                 #expect(try httpGet(port: server.port, "/").status == 200)
+                var info = stat()
+                #expect(stat(access, &info) == 0 && info.st_uid == 65534 && info.st_gid == 65534)
+                try waitUntil { (try? Files.readString(access))?.contains("\"GET / HTTP/1.1\" 200") == true }
+                // A rotation: the file moves away, USR1 re-creates it for the workers.
+                #expect(rename(access, access + ".1") == 0)
+                server.signal(SIGUSR1)
+                try waitUntil { Files.exists(access) }
+                try waitUntil {
+                    _ = try? httpGet(port: server.port, "/rotated")
+                    return (try? Files.readString(access))?.contains("GET /rotated") == true
+                }
+                #expect(stat(access, &info) == 0 && info.st_uid == 65534)
             }
         }
 
