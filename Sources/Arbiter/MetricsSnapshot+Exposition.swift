@@ -103,7 +103,7 @@ extension MetricsSnapshot {
     }
 
     private func renderMaster(_ out: inout Exposition) {
-        out.family("arbiter_log_messages_total", .counter, "Log lines by level, from the master and every worker.")
+        out.family("arbiter_log_messages_total", .counter, "Log lines by level, from the master and every worker, counted whether or not log_level writes them (as Gunicorn's statsd counts).")
         for level in Field.logLevels {
             out.sample("arbiter_log_messages_total", [("level", level.name.lowercased())], totals[Field.logLines(level)])
         }

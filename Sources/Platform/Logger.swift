@@ -50,8 +50,8 @@ public final class LogSink: Sendable {
 }
 
 /// The error log: leveled lines in Gunicorn's format, `[time] [pid] [LEVEL] message`.
-/// When stderr is the systemd journal (`JOURNAL_STREAM`), lines carry `<N>` priority prefixes and no
-/// timestamp, since the journal adds its own.
+/// When stderr is the systemd journal (`JOURNAL_STREAM`), lines carry `<N>` priority prefixes and
+/// the pid but no timestamp, since the journal adds its own.
 public final class Logger: Sendable {
     public enum Level: Int, Sendable, CaseIterable, Comparable {
         case debug = 7, info = 6, warning = 4, error = 3, critical = 2
@@ -97,7 +97,8 @@ public final class Logger: Sendable {
         if format == .json {
             sink.write(jsonLine(level, message()))
         } else if journal {
-            sink.write("<\(level.rawValue)>\(message())")
+            // The journal credits the whole inherited stream to the master: the pid names the worker.
+            sink.write("<\(level.rawValue)>[\(getpid())] \(message())")
         } else {
             sink.write("[\(Clock.logTimestamp())] [\(getpid())] [\(level.name)] \(message())")
         }

@@ -110,7 +110,7 @@ extension Integration {
             defer { server.stop() }
             try server.waitUntilReady()
             let lines = server.log.split(separator: "\n").filter { !$0.isEmpty }
-            #expect(lines.contains("<6>Starting arbiter 0.1.0"))
+            #expect(lines.contains("<6>[\(server.pid)] Starting arbiter 0.1.0"))
             #expect(lines.allSatisfy { $0.hasPrefix("<") }, "\(lines)")
             #expect(!server.log.contains("] [INFO] "))
         }
