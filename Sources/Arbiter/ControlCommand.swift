@@ -77,7 +77,7 @@ public struct ControlCommand: Sendable, Equatable {
         case "scale":
             guard !quick else { throw Invalid(description: "--quick goes with stop only") }
             guard arguments.count == 1, let target = scaleTarget(arguments[0]) else {
-                throw Invalid(description: "scale needs one argument: N, +N or -N (a whole number)")
+                throw Invalid(description: "scale needs one argument: N, +N or -N, whole numbers (the count stays from 1 to \(MasterStateMachine.maxWorkers))")
             }
             return ControlCommand(verb: .scale(target), json: json)
         default:

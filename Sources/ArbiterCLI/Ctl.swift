@@ -6,9 +6,13 @@ import Platform
 /// `arbiter ctl [--socket PATH] COMMAND [--json]`: one request to a running master's control
 /// socket (`--control-socket`), printed as the master answers it.
 enum Ctl {
-    /// Exit codes: 0 the master did it, 1 it answered with an error, 2 it could not be asked.
+    /// Exit codes: 0 the master did it, 1 it answered with an error, 2 it could not be asked, 3 it
+    /// did not answer within `--timeout` (the change may still happen), 64 (EX_USAGE) the command
+    /// line is wrong.
     static let refused: Int32 = 1
     static let unreachable: Int32 = 2
+    static let noAnswer: Int32 = 3
+    static let usageError: Int32 = 64
 
     static var usage: String {
         var text = """
@@ -26,7 +30,8 @@ enum Ctl {
 
             --json      reply with one JSON object instead of text
             --timeout   give up after this many seconds (default 300)
-            Exit code: 0 done, 1 the master refused or the change failed, 2 the master could not be reached.
+            Exit code: 0 done, 1 the master refused or the change failed, 2 the master could not be
+            reached, 3 no answer within --timeout (the change may still happen), 64 bad usage.
 
             """
         return text
@@ -109,8 +114,8 @@ enum Ctl {
         while true {
             let left = deadline - Clock.monotonic()
             guard left > 0 else {
-                say(STDERR_FILENO, "arbiter ctl: no complete answer within \(Int(timeout)) s\n")
-                return unreachable
+                say(STDERR_FILENO, "arbiter ctl: no complete answer within \(Int(timeout)) s; the change may still happen\n")
+                return noAnswer
             }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&p, 1, Int32(min(left, 3600) * 1000) + 1)
@@ -141,9 +146,10 @@ enum Ctl {
         return refused
     }
 
+    /// A wrong command line (or configuration file): nothing was asked.
     private static func fail(_ message: String) -> Int32 {
         say(STDERR_FILENO, "arbiter ctl: \(message)\n")
-        return unreachable
+        return usageError
     }
 
     private static func say(_ fd: Int32, _ text: String) { try? Descriptor.writeAll(fd, text) }

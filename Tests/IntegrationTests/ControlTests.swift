@@ -160,6 +160,13 @@ extension Integration {
             try server.waitUntilReady()
             let config = try Self.json(try Self.ctl(socket, ["config", "--json"]).output)
             #expect((config["settings"] as? [String: Any])?["control_socket"] as? String == socket)
+            // A wrong command line asks nothing: EX_USAGE, not "unreachable".
+            let bogus = try Self.ctl(socket, ["bogus"])
+            #expect(bogus.code == 64)
+            #expect(bogus.output.contains("unknown command 'bogus'"))
+            let huge = try Self.ctl(socket, ["scale", "1000000"])
+            #expect(huge.code == 64)
+            #expect(huge.output.contains("from 1 to 1024"))
             let stop = try Self.ctl(socket, ["stop"])
             #expect(stop.code == 0)
             #expect(stop.output == "stopped (exit code 0)\n")
