@@ -227,7 +227,10 @@ public struct HeadParser: Sendable {
         }
         i += 1
         let targetStart = i
-        while i < line.upperBound, b[i] > 0x20, b[i] < 0x7F { i += 1 }
+        // Visible ASCII, and bytes of 0x80 and above: a target typed with raw UTF-8 (`/q=€`, as curl
+        // sends it) is taken as nginx and Gunicorn take it, though RFC 9112 §3.2 lets a server
+        // refuse it. Controls, spaces and DEL end or break the line.
+        while i < line.upperBound, b[i] > 0x20, b[i] != 0x7F { i += 1 }
         let target = targetStart..<i
         guard !target.isEmpty, i < line.upperBound, b[i] == ASCII.space else {
             throw HTTPError.badRequest("malformed request target")

@@ -36,6 +36,13 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
         #expect(h.keepAlive)
     }
 
+    /// Raw UTF-8 in a target is taken (as nginx and Gunicorn do); controls and DEL are not.
+    @Test func rawUTF8InATargetIsTaken() throws {
+        #expect(try head("GET /info?q=€ HTTP/1.1\r\nHost: a\r\n\r\n").target == "/info?q=€")
+        #expect(status("GET /a\u{7F} HTTP/1.1\r\nHost: a\r\n\r\n") == 400)
+        #expect(status("GET /a\u{01}b HTTP/1.1\r\nHost: a\r\n\r\n") == 400)
+    }
+
     @Test func consumedStopsAtTheHeadSoPipelinedRequestsRemain() {
         let raw = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
         guard case .complete(_, let consumed) = parse(raw) else { Issue.record("not complete"); return }
