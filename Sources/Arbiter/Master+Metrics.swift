@@ -6,15 +6,20 @@ import Platform
 /// Metrics and health checks, served from the master's loop without asking any worker.
 extension Master {
     /// Descriptors the loop polls for the metrics listener and its clients, appended to `fds`.
+    ///
+    /// Once a new master started by USR2 serves, it alone takes new scrapes and probes on the
+    /// shared listener (and sends statsd lines): answered by both, `/readyz` would flap between
+    /// them and counters would jump between their totals. Should the new master exit, this one
+    /// takes them again.
     func appendMetricsDescriptors(to fds: inout [pollfd]) {
-        if let server = telemetry.server { fds += server.pollDescriptors() }
+        if let server = telemetry.server { fds += server.pollDescriptors(accepting: !successorServes) }
     }
 
     /// After poll: answers scrapes and health checks, and sends statsd lines when due.
     func serviceTelemetry(_ fds: ArraySlice<pollfd>) {
         let now = Clock.monotonic()
         telemetry.server?.service(fds, now: now) { _, path in respond(to: path) }
-        if let statsd = telemetry.statsd, now >= statsd.nextSend {
+        if let statsd = telemetry.statsd, now >= statsd.nextSend, !successorServes {
             statsd.tick(now: now, totals: totalCounters(), workers: workers.count)
         }
     }

@@ -137,7 +137,7 @@ extension Master {
             inherited.append("\(listener.fromSystemd ? "systemd:" + listener.name : listener.address.description)=\(fd)")
         }
         if let metrics = telemetry.server?.listener {
-            // The new master serves metrics on the same socket (both answer until this one exits).
+            // The new master serves metrics on the same socket (alone once it serves: `appendMetricsDescriptors`).
             let fd = WorkerLaunch.firstInheritedListenerFD + Int32(descriptors.count)
             descriptors.append((metrics.fd, fd))
             inherited.append("\(Telemetry.inheritedPrefix)\(metrics.address.description)=\(fd)")

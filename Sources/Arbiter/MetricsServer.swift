@@ -39,10 +39,11 @@ final class MetricsServer {
         try Descriptor.setNonBlocking(listener.fd)
     }
 
-    /// What to poll: the listener (there is room, or a client to evict), each client for input or output.
-    func pollDescriptors() -> [pollfd] {
+    /// What to poll: the listener (when `accepting` and there is room, or a client to evict),
+    /// each client for input or output.
+    func pollDescriptors(accepting: Bool = true) -> [pollfd] {
         var fds: [pollfd] = []
-        if clients.count < Self.maxClients || clients.values.contains(where: \.output.isEmpty) {
+        if accepting && (clients.count < Self.maxClients || clients.values.contains(where: \.output.isEmpty)) {
             fds.append(pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0))
         }
         for (fd, client) in clients {

@@ -196,6 +196,9 @@ extension Integration {
             #expect(server.log.occurrences(of: "Serving metrics at: ") == 2)
             server.signal(SIGWINCH)
             try server.waitForLog("Worker retired", count: 2)
+            // The old master, without workers now, leaves the shared listener to the new one:
+            // probes do not flap between the two.
+            for _ in 0..<10 { #expect(try httpGet(port: metrics, "/readyz").status == 200) }
             server.signal(SIGQUIT)
             #expect(server.waitForExit() == 0)
             // Only the new master answers now: a new start time, its own two workers, ready.
