@@ -154,7 +154,7 @@ public enum ArbiterMain {
         for address in binds where activated.isEmpty {
             do {
                 let listener = try inherited[address.description].map { try Listener.adopt(fd: $0, as: address) }
-                    ?? Listener.bind(address, backlog: Int32(settings.backlog))
+                    ?? bindRetryingWhileInUse(address, backlog: Int32(settings.backlog), logger: logger)
                 listeners.append(listener)
                 logger.info("Listening at: \(settings.shown(listener)) (\(ProcessControl.pid))")
             } catch {
@@ -203,6 +203,20 @@ public enum ArbiterMain {
             out[String(entry[..<equals])] = fd
         }
         return out
+    }
+
+    /// Binds `address`; while another process still holds it (a server being restarted that has
+    /// not exited yet), tries again each second, five times in all, as Gunicorn does.
+    static func bindRetryingWhileInUse(_ address: BindAddress, backlog: Int32, logger: Logger, attempts: Int = 5) throws -> Listener {
+        for attempt in 1... {
+            do {
+                return try Listener.bind(address, backlog: backlog)
+            } catch let error as SystemError where error.errno == EADDRINUSE && attempt < attempts {
+                logger.error("Connection in use: \(address); retrying in 1 second (attempt \(attempt) of \(attempts))")
+                sleep(1)
+            }
+        }
+        preconditionFailure("unreachable: the last attempt returns or throws")
     }
 
     private static func fail(_ message: String) -> Int32 {

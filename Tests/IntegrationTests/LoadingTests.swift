@@ -98,6 +98,18 @@ extension Integration {
             #expect(number.log.contains("'18104' is read as a host, not a port; to listen on port 18104 write ':18104'"))
         }
 
+        /// A port another process still holds (a server being restarted) is tried again each
+        /// second, five times, as Gunicorn does; once it is free, the server starts.
+        @Test func aPortInUseIsRetried() throws {
+            let holder = try TestListener.make()
+            let server = try ServerProcess(["hello:application", "-b", "127.0.0.1:\(holder.port)"], bindListener: false)
+            defer { server.stop() }
+            try server.waitForLog("Connection in use: 127.0.0.1:\(holder.port); retrying in 1 second (attempt 1 of 5)")
+            Descriptor.close(holder.fd)
+            try server.waitUntilReady()
+            #expect(try httpGet(port: holder.port, "/").status == 200)
+        }
+
         @Test func checkConfigRefusesALogFileThatCannotBeOpened() throws {
             let server = try ServerProcess(["hello:application", "--access-logfile", "/nonexistent-dir/a.log", "--check-config"])
             defer { server.stop() }
