@@ -3,16 +3,16 @@ extension ConnectionStateMachine {
     /// The application asks for up to `max` body bytes; the answer comes from `poll`
     /// (`.readCompleted`) unless the call is refused at once.
     public mutating func applicationRead(max: Int, now: Double) -> CallStatus {
-        // The request is read and changed in place (`request!`), never moved out and back.
-        guard phase == .request, request != nil, request!.end == .running, request!.readMax == nil else { return .invalidState }
+        // The request is read and changed in place, never moved out and back.
+        guard phase == .request, request.end == .running, request.readMax == nil else { return .invalidState }
         // RFC 9110 §10.1.1: the client waits for `100 Continue` before sending the body; send it
         // only when the body is actually read, and never once a final response started.
-        if request!.head.expectsContinue && !request!.continueSent && request!.plan == nil && !request!.decoder.isComplete && !peerGone {
-            request!.continueSent = true
+        if request.head.expectsContinue && !request.continueSent && request.plan == nil && !request.decoder.isComplete && !peerGone {
+            request.continueSent = true
             queue(Self.continueLine)
         }
-        request!.readMax = Swift.max(1, max)
-        request!.waitingSince = now
+        request.readMax = Swift.max(1, max)
+        request.waitingSince = now
         return .ok
     }
 
@@ -26,59 +26,59 @@ extension ConnectionStateMachine {
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
         contentLength: Int64, keepResponseHeaders: Bool = false, whole: Bool = false
     ) -> CallStatus {
-        guard phase == .request, request != nil, request!.end == .running, request!.plan == nil else { return .invalidState }
+        guard phase == .request, request.end == .running, request.plan == nil else { return .invalidState }
         // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
         // for 101, which switches a request that asked for it to another protocol (§7.8, §15.2.2).
-        let switching = status == 101 && request!.head.version == .http11 && request!.head.field("upgrade") != nil
+        let switching = status == 101 && request.head.version == .http11 && request.head.field("upgrade") != nil
         // §7.8: the other protocol starts after the whole request; bytes of its body would be read as the other protocol's.
-        if switching && !request!.decoder.isComplete {
-            diagnostics.append(Diagnostic(level: .error, message: "101 from the application for \(request!.label) before the request's body was read; refused"))
+        if switching && !request.decoder.isComplete {
+            diagnostics.append(Diagnostic(level: .error, message: "101 from the application for \(request.label) before the request's body was read; refused"))
             return .invalidState
         }
         guard (200...599).contains(status) || switching else {
-            diagnostics.append(Diagnostic(level: .error, message: "Invalid response status \(status) from the application for \(request!.label)"))
+            diagnostics.append(Diagnostic(level: .error, message: "Invalid response status \(status) from the application for \(request.label)"))
             return .invalidState
         }
         let plan: ResponsePlan
         do {
             plan = try ResponsePlan.make(
-                status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request!.head,
-                keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request!.head.keepAlive && !peerGone
-                    && !request!.awaitsContinueAfterResponse
-                    && !(whole && request!.unreadBodyEndsConnection(discardLimit: configuration.discardLimit)),
+                status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request.head,
+                keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request.head.keepAlive && !peerGone
+                    && !request.awaitsContinueAfterResponse
+                    && !(whole && request.unreadBodyEndsConnection(discardLimit: configuration.discardLimit)),
                 serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
-            diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request!.label)"))
+            diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request.label)"))
             return .invalidState
         }
-        request!.plan = plan
-        request!.status = status
+        request.plan = plan
+        request.status = status
         return .ok
     }
 
     /// The application writes body bytes; `.writeCompleted` follows from `poll` once the output is
     /// below the high-water mark (backpressure).
     public mutating func applicationWrite(_ bytes: UnsafeRawBufferPointer, now: Double) -> CallStatus {
-        guard phase == .request, request != nil, request!.end == .running, !request!.writePending, request!.plan != nil else { return .invalidState }
+        guard phase == .request, request.end == .running, !request.writePending, request.plan != nil else { return .invalidState }
         if peerGone { return .disconnected }
-        request!.writePending = true
-        request!.waitingSince = now
-        guard !request!.plan!.suppressBody, !bytes.isEmpty else { return .ok }
-        let chunked = request!.plan!.chunked
+        request.writePending = true
+        request.waitingSince = now
+        guard !request.plan!.suppressBody, !bytes.isEmpty else { return .ok }
+        let chunked = request.plan!.chunked
         var count = bytes.count
-        if let length = request!.plan!.contentLength {
-            count = Int(Swift.min(Int64(count), Swift.max(0, length - request!.written)))
+        if let length = request.plan!.contentLength {
+            count = Int(Swift.min(Int64(count), Swift.max(0, length - request.written)))
             if count < bytes.count {
                 diagnostics.append(Diagnostic(level: .error, message:
-                    "Application wrote more than its Content-Length (\(length)) for \(request!.label); extra bytes dropped"))
+                    "Application wrote more than its Content-Length (\(length)) for \(request.label); extra bytes dropped"))
             }
         }
         guard count > 0 else { return .ok }
         if chunked { output.append(contentsOf: ResponseEncoder.chunkHeader(size: count)) }
         output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
         if chunked { output.append(contentsOf: ResponseEncoder.chunkTrailer) }
-        request!.written += Int64(count)
-        request!.bodyBytesSent += count
+        request.written += Int64(count)
+        request.bodyBytesSent += count
         return .ok
     }
 
@@ -88,28 +88,28 @@ extension ConnectionStateMachine {
 
     /// The application ends its response, with trailer fields for a chunked body.
     public mutating func applicationFinish(trailers: [(name: [UInt8], value: [UInt8])], now: Double) {
-        guard phase == .request, request?.plan != nil else { return applicationAbort(now: now) }
-        guard request!.end == .running else { return }
-        if request!.plan!.chunked && !peerGone {
+        guard phase == .request, request.plan != nil else { return applicationAbort(now: now) }
+        guard request.end == .running else { return }
+        if request.plan!.chunked && !peerGone {
             let valid = trailers.filter { trailer in
                 let allowed = ResponseEncoder.isAcceptableResponseHeader(name: trailer.name, value: trailer.value)
                     && trailer.name.withUnsafeBufferPointer { FieldSemantics.isAllowedInTrailers(name: $0) }
                 if !allowed {
                     diagnostics.append(Diagnostic(level: .error, message:
-                        "Trailer field '\(String(decoding: trailer.name, as: UTF8.self))' from the application for \(request!.label) is not allowed in trailers; dropped"))
+                        "Trailer field '\(String(decoding: trailer.name, as: UTF8.self))' from the application for \(request.label) is not allowed in trailers; dropped"))
                 }
                 return allowed
             }
             queue(ResponseEncoder.lastChunk(trailers: valid))
         }
         var complete = true
-        if let length = request!.plan!.contentLength, !request!.plan!.suppressBody, request!.written < length {
+        if let length = request.plan!.contentLength, !request.plan!.suppressBody, request.written < length {
             diagnostics.append(Diagnostic(level: .error, message:
-                "Application wrote \(request!.written) of its Content-Length \(length) for \(request!.label); closing the connection"))
+                "Application wrote \(request.written) of its Content-Length \(length) for \(request.label); closing the connection"))
             complete = false
         }
-        request!.end = .finished(complete: complete)
-        request!.waitingSince = now
+        request.end = .finished(complete: complete)
+        request.waitingSince = now
     }
 
     /// The application ends the exchange without completing its response. Before a head, the
@@ -117,13 +117,13 @@ extension ConnectionStateMachine {
     /// short — no last chunk, no more bytes — and the connection closes, so the client can tell
     /// a failed response from a whole one.
     public mutating func applicationAbort(now: Double) {
-        guard phase == .request, request != nil, request!.end == .running else { return }
-        if request!.plan == nil && !peerGone {
-            let error = request!.bodyError ?? HTTPError(500, "the application failed before responding")
-            request!.status = error.status
+        guard phase == .request, request.end == .running else { return }
+        if request.plan == nil && !peerGone {
+            let error = request.bodyError ?? HTTPError(500, "the application failed before responding")
+            request.status = error.status
             queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: configuration.server))
         }
-        request!.end = .aborted
-        request!.waitingSince = now
+        request.end = .aborted
+        request.waitingSince = now
     }
 }

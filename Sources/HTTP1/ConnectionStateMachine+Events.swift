@@ -125,15 +125,15 @@ extension ConnectionStateMachine {
             phase = .closing
             return true
         case .request:
-            // Read and changed in place through `request!`: this runs for every connection at
-            // every sweep, and a request is a few hundred bytes.
-            guard configuration.bodyTimeout > 0, request != nil else { return false }
-            let waiting = request!.readMax != nil || request!.writePending || (request!.end != .running && outboundCount > 0)
-            guard waiting, let since = request!.waitingSince,
+            // Read in place: this runs for every connection at every sweep, and a request is a few
+            // hundred bytes.
+            guard configuration.bodyTimeout > 0 else { return false }
+            let waiting = request.readMax != nil || request.writePending || (request.end != .running && outboundCount > 0)
+            guard waiting, let since = request.waitingSince,
                   now - max(since, lastActivity) > configuration.bodyTimeout
             else { return false }
-            if request!.readMax != nil {
-                request!.bodyError = HTTPError(408, "request body made no progress within body_timeout")
+            if request.readMax != nil {
+                request.bodyError = HTTPError(408, "request body made no progress within body_timeout")
             } else {
                 peerGone = true  // a client that stopped reading its response
             }

@@ -51,15 +51,14 @@ extension ConnectionStateMachine {
     }
 
     private mutating func pollRequest(now: Double) -> Action {
-        // Read and changed in place through `request!`: the request (a few hundred bytes) is moved
-        // out only where a call needs it whole, not copied per poll.
-        guard request != nil else { fatalError("ConnectionStateMachine: request phase without a request") }
-        if !request!.announced {
-            request!.announced = true
-            return .startRequest(request!.head)
+        // Read and changed in place: the request (a few hundred bytes) is moved out only where a
+        // call needs it whole (`takeRequest`), not copied per poll.
+        if !request.announced {
+            request.announced = true
+            return .startRequest(request.head)
         }
-        if request!.readMax != nil {
-            var reading = request.take()!
+        if request.readMax != nil {
+            var reading = takeRequest()
             let result = nextRead(&reading)
             if result != nil {
                 reading.readMax = nil
@@ -68,17 +67,24 @@ extension ConnectionStateMachine {
             request = reading
             if let result { return .readCompleted(result) }
         }
-        if request!.writePending && (outboundCount <= configuration.highWater || peerGone) {
-            request!.writePending = false
-            request!.waitingSince = nil
+        if request.writePending && (outboundCount <= configuration.highWater || peerGone) {
+            request.writePending = false
+            request.waitingSince = nil
             return .writeCompleted(peerGone ? .disconnected : .ok)
         }
-        if (peerGone || inputClosed) && request!.end == .running && !request!.cancelAnnounced {
-            request!.cancelAnnounced = true
+        if (peerGone || inputClosed) && request.end == .running && !request.cancelAnnounced {
+            request.cancelAnnounced = true
             return .cancelRequest
         }
-        guard request!.end != .running, outboundCount == 0 || peerGone else { return .none }
-        return complete(request.take()!, now: now)
+        guard request.end != .running, outboundCount == 0 || peerGone else { return .none }
+        return complete(takeRequest(), now: now)
+    }
+
+    /// Moves the request out, leaving the placeholder.
+    private mutating func takeRequest() -> Request {
+        var taken = Request.idle
+        swap(&taken, &request)
+        return taken
     }
 
     /// The result for an outstanding read, if one can be given now.

@@ -33,6 +33,12 @@ extension ConnectionStateMachine {
             startedAt = now
         }
 
+        /// The placeholder while no request is in flight.
+        static let idle = Request(
+            head: RequestHead(bytes: [], methodRange: 0..<0, targetRange: 0..<0, version: .http11, fields: [], framing: .none,
+                              keepAlive: false, expectsContinue: false),
+            bodyLimit: 0, now: 0)
+
         var label: String { "\(head.method) \(head.target)" }
 
         /// Whether the connection ends after this response, known when its head goes out, which

@@ -109,7 +109,10 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     var diagnostics: [Diagnostic] = []
     /// A refusal not yet reported by `poll`.
     var pendingRefusal: HTTPError?
-    var request: Request?
+    /// The request in flight while `phase == .request`; otherwise `Request.idle`, a placeholder,
+    /// so that reading a field needs no optional check (a request's fields are read dozens of
+    /// times per request).
+    var request = Request.idle
     /// The previous request's unread body, skipped before the next head is parsed.
     var discard: BodyDecoder?
     var phase: Phase = .head
