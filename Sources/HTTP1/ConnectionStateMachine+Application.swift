@@ -118,7 +118,9 @@ extension ConnectionStateMachine {
     /// a failed response from a whole one.
     public mutating func applicationAbort(now: Double) {
         guard phase == .request, request.end == .running else { return }
-        if request.plan == nil && !peerGone {
+        // No error answer to a client that is gone, or whose request was cancelled because its
+        // input ended (it may be gone too): the connection just closes.
+        if request.plan == nil && !peerGone && !request.inputEndedWhileRunning {
             let error = request.bodyError ?? HTTPError(500, "the application failed before responding")
             request.status = error.status
             queue(ResponseEncoder.errorResponse(error, date: DateCache.shared.current(), server: configuration.server))

@@ -27,11 +27,12 @@ extension ConnectionStateMachine {
 
     /// The client's input ended (a read found the end of the stream): it sends nothing more, but
     /// may still read, as after a half-close (`shutdown(SHUT_WR)`, RFC 9293 §3.6). The requests
-    /// buffered are answered, then the connection closes. A request in flight is cancelled (the
-    /// client may have gone entirely; only a write can tell), but what its application still
-    /// sends is written.
+    /// buffered are answered, then the connection closes. The request in flight now is cancelled
+    /// (the client may have gone entirely; only a write can tell), but what its application still
+    /// sends is written; requests started after the end are not cancelled.
     public mutating func inputEnded() {
         inputClosed = true
+        if phase == .request && request.end == .running { request.inputEndedWhileRunning = true }
     }
 
     /// `count` bytes of `outbound` were written.

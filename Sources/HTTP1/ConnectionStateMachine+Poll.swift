@@ -72,7 +72,7 @@ extension ConnectionStateMachine {
             request.waitingSince = nil
             return .writeCompleted(peerGone ? .disconnected : .ok)
         }
-        if (peerGone || inputClosed) && request.end == .running && !request.cancelAnnounced {
+        if (peerGone || request.inputEndedWhileRunning) && request.end == .running && !request.cancelAnnounced {
             request.cancelAnnounced = true
             return .cancelRequest
         }

@@ -26,6 +26,9 @@ extension ConnectionStateMachine {
         /// The application's outstanding write.
         var writePending = false
         var cancelAnnounced = false
+        /// The client's input ended while the application worked on it: it is cancelled (the
+        /// client may have left), and an abort then sends no error response (as for a client gone).
+        var inputEndedWhileRunning = false
 
         init(head: RequestHead, bodyLimit: Int64, now: Double) {
             self.head = head

@@ -22,7 +22,7 @@ public struct RequestTarget: Sendable, Equatable {
     public let authority: Range<Int>?
 
     /// Reads `target` (the bytes between the method and the version, already known to be visible
-    /// ASCII). Throws 400 for a fragment, a malformed or userinfo-carrying authority, an unknown
+    /// ASCII or bytes of 0x80 and above, raw UTF-8). Throws 400 for a fragment, a malformed or userinfo-carrying authority, an unknown
     /// scheme, a path that percent-decodes to NUL, or a form the method does not allow.
     public static func parse(_ target: UnsafeBufferPointer<UInt8>, method: UnsafeBufferPointer<UInt8>? = nil) throws(HTTPError) -> RequestTarget {
         guard let first = target.first else { throw .badRequest("empty request target") }

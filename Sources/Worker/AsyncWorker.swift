@@ -186,6 +186,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         guard wanted != connection.interest else { return }
         if wanted == 0 {
             epoll.remove(connection.fd)
+        } else if connection.interest == 0 {
+            // Removed while it wanted nothing (its input ended, nothing to write yet): back in.
+            try? epoll.add(connection.fd, events: wanted, token: Token.make(Token.connection, connection.fd))
         } else {
             try? epoll.modify(connection.fd, events: wanted, token: Token.make(Token.connection, connection.fd))
         }

@@ -217,6 +217,7 @@ extension ConnectionStateMachine.Action {
         #expect(started.compactMap(\.startedTarget) == ["/1"])
         h.machine.inputEnded()
         #expect(h.machine.readBudget == 0)
+        // The request in flight is cancelled; the one started after the end is not.
         #expect(h.run().contains { if case .cancelRequest = $0 { true } else { false } })
         h.respond(200, "one")
         // The second request, buffered before the end, is served too.
@@ -226,9 +227,24 @@ extension ConnectionStateMachine.Action {
         let text = h.takeWritten()
         #expect(text.contains("\r\n\r\none") && text.hasSuffix("\r\n\r\ntwo"))
         #expect(h.actions.compactMap(\.completion).count == 2)
+        #expect(h.actions.filter { if case .cancelRequest = $0 { true } else { false } }.count == 1)
         // Nothing more can come: the connection closes without lingering.
         #expect(after.contains { $0.isClose })
         #expect(!after.contains { if case .shutdownWrite = $0 { true } else { false } })
+    }
+
+    /// An application that gives up on a request cancelled because its input ended sends no 500:
+    /// the client may be gone, and the connection just closes.
+    @Test func anAbortAfterInputEndedSendsNoErrorAnswer() {
+        var h = Harness()
+        h.receive("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.machine.inputEnded()
+        #expect(h.run().contains { if case .cancelRequest = $0 { true } else { false } })
+        h.machine.applicationAbort(now: h.now)
+        let after = h.flush()
+        #expect(h.takeWritten().isEmpty)
+        #expect(after.compactMap(\.completion).map(\.status) == [0])
+        #expect(after.contains { $0.isClose })
     }
 
     @Test func inputEndedInsideAHeadOrABodyCloses() {

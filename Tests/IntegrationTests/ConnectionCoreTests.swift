@@ -36,6 +36,23 @@ extension Integration {
             }
         }
 
+        /// A half-closed client whose answer is larger than the socket buffers gets all of it: the
+        /// connection stays watched for writing after its input ended.
+        @Test(arguments: ["sync", "async"])
+        func aHalfClosedClientGetsALargeAnswer(worker: String) throws {
+            try withServer(["hellosync:application", "-k", worker]) { server in
+                let c = try HTTPConnection(port: server.port)
+                defer { c.close() }
+                let size = 8 << 20
+                try c.send("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+                try c.send([UInt8](repeating: 98, count: size))
+                #expect(shutdown(c.fd, Int32(SHUT_WR)) == 0)
+                let response = try c.readResponse(method: "POST")
+                #expect(response.status == 200)
+                #expect(response.body.count == size)
+            }
+        }
+
         /// A file response whose client leaves early closes its file: descriptors do not pile up.
         @Test(arguments: ["sync", "async"])
         func fileBodiesCloseTheirFileWhenTheClientLeaves(worker: String) throws {
