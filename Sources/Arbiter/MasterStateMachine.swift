@@ -168,7 +168,8 @@ public struct MasterStateMachine: Sendable {
     }
 
     private mutating func ready(pid: Int32, now: Double) -> [Action] {
-        guard let worker = workers[pid] else { return [] }
+        // One killed for not being ready in time may still say so before it dies: ignored.
+        guard let worker = workers[pid], !worker.timedOut else { return [] }
         workers[pid]!.ready = true
         workers[pid]!.readyAt = now
         var actions: [Action] = []
@@ -263,14 +264,15 @@ public struct MasterStateMachine: Sendable {
             return actions + rollback(reason: "new worker (pid: \(pid)) \(how) before it was ready")
         }
         if case .code(let code) = status, let reserved = WorkerExit(code: code) {
-            // With no worker serving, the application cannot run at all: stop rather than respawn
-            // in a loop. While others serve (a replacement loading a library changed on disk, a
-            // `startup()` failing once), they serve on and the slot is retried with backoff.
-            guard workers.values.contains(where: { $0.ready && !$0.retiring }) else {
+            // At the first boot the application cannot run at all: stop rather than respawn in a
+            // loop. Once the server has served (a replacement loading a library changed on disk,
+            // a `startup()` failing once), the others serve on and the slot is retried with
+            // backoff, so that fixing the files is enough.
+            guard announcedReady else {
                 actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); stopping the master with exit code \(code)"))
                 return actions + stop(graceful: true, exitCode: code, now: now)
             }
-            actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); the other workers serve on"))
+            actions.append(.log(.error, "\(reserved.summary) (pid: \(pid) \(how)); the master serves on and retries the slot"))
         } else {
             let level: Logger.Level = status == .code(0) ? .info : .error
             actions.append(.log(level, "\(name) \(how)"))

@@ -68,6 +68,17 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
     }
 
     /// A replacement that fails to load (the library changed on disk after a rolled-back reload, or
+    /// a `startup()` that failed once) does not stop a server that has served, even with one worker.
+    @Test func aFailedReplacementOfTheOnlyWorkerIsRetried() {
+        var m = running(1)
+        #expect(spawns(m.handle(.retire(pid: 100, reason: "max_requests"), now: 20)) == [0])
+        _ = m.handle(.spawned(slot: 0, pid: 200), now: 20)
+        let failed = m.handle(.exited(pid: 200, status: .code(4)), now: 20.5)
+        #expect(exitCode(failed) == nil)
+        #expect(spawns(failed) == [0])
+    }
+
+    /// A replacement that fails to load (the library changed on disk after a rolled-back reload, or
     /// a `startup()` that failed once) does not stop a server whose other workers serve.
     @Test func aFailedReplacementLeavesTheOtherWorkersServing() {
         var m = running(2)
@@ -77,7 +88,7 @@ func running(_ n: Int, gracefulTimeout: Double = 30) -> Machine {
         let failed = m.handle(.exited(pid: 200, status: .code(4)), now: 20.5)
         #expect(exitCode(failed) == nil)
         #expect(!kills(failed).contains { $0.0 == 101 }, "the healthy worker keeps serving")
-        #expect(logs(failed).contains { $0.contains("exited with code 4") && $0.contains("the other workers serve on") })
+        #expect(logs(failed).contains { $0.contains("exited with code 4") && $0.contains("the master serves on and retries the slot") })
         // The slot is refilled, with backoff when it fails again.
         #expect(spawns(failed) == [0])
         _ = m.handle(.spawned(slot: 0, pid: 201), now: 21)
