@@ -84,7 +84,8 @@ public enum ArbiterMain {
             return fail("error log: \(error)")
         }
         // Also for --check-config: a log file the workers cannot open would stop them at boot.
-        if let problem = LogFiles.prepare(settings.workerLogFiles, user: settings.user, group: settings.group) {
+        if let problem = LogFiles.prepare(
+            settings.workerLogFiles, user: settings.user, group: settings.group, create: invocation.action != .checkConfig) {
             return fail(problem)
         }
         for warning in settings.startupWarnings { logger.warning(warning) }

@@ -114,7 +114,7 @@ extension Integration {
             let server = try ServerProcess(["hello:application", "--access-logfile", "/nonexistent-dir/a.log", "--check-config"])
             defer { server.stop() }
             #expect(server.waitForExit() == 1)
-            #expect(server.log.contains("cannot open log file /nonexistent-dir/a.log"))
+            #expect(server.log.contains("cannot create log file /nonexistent-dir/a.log"))
         }
 
         @Test func checkConfigLoadsTheApp() throws {
