@@ -75,15 +75,18 @@ final class MetricsServer {
 
     private func accept(now: Double) {
         while true {
-            if clients.count >= Self.maxClients {
-                // Full: the oldest client still sending its head makes room (none: wait).
-                guard let oldest = clients.filter({ $0.value.output.isEmpty }).min(by: { $0.value.order < $1.value.order }) else { return }
-                drop(oldest.key)
-            }
             let fd = arbiter_accept4(listener.fd, nil, nil, arbiter_accept_flags())
             if fd < 0 { return }
             accepted += 1
             clients[fd] = Client(deadline: now + Self.timeout, order: accepted)
+            guard clients.count > Self.maxClients else { continue }
+            // Over the limit: the oldest other client still sending its head makes room; with
+            // none, the new one waits no longer than its turn would have lasted.
+            guard let oldest = clients.filter({ $0.key != fd && $0.value.output.isEmpty }).min(by: { $0.value.order < $1.value.order }) else {
+                drop(fd)
+                return
+            }
+            drop(oldest.key)
         }
     }
 

@@ -177,6 +177,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
                     heartbeat.progress(slot: 0, at: micros)
                 }
                 job.run(job.context, job.job)
+                // The job ended its request (`forget`): the slot no longer names it.
+                if shown == nil && !showingUnknown { heartbeat.end(slot: 0) }
                 let elapsed = Clock.monotonic() - start
                 if elapsed > blockThreshold { reportBlock(owner, elapsed) }
             }
@@ -191,12 +193,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     func forget(_ exchange: Exchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
-        if shown === exchange {
-            // Its label leaves the loop's slot too: a worker that dies later must not be said to
-            // have been serving it.
-            shown = nil
-            heartbeat.end(slot: 0)
-        }
+        // Its label leaves the loop's slot once the job running now returns (`runPending`): a
+        // worker that dies later must not be said to have been serving it.
+        if shown === exchange { shown = nil }
     }
 
     private func reportBlock(_ owner: Exchange?, _ elapsed: Double) {

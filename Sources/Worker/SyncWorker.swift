@@ -481,14 +481,14 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             guard case .idle = outcome, !connection.detached else { return outcome }
             if connection.machine.wantsWrite {
                 if !connection.writeAvailable() && !connection.transport.wait(readable: false, timeout: 1) {
-                    progressed(connection)
+                    progressedWaitingOnClient(connection)
                     connection.machine.tick(now: Clock.monotonic())
                 }
                 continue
             }
             if connection.waitsForBody {
                 if !connection.readAvailable() && !connection.transport.wait(readable: true, timeout: 1) {
-                    progressed(connection)
+                    progressedWaitingOnClient(connection)
                     connection.machine.tick(now: Clock.monotonic())
                 }
                 continue
@@ -541,6 +541,13 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func released() {
         inFlight.subtract(1, ordering: .sequentiallyConsistent)
         wake.signal()
+    }
+
+    /// A wait on the client counts as progress while `body_timeout` judges the client; with it
+    /// off (0), `timeout` stays the backstop, or a client that stops reading would hold a request
+    /// thread forever.
+    private func progressedWaitingOnClient(_ connection: ServerConnection) {
+        if connection.machine.configuration.bodyTimeout > 0 { progressed(connection) }
     }
 
     func progressed(_ connection: ServerConnection) {
