@@ -38,6 +38,11 @@ extension Master {
             logger.error("Reload failed: \(problem); keeping the current configuration")
             return problem.description
         }
+        // Log files the new workers open after dropping privileges, as at start.
+        if let problem = LogFiles.prepare(new.workerLogFiles, user: new.user, group: new.group) {
+            logger.error("Reload failed: \(problem); keeping the current configuration")
+            return problem
+        }
         // Socket activation: systemd owns the sockets and `bind` does not apply.
         let systemd = listeners.contains(where: \.fromSystemd)
         let bound = systemd ? .success(listeners) : bindForReload(new)
