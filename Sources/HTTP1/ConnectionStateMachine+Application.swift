@@ -18,6 +18,17 @@ extension ConnectionStateMachine {
 
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
+    /// The discard rule, in one place: a body left unread is read and dropped before the next
+    /// head only while its bytes in all stay within `discardLimit`; past it the connection ends.
+    func discardGivesUp(atBodyBytes total: Int64) -> Bool { total > configuration.discardLimit }
+
+    /// Whether the request's body, if the application leaves it unread, ends the connection by
+    /// that rule: known in advance only for a declared length.
+    var unreadBodyEndsConnection: Bool {
+        guard !request.decoder.isComplete, let remaining = request.decoder.remainingDeclared else { return false }
+        return discardGivesUp(atBodyBytes: request.decoder.received + remaining)
+    }
+
     /// The application starts its response. `field(i)` gives the `i`th header field (borrowed);
     /// `contentLength` is -1 when unknown (the server frames the body). `whole`: the response is
     /// given whole (its body and end follow in the same call), so the application reads no more
@@ -45,7 +56,7 @@ extension ConnectionStateMachine {
                 status: status, fieldCount: fieldCount, field: field, contentLength: contentLength, request: request.head,
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request.head.keepAlive && !peerGone
                     && !request.awaitsContinueAfterResponse
-                    && !(whole && request.unreadBodyEndsConnection(discardLimit: configuration.discardLimit)),
+                    && !(whole && unreadBodyEndsConnection),
                 serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request.label)"))

@@ -181,7 +181,7 @@ extension ConnectionStateMachine {
                 consumeInput(step.consumed)
                 if step.consumed == 0 { break }
             }
-            if remaining.received > configuration.discardLimit {
+            if discardGivesUp(atBodyBytes: remaining.received) {
                 diagnostics.append(Diagnostic(level: .debug, message: "Closing a connection: more than \(configuration.discardLimit) bytes of unread request body"))
                 close(clientMaySend: true, now: now)
                 return poll(now: now)

@@ -53,13 +53,6 @@ extension ConnectionStateMachine {
             head.expectsContinue && !continueSent && !decoder.isComplete
         }
 
-        /// Whether the body, if the application leaves it unread, ends the connection: one of
-        /// declared length over `discardLimit` in all, which the discard before the next head
-        /// (`pollHead`) gives up on once that much arrived.
-        func unreadBodyEndsConnection(discardLimit: Int64) -> Bool {
-            guard !decoder.isComplete, let remaining = decoder.remainingDeclared else { return false }
-            return decoder.received + remaining > discardLimit
-        }
     }
 
     enum End: Sendable, Equatable {
