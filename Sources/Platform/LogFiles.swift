@@ -16,9 +16,9 @@ public enum LogFiles {
     /// With `create` false (`--check-config`), nothing is created: a missing file only needs a
     /// directory the master may write to.
     public static func prepare(_ paths: [String], user: String?, group: String?, create: Bool = true) -> String? {
-        let owner: (uid: uid_t, gid: gid_t)?
-        switch ids(user: user, group: group) {
-        case .success(let ids): owner = ids
+        let owner: WorkerIdentity?
+        switch WorkerIdentity.resolve(user: user, group: group) {
+        case .success(let identity): owner = identity
         case .failure(let problem): return problem.description
         }
         for path in paths {
@@ -46,32 +46,6 @@ public enum LogFiles {
             }
         }
         return nil
-    }
-
-    struct UnknownID: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// The user and group the workers run as: a `user` alone brings its primary group; nil when
-    /// neither is set.
-    static func ids(user: String?, group: String?) -> Result<(uid: uid_t, gid: gid_t)?, UnknownID> {
-        guard user != nil || group != nil else { return .success(nil) }
-        var uid = getuid()
-        var gid = getgid()
-        if let user {
-            guard let entry = uid_t(user).flatMap({ getpwuid($0) }) ?? getpwnam(user) else {
-                return .failure(UnknownID(description: "no such user '\(user)'"))
-            }
-            uid = entry.pointee.pw_uid
-            gid = entry.pointee.pw_gid
-        }
-        if let group {
-            guard let id = gid_t(group) ?? getgrnam(group)?.pointee.gr_gid else {
-                return .failure(UnknownID(description: "no such group '\(group)'"))
-            }
-            gid = id
-        }
-        return .success((uid, gid))
     }
 
     /// The directory part of `path` ("." for a bare name).

@@ -223,16 +223,15 @@ extension TrustList {
 /// `--user` / `--group`: the worker drops to them before it loads the application.
 enum Credentials {
     static func switchTo(user: String?, group: String?) -> String? {
-        if let group {
-            guard let gid = gid_t(group) ?? getgrnam(group)?.pointee.gr_gid else { return "no such group '\(group)'" }
-            if setgroups(0, nil) != 0 && getuid() == 0 { return "setgroups: \(SystemError("setgroups"))" }
-            if setgid(gid) != 0 { return "setgid(\(gid)): \(SystemError("setgid"))" }
+        let identity: WorkerIdentity
+        switch WorkerIdentity.resolve(user: user, group: group) {
+        case .success(let resolved?): identity = resolved
+        case .success(nil): return nil
+        case .failure(let problem): return problem.description
         }
-        if let user {
-            guard let entry = uid_t(user).flatMap({ getpwuid($0) }) ?? getpwnam(user) else { return "no such user '\(user)'" }
-            if group == nil && setgid(entry.pointee.pw_gid) != 0 { return "setgid: \(SystemError("setgid"))" }
-            if setuid(entry.pointee.pw_uid) != 0 { return "setuid(\(entry.pointee.pw_uid)): \(SystemError("setuid"))" }
-        }
+        if group != nil && setgroups(0, nil) != 0 && getuid() == 0 { return "setgroups: \(SystemError("setgroups"))" }
+        if setgid(identity.gid) != 0 { return "setgid(\(identity.gid)): \(SystemError("setgid"))" }
+        if user != nil && setuid(identity.uid) != 0 { return "setuid(\(identity.uid)): \(SystemError("setuid"))" }
         return nil
     }
 }
