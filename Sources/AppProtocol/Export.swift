@@ -111,19 +111,35 @@ final class ExportedApplication: @unchecked Sendable {
             // The task's closure holds the application as one reference (`self`), not as an
             // existential of its own: every request in flight holds that closure. A throwing task
             // (it never throws) takes the closure as it is, without a wrapper of its own.
-            let task = Task<Void, any Error>(executorPreference: Runtime.executor, priority: Runtime.taskPriority) { [self] in
-                guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
-                let response: Response
-                do {
-                    response = try await app.respond(to: request)
-                } catch {
-                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
-                    return
+            let task: Task<Void, any Error>
+            if let executor = Runtime.executor {
+                // `handle` runs on the worker's loop, the task's own executor (ABI: `executor_ctx`):
+                // the task starts here and runs until it first waits, often to its answer, without
+                // a trip through the loop's queue.
+                task = Task.immediate(priority: Runtime.taskPriority, executorPreference: executor) { [self] in
+                    await serve(request, exchange)
                 }
-                await Responder.send(response, request: request, exchange: exchange)
+            } else {
+                task = Task(priority: Runtime.taskPriority) { [self] in await serve(request, exchange) }
             }
             return RequestToken.make(task)
         }
+    }
+}
+
+extension ExportedApplication {
+    /// An asynchronous application's request, in its task.
+    @inline(__always)
+    nonisolated(nonsending) func serve(_ request: Request, _ exchange: Exchange) async {
+        guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
+        let response: Response
+        do {
+            response = try await app.respond(to: request)
+        } catch {
+            Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
+            return
+        }
+        await Responder.send(response, request: request, exchange: exchange)
     }
 }
 

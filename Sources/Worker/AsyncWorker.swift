@@ -35,6 +35,12 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// Connections whose request started in this turn: those still waiting for their application
     /// once the turn's jobs ran give back their empty buffers (`releaseWaitingBuffers`).
     var startedThisTurn: [ServerConnection] = []
+    /// Connections the application called on while its code ran on the loop, to be serviced once
+    /// it returned (`serviceCalled`): a request started there would run its code inside the
+    /// other's, and pipelined requests would nest without bound.
+    var called: [ServerConnection] = []
+    /// The connection whose request's `handle` runs now.
+    var starting: ServerConnection?
     /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
     var requestSlots: RequestSlots
 
@@ -150,7 +156,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             default: connectionEvent(fd, events[i])
             }
         }
+        serviceCalled()
         loop.runPending()
+        serviceCalled()
         releaseWaitingBuffers()
         sweep()
         updateAccepting()
@@ -164,7 +172,17 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Drives a connection: starts requests, writes what is ready, closes, and re-arms epoll.
     func service(_ connection: ServerConnection) {
+        if loop.runningApplication {
+            // Called by the application: once its code returns (`serviceCalled`); the connection
+            // whose request starts is serviced on by the `service` that started it.
+            if connection !== starting && !connection.called {
+                connection.called = true
+                called.append(connection)
+            }
+            return
+        }
         while connections[connection.fd] === connection {
+            connection.called = false  // this pass sees what the application asked
             switch connection.drive() {
             case .start:
                 guard let head = connection.takeStart() else { continue }
@@ -176,6 +194,14 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 if connection.readBuffered() { continue }
                 return updateInterest(connection)
             }
+        }
+    }
+
+    /// Services the connections the application called on while its code ran (`service`); those
+    /// it starts requests on may add more.
+    func serviceCalled() {
+        while let connection = called.popLast() {
+            if connection.called { service(connection) }
         }
     }
 
@@ -211,8 +237,13 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 loop.post { exchange.tokenArrived(token.context) }
             }
         } else {
+            // An asynchronous application's task starts inside `handle` and runs until it first
+            // waits: often to its answer, with no trip through the loop's queue.
+            var token: UnsafeMutableRawPointer?
             loop.attributing = exchange
-            let token = connection.handle(exchange)
+            starting = connection
+            loop.runApplication(for: exchange) { token = connection.handle(exchange) }
+            starting = nil
             loop.attributing = nil
             exchange.tokenArrived(token)
         }

@@ -6,8 +6,9 @@ import Platform
 /// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread;
 /// delayed jobs (`enqueue_after`: a task's sleep) wait in the loop's own timer queue, which the loop's
 /// `epoll_wait` timeout serves.
-/// Each job is timed; one that holds the loop longer than the threshold is reported, named after the
-/// request whose task it is (a task's jobs are the task itself, so its pointer identifies it).
+/// Application code run on the loop — each job, and each request's start — is timed; one that holds
+/// the loop longer than the threshold is reported, named after the request whose task it is (a
+/// task's jobs are the task itself, so its pointer identifies it).
 final class Loop: ConnectionOwner, @unchecked Sendable {
     struct Job {
         let job: UnsafeMutableRawPointer?
@@ -161,26 +162,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             case .job(let job):
                 // Looked up first: the job may end its request (and forget it) before it returns.
                 let owner = job.job.flatMap { owners[$0] }
-                let start = Clock.monotonic()
-                // Tell the master what the loop runs, so a timeout can name it.
-                let micros = UInt64(start * 1_000_000)
-                if owner !== shown || (owner == nil && !showingUnknown) {
-                    shown = owner
-                    showingUnknown = owner == nil
-                    if let owner {
-                        let range = owner.labelRange
-                        owner.head.bytes.withUnsafeBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(rebasing: $0[range]), at: micros) }
-                    } else {
-                        Self.unknownLabel.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
-                    }
-                } else {
-                    heartbeat.progress(slot: 0, at: micros)
-                }
-                job.run(job.context, job.job)
-                // The job ended its request (`forget`): the slot no longer names it.
-                if shown == nil && !showingUnknown { heartbeat.end(slot: 0) }
-                let elapsed = Clock.monotonic() - start
-                if elapsed > blockThreshold { reportBlock(owner, elapsed) }
+                runApplication(for: owner) { job.run(job.context, job.job) }
             }
         }
         batch.removeAll(keepingCapacity: true)
@@ -189,11 +171,44 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     static let unknownLabel = Array("a background task".utf8)
 
+    /// Set while application code runs on the loop (`runApplication`): calls it makes on
+    /// connections are serviced once it returns, so one request's code never runs inside another's.
+    private(set) var runningApplication = false
+
+    /// Runs application code on the loop for `owner` (its request; nil: a background task): a job
+    /// of a task, or the start of a request (`handle`, in which an asynchronous application's task
+    /// runs until it first waits). While it runs, slot 0 of the heartbeat names the request, so a
+    /// timeout can say what held the loop; one that holds the loop past the threshold is reported.
+    func runApplication(for owner: Exchange?, _ body: () -> Void) {
+        let start = Clock.monotonic()
+        let micros = UInt64(start * 1_000_000)
+        if owner !== shown || (owner == nil && !showingUnknown) {
+            shown = owner
+            showingUnknown = owner == nil
+            if let owner {
+                let range = owner.labelRange
+                owner.head.bytes.withUnsafeBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(rebasing: $0[range]), at: micros) }
+            } else {
+                Self.unknownLabel.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
+            }
+        } else {
+            heartbeat.progress(slot: 0, at: micros)
+        }
+        runningApplication = true
+        body()
+        runningApplication = false
+        // The code ended its request (`forget`): the slot no longer names it.
+        if shown == nil && !showingUnknown { heartbeat.end(slot: 0) }
+        let elapsed = Clock.monotonic() - start
+        if elapsed > blockThreshold { reportBlock(owner, elapsed) }
+    }
+
+
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: Exchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
-        // Its label leaves the loop's slot once the job running now returns (`runPending`): a
+        // Its label leaves the loop's slot once the code running now returns (`runApplication`): a
         // worker that dies later must not be said to have been serving it.
         if shown === exchange { shown = nil }
     }

@@ -50,6 +50,37 @@ extension Integration {
             }
         }
 
+        /// A client that keeps pipelining: every request is answered, one after another. On the
+        /// async worker a request's task runs inside `handle`; had its answer serviced the
+        /// connection from there, the next request would start one level deeper, until the stack
+        /// ran out.
+        @Test(arguments: ["sync", "async"])
+        func aLongPipelineIsAnswered(worker: String) throws {
+            try withServer(["hello:application", "-k", worker]) { server in
+                let c = try HTTPConnection(port: server.port)
+                let count = 30_000
+                let burst = Array(String(repeating: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", count: count).utf8)
+                let fd = c.fd
+                Thread.start {
+                    var offset = 0
+                    while offset < burst.count {
+                        let n = burst[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        if n <= 0 { return }
+                        offset += n
+                    }
+                }
+                for i in 0..<count {
+                    let response = try c.readResponse()
+                    guard response.text == "Hello, World!" else {
+                        Issue.record("response \(i): \(response.status) \(response.text)")
+                        return
+                    }
+                }
+                #expect(server.workerPids.count == 1)
+                #expect(!server.log.contains("Worker (pid:"), "\(server.log)")
+            }
+        }
+
         @Test(arguments: ["hellosync:application", "hello:application"], ["sync", "async"])
         func chunkedRequestBodiesAndContinue(app: String, worker: String) throws {
             try withServer([app, "-k", worker]) { server in

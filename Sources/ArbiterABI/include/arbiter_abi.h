@@ -192,7 +192,10 @@ typedef struct arbiter_app {
     const char *synchronous_parts;
     void (*startup)(void *ctx, const arbiter_host *host, void *done_ctx, arbiter_message_cb done);
     void (*shutdown)(void *ctx, void *done_ctx, arbiter_message_cb done);
-    /// Starts a request. Returns a token for cancel/release (may be NULL).
+    /// Starts a request. Returns a token for cancel/release (may be NULL). It may call the exchange's
+    /// calls before it returns. A worker with an executor calls a non-blocking application's `handle`
+    /// on that executor's thread (its event loop), so the application may run the request there at
+    /// once, until it first waits.
     void *(*handle)(void *ctx, const arbiter_request *request, arbiter_exchange *exchange);
     void (*cancel)(void *ctx, void *token);
     void (*release)(void *ctx, void *token);
