@@ -1,7 +1,7 @@
 /// One route: a method, a parsed path pattern, its group's middleware and the handler.
 ///
-/// A class: every request walks the table, and a reference is one retain where a struct would
-/// retain each of its fields.
+/// A class: the routes a request may take are found through `RouteTree`, and a reference is one
+/// retain where a struct would retain each of its fields.
 final class Route: Sendable {
     enum Segment: Sendable, Equatable {
         case literal(String)
@@ -14,9 +14,6 @@ final class Route: Sendable {
     let layers: [Layer]
     let handler: RouteHandler
     let synchronousParts: [String]
-    /// How specific the pattern is, compared left to right: literal 2, parameter 1, wildcard 0; a
-    /// longer pattern beats its own prefix.
-    let rank: Rank
     /// The pattern ends in `*` (which may match no segment at all).
     let hasWildcard: Bool
 
@@ -26,13 +23,7 @@ final class Route: Sendable {
         self.layers = layers
         self.handler = handler
         self.synchronousParts = synchronousParts
-        rank = Rank(weights: pattern.map { switch $0 { case .literal: 2; case .parameter: 1; case .wildcard: 0 } })
         hasWildcard = pattern.last == .wildcard
-    }
-
-    struct Rank: Comparable {
-        let weights: [Int]
-        static func < (a: Rank, b: Rank) -> Bool { a.weights.lexicographicallyPrecedes(b.weights) }
     }
 
     static func parse(_ path: String) -> [Segment] {

@@ -30,7 +30,13 @@ public typealias RouteHandler = nonisolated(nonsending) @Sendable (Request) asyn
 public final class Router: AsyncApplication, Chained, Sendable {
     /// Routes are added while the application is set up and read by every request: a lock keeps
     /// that safe without asking the caller to finish setup first.
-    private let table = Mutex<[Route]>([])
+    private let table = Mutex(Routes())
+
+    /// The routes in the order added, and the tree that finds them.
+    struct Routes {
+        var all: [Route] = []
+        var tree = RouteTree([])
+    }
     /// Lifespan hooks, in the order added.
     private let hooks = Mutex<(startup: [LifespanHook], shutdown: [LifespanHook])>(([], []))
 
@@ -88,39 +94,33 @@ public final class Router: AsyncApplication, Chained, Sendable {
     /// The route for `request` and its parameters; throws 404, 501, or 405 with `Allow`.
     private func match(_ request: Request) throws -> (route: Route, parameters: Parameters) {
         let segments = Route.segments(of: request.rawPath)
-        let routes = table.withLock { $0 }
-        var best: (route: Route, parameters: Parameters)?
-        var pathMatched = false
+        let tree = table.withLock { $0.tree }
         let method = request.method
-        for route in routes {
-            guard let parameters = route.match(segments) else { continue }
-            pathMatched = true
-            guard route.method == method || (method == "HEAD" && route.method == "GET") else { continue }
-            if let current = best {
-                // An explicit HEAD route beats GET for HEAD; otherwise the more specific pattern.
-                let sameRank = route.rank == current.route.rank
-                if route.rank > current.route.rank || (sameRank && route.method == method && current.route.method != method) {
-                    best = (route, parameters)
-                }
-            } else {
-                best = (route, parameters)
-            }
+        var best: Route?
+        // The first matching pattern with a route for the method is the most specific; in it, a
+        // route for the method itself beats GET answering HEAD.
+        tree.walk(segments) { node in
+            best = node.routes.first { $0.method == method }
+                ?? (method == "HEAD" ? node.routes.first { $0.method == "GET" } : nil)
+            return best != nil
         }
-        guard let best else {
-            // RFC 9110 §9.1: a method the server does not recognize (none of the registry's, no
-            // route's) is 501, whatever the path; methods are case-sensitive, so `get` is one.
-            if !Self.standardMethods.contains(method) && !routes.contains(where: { $0.method == method }) {
-                throw HTTPError(.notImplemented, message: "\(method) is not a method this application implements")
-            }
-            if !pathMatched { throw HTTPError(.notFound, message: "no route for \(request.path)") }
-            // Only now, for the 405's `Allow`: the methods of every route matching the path.
-            var allowed = Set(routes.filter { $0.match(segments) != nil }.map(\.method))
-            if allowed.contains("GET") { allowed.insert("HEAD") }
-            let allow = allowed.sorted().joined(separator: ", ")
-            throw HTTPError(.methodNotAllowed, message: "\(method) is not allowed here (allowed: \(allow))",
-                            headers: ["Allow": allow])
+        if let best, let parameters = best.match(segments) { return (best, parameters) }
+        // RFC 9110 §9.1: a method the server does not recognize (none of the registry's, no
+        // route's) is 501, whatever the path; methods are case-sensitive, so `get` is one.
+        if !Self.standardMethods.contains(method) && !tree.methods.contains(method) {
+            throw HTTPError(.notImplemented, message: "\(method) is not a method this application implements")
         }
-        return best
+        // Only now, for the 405's `Allow`: the methods of every route matching the path.
+        var allowed = Set<String>()
+        tree.walk(segments) { node in
+            allowed.formUnion(node.routes.map(\.method))
+            return false
+        }
+        if allowed.isEmpty { throw HTTPError(.notFound, message: "no route for \(request.path)") }
+        if allowed.contains("GET") { allowed.insert("HEAD") }
+        let allow = allowed.sorted().joined(separator: ", ")
+        throw HTTPError(.methodNotAllowed, message: "\(method) is not allowed here (allowed: \(allow))",
+                        headers: ["Allow": allow])
     }
 
     /// Adds a route for `method` (`GET`, `POST`, …) and `path`.
@@ -157,13 +157,16 @@ public final class Router: AsyncApplication, Chained, Sendable {
             synchronousParts: layers.filter(\.isSynchronous).map {
                 "middleware \($0.typeName) (routes under \(Route.render(pattern)))"
             })
-        table.withLock { $0.append(route) }
+        table.withLock { routes in
+            routes.all.append(route)
+            routes.tree = RouteTree(routes.all)
+        }
     }
 
     // Chained: the worker reports synchronous group middleware at boot.
     var synchronousParts: [String] {
         var seen = Set<String>()
-        return table.withLock { $0 }.flatMap(\.synchronousParts).filter { seen.insert($0).inserted }
+        return table.withLock { $0.all }.flatMap(\.synchronousParts).filter { seen.insert($0).inserted }
     }
     var applicationName: String { "Router" }
     var middlewareNames: [String] { [] }

@@ -1,5 +1,6 @@
 @testable import AppProtocol
 import Testing
+import TestSupport
 
 private func body(_ response: Response) -> String {
     guard case .bytes(let bytes) = response.body else { return "" }
@@ -141,5 +142,70 @@ struct Gate: Middleware {
         #expect(journal.entries == ["open db", "warm cache", "flush cache", "close db"])
         router.onStartup { throw HTTPError(.serviceUnavailable, message: "db down") }
         await #expect(throws: HTTPError.self) { try await router.startup() }
+    }
+
+    /// The route tree against the rule it implements, stated plainly: among the routes whose
+    /// pattern matches and whose method fits (GET answers HEAD when no HEAD route does), the most
+    /// specific pattern wins — literal 2, parameter 1, wildcard 0, compared from the left, a
+    /// pattern beating its own prefix — then the request's own method, then the first added.
+    @Test func theTreeFindsWhatTryingEveryRouteFinds() async throws {
+        var generator = SplitMix(seed: 0x5eed)
+        let literals = ["a", "b", "c"]
+        func weights(_ pattern: [String]) -> [Int] { pattern.map { $0 == "*" ? 0 : $0.hasPrefix(":") ? 1 : 2 } }
+        func matches(_ pattern: [String], _ segments: [String]) -> Bool {
+            if pattern.last == "*" {
+                guard segments.count >= pattern.count - 1 else { return false }
+            } else if segments.count != pattern.count {
+                return false
+            }
+            for (index, part) in pattern.enumerated() where part != "*" && !part.hasPrefix(":") {
+                if segments[index] != part { return false }
+            }
+            return true
+        }
+        for round in 0..<300 {
+            let router = Router()
+            var routes: [(method: String, pattern: [String], name: String)] = []
+            for index in 0..<Int(generator.next() % 12 + 1) {
+                var pattern: [String] = []
+                for _ in 0..<Int(generator.next() % 4) {
+                    switch generator.next() % 4 {
+                    case 0: pattern.append(":p\(generator.next() % 2)")
+                    default: pattern.append(literals[Int(generator.next() % 3)])
+                    }
+                }
+                if generator.next() % 4 == 0 { pattern.append("*") }
+                let method = ["GET", "HEAD", "POST"][Int(generator.next() % 3)]
+                let name = "route \(index)"
+                routes.append((method, pattern, name))
+                router.on(method, "/" + pattern.joined(separator: "/")) { _ in .text(name) }
+            }
+            for _ in 0..<20 {
+                let segments = (0..<Int(generator.next() % 4)).map { _ in literals[Int(generator.next() % 3)] }
+                let method = ["GET", "HEAD", "POST", "PUT"][Int(generator.next() % 4)]
+                var best: (method: String, pattern: [String], name: String)?
+                for route in routes where matches(route.pattern, segments) {
+                    guard route.method == method || (method == "HEAD" && route.method == "GET") else { continue }
+                    guard let current = best else {
+                        best = route
+                        continue
+                    }
+                    let (a, b) = (weights(route.pattern), weights(current.pattern))
+                    if b.lexicographicallyPrecedes(a) || (a == b && route.method == method && current.method != method) {
+                        best = route
+                    }
+                }
+                let target = "/" + segments.joined(separator: "/")
+                let found: String
+                do {
+                    found = body(try await router.respond(to: Request(method: method, target: target)))
+                } catch let error as HTTPError {
+                    found = "\(error.status.code)"
+                }
+                let pathMatches = routes.contains { matches($0.pattern, segments) }
+                let expected = best?.name ?? (pathMatches ? "405" : "404")
+                #expect(found == expected, "round \(round): \(method) \(target) with \(routes)")
+            }
+        }
     }
 }

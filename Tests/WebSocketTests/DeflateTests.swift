@@ -1,5 +1,6 @@
 @testable import WebSocket
 import Testing
+import TestSupport
 
 /// Inflates whole messages with a fresh or shared inflater.
 func inflateMessage(_ inflater: Inflater, _ frames: [[UInt8]], limit: Int = 1 << 20) throws(ProtocolError) -> [UInt8] {
