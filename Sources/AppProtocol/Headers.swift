@@ -104,12 +104,15 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     func withCHeaders<R>(_ body: (UnsafeBufferPointer<CHeader>) throws -> R) rethrows -> R {
         try storage.withUnsafeBufferPointer { bytes in
             let base = bytes.baseAddress
-            let views = entries.map { entry in
-                CHeader(
-                    name: CBytes(base: base.map { $0 + entry.name.lowerBound }, length: entry.name.count),
-                    value: CBytes(base: base.map { $0 + entry.value.lowerBound }, length: entry.value.count))
+            // The views live for the call only: on the stack when they are few (every response).
+            return try withUnsafeTemporaryAllocation(of: CHeader.self, capacity: entries.count) { views in
+                for (index, entry) in entries.enumerated() {
+                    views.initializeElement(at: index, to: CHeader(
+                        name: CBytes(base: base.map { $0 + entry.name.lowerBound }, length: entry.name.count),
+                        value: CBytes(base: base.map { $0 + entry.value.lowerBound }, length: entry.value.count)))
+                }
+                return try body(UnsafeBufferPointer(views))
             }
-            return try views.withUnsafeBufferPointer(body)
         }
     }
 }
