@@ -35,9 +35,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// Connections whose request started in this turn: those still waiting for their application
     /// once the turn's jobs ran give back their empty buffers (`releaseWaitingBuffers`).
     var startedThisTurn: [ServerConnection] = []
-    /// Connections the application called on while its code ran on the loop, to be serviced once
-    /// it returned (`serviceCalled`): a request started there would run its code inside the
-    /// other's, and pipelined requests would nest without bound.
+    /// Connections with a request to start that the application's code reached (an exchange call
+    /// kicks its connection): started once that code returned (`serviceCalled`), since a request
+    /// started there would run its code inside the other's, and a pipeline would nest without bound.
     var called: [ServerConnection] = []
     /// The connection whose request's `handle` runs now.
     var starting: ServerConnection?
@@ -172,19 +172,20 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Drives a connection: starts requests, writes what is ready, closes, and re-arms epoll.
     func service(_ connection: ServerConnection) {
-        if loop.runningApplication {
-            // Called by the application: once its code returns (`serviceCalled`); the connection
-            // whose request starts is serviced on by the `service` that started it.
-            if connection !== starting && !connection.called {
-                connection.called = true
-                called.append(connection)
-            }
-            return
-        }
         while connections[connection.fd] === connection {
-            connection.called = false  // this pass sees what the application asked
             switch connection.drive() {
             case .start:
+                if loop.runningApplication {
+                    // Called by the application (an exchange call kicks its connection): a request
+                    // does not start inside another's code, or a pipeline would nest without
+                    // bound. It starts once that code returns (`serviceCalled`); the connection
+                    // whose request is starting goes on in the `service` that started it.
+                    if connection !== starting && !connection.called {
+                        connection.called = true
+                        called.append(connection)
+                    }
+                    return
+                }
                 guard let head = connection.takeStart() else { continue }
                 start(head, on: connection)
             case .close:
@@ -197,11 +198,12 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         }
     }
 
-    /// Services the connections the application called on while its code ran (`service`); those
-    /// it starts requests on may add more.
+    /// Starts the requests that waited for application code to return (`service`); those may
+    /// add more.
     func serviceCalled() {
         while let connection = called.popLast() {
-            if connection.called { service(connection) }
+            connection.called = false
+            service(connection)
         }
     }
 
@@ -245,6 +247,8 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             loop.runApplication(for: exchange) { token = connection.handle(exchange) }
             starting = nil
             loop.attributing = nil
+            // Still running: its task's later jobs, queued by whatever resumes it, are its own.
+            if connection.current === exchange { loop.attribute(token, to: exchange) }
             exchange.tokenArrived(token)
         }
     }

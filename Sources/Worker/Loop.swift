@@ -204,13 +204,25 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     }
 
 
+    /// A request's token that is also its task's job (a Swift task is its own job): the jobs of
+    /// that task, queued later by whatever resumes it (a read, a write, a timer), belong to the
+    /// request. Any other token names no job and changes nothing.
+    func attribute(_ token: UnsafeMutableRawPointer?, to exchange: Exchange) {
+        guard let token, owners[token] == nil else { return }
+        owners[token] = exchange
+        exchange.jobs.append(token)
+    }
+
     /// Forgets the jobs of an ended request.
     func forget(_ exchange: Exchange) {
         for pointer in exchange.jobs where owners[pointer] === exchange { owners[pointer] = nil }
         exchange.jobs.removeAll()
-        // Its label leaves the loop's slot once the code running now returns (`runApplication`): a
-        // worker that dies later must not be said to have been serving it.
-        if shown === exchange { shown = nil }
+        // Its label leaves the loop's slot — now, or once the code running now returns
+        // (`runApplication`): a worker that dies later must not be said to have been serving it.
+        if shown === exchange {
+            shown = nil
+            if !runningApplication { heartbeat.end(slot: 0) }
+        }
     }
 
     private func reportBlock(_ owner: Exchange?, _ elapsed: Double) {

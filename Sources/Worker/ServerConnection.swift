@@ -79,8 +79,8 @@ final class ServerConnection: @unchecked Sendable {
     var detached = false
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
-    /// Async worker: the application called on it while its code ran on the loop, and it waits in
-    /// `AsyncWorker.called` to be serviced (loop thread).
+    /// Async worker: a request waits to start in `AsyncWorker.called` until application code
+    /// returns (loop thread).
     var called = false
     /// An event reported the client's FIN (EPOLLRDHUP) before its input was read to the end (the
     /// read budget was spent): the end is found by reading on, and no longer watched for, since

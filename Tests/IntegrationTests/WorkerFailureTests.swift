@@ -36,15 +36,29 @@ extension Integration {
             #expect(!server.log.contains("Cannot start a worker"))
         }
 
-        /// A worker killed while idle is not said to be serving the request it finished before.
+        /// A worker killed while idle is not said to be serving the requests it finished before:
+        /// one that waited, and one answered at once.
         @Test(arguments: ["sync", "async"])
         func aDeathNamesNoFinishedRequest(worker: String) throws {
             try withServer(["hello:application", "-k", worker]) { server in
                 #expect(try httpGet(port: server.port, "/sleep?seconds=0.01").status == 200)
+                #expect(try httpGet(port: server.port, "/").status == 200)
                 let pid = server.workerPids[0]
                 kill(pid, SIGKILL)
                 let log = try server.waitForLog("Worker (pid: \(pid), slot 0) was killed by SIGKILL")
-                #expect(!log.contains("while serving GET /sleep"))
+                #expect(!log.contains("while serving"), "\(log)")
+            }
+        }
+
+        /// A request that dies after it waited is named: its task's later jobs are its own.
+        @Test(arguments: ["sync", "async"])
+        func aDeathAfterAWaitNamesItsRequest(worker: String) throws {
+            try withServer(["fixtures:trapping", "-k", worker]) { server in
+                let pid = server.workerPids[0]
+                _ = try? httpGet(port: server.port, "/crash-later", timeout: 10)
+                let log = try server.waitForLog("Worker (pid: \(pid), slot 0) was killed by")
+                #expect(log.contains("while serving GET /crash-later"), "\(log)")
+                #expect(!log.contains("a background task"), "\(log)")
             }
         }
 

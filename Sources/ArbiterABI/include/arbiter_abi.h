@@ -192,7 +192,9 @@ typedef struct arbiter_app {
     const char *synchronous_parts;
     void (*startup)(void *ctx, const arbiter_host *host, void *done_ctx, arbiter_message_cb done);
     void (*shutdown)(void *ctx, void *done_ctx, arbiter_message_cb done);
-    /// Starts a request. Returns a token for cancel/release (may be NULL). It may call the exchange's
+    /// Starts a request. Returns a token for cancel/release (may be NULL); a token that is also the
+    /// address of the jobs the application enqueues for the request (a Swift task is its own job)
+    /// lets the server name the request when one of them holds the loop. It may call the exchange's
     /// calls before it returns. A worker with an executor calls a non-blocking application's `handle`
     /// on that executor's thread (its event loop), so the application may run the request there at
     /// once, until it first waits.
