@@ -192,6 +192,9 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
 
     /// A request is in flight.
     public var isServing: Bool { mutating get { phase == .request } }
+
+    /// A request is in flight and its application has finished or aborted it.
+    public var applicationEnded: Bool { mutating get { phase == .request && request.end != .running } }
 }
 
 /// A message for the error log about a connection.

@@ -172,15 +172,17 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Drives a connection: starts requests, writes what is ready, closes, and re-arms epoll.
     func service(_ connection: ServerConnection) {
+        // Called by the application while its request starts: the `service` that started it goes
+        // on once `handle` returns.
+        if connection === starting { return }
         while connections[connection.fd] === connection {
             switch connection.drive() {
             case .start:
                 if loop.runningApplication {
                     // Called by the application (an exchange call kicks its connection): a request
                     // does not start inside another's code, or a pipeline would nest without
-                    // bound. It starts once that code returns (`serviceCalled`); the connection
-                    // whose request is starting goes on in the `service` that started it.
-                    if connection !== starting && !connection.called {
+                    // bound. It starts once that code returns (`serviceCalled`).
+                    if !connection.called {
                         connection.called = true
                         called.append(connection)
                     }
@@ -248,7 +250,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             starting = nil
             loop.attributing = nil
             // Still running: its task's later jobs, queued by whatever resumes it, are its own.
-            if connection.current === exchange { loop.attribute(token, to: exchange) }
+            if connection.current === exchange && !connection.machine.applicationEnded { loop.attribute(token, to: exchange) }
             exchange.tokenArrived(token)
         }
     }
