@@ -6,6 +6,8 @@ import Platform
 import Supervision
 import Worker
 
+Signal.endOnSentFatalSignals()
+
 var environment: [String: String] = [:]
 for entry in Environment.all() {
     if let equals = entry.firstIndex(of: "=") {

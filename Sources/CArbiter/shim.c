@@ -72,6 +72,45 @@ int arbiter_ignore_signal(int signo) {
     return sigaction(signo, &sa, NULL);
 }
 
+/* The disposition each fatal signal had before arbiter_end_on_sent_fatal_signals (written once,
+ * before the handlers are installed; read by them). */
+static struct sigaction fatal_previous[NSIG];
+
+static void fatal_signal(int signo, siginfo_t *info, void *context) {
+    const struct sigaction *previous = &fatal_previous[signo];
+    int sent = info != NULL && (info->si_code == SI_USER || info->si_code == SI_QUEUE || info->si_code == SI_TKILL)
+        && info->si_pid != getpid();
+    if (previous->sa_flags & SA_SIGINFO) {
+        if (previous->sa_sigaction != NULL) previous->sa_sigaction(signo, info, context);
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN && previous->sa_handler != NULL) {
+        previous->sa_handler(signo);
+    } else if (previous->sa_handler == SIG_IGN) {
+        return;
+    } else {
+        sent = 1; /* no handler before: the default action */
+    }
+    if (sent) {
+        /* Pending until this handler returns, then the default action ends the process. */
+        signal(signo, SIG_DFL);
+        raise(signo);
+    }
+}
+
+void arbiter_end_on_sent_fatal_signals(void) {
+    static const int signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        int signo = signals[i];
+        if (sigaction(signo, NULL, &fatal_previous[signo]) != 0) continue;
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = fatal_signal;
+        action.sa_mask = fatal_previous[signo].sa_mask;
+        /* The runtime's flags (its alternate stack among them), with ours. */
+        action.sa_flags = (fatal_previous[signo].sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+        sigaction(signo, &action, NULL);
+    }
+}
+
 void arbiter_unblock_all_signals(void) {
     sigset_t set;
     sigemptyset(&set);

@@ -74,6 +74,12 @@ public enum Signal {
         default: "signal \(signo)"
         }
     }
+
+    /// Makes a fatal signal (SEGV, BUS, ILL, FPE, ABRT, TRAP) sent by another process end this one,
+    /// after Swift's runtime printed its backtrace: the runtime's handler returns from a signal that
+    /// was not a fault, and a worker sent `kill -ABRT` would carry on serving. Faults and the
+    /// process's own `abort()` reach the runtime's handler as before. Call once, early.
+    public static func endOnSentFatalSignals() { arbiter_end_on_sent_fatal_signals() }
 }
 
 /// A self-pipe that signal handlers write signal numbers into (no logging or allocation in handlers).

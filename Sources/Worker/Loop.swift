@@ -197,8 +197,12 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         runningApplication = true
         body()
         runningApplication = false
-        // The code ended its request (`forget`): the slot no longer names it.
-        if shown == nil && !showingUnknown { heartbeat.end(slot: 0) }
+        // The code ended its request (`forget`), or was a background task's: the slot names
+        // nothing until the next code runs (a request in flight keeps its name while it waits).
+        if shown == nil {
+            heartbeat.end(slot: 0)
+            showingUnknown = false
+        }
         let elapsed = Clock.monotonic() - start
         if elapsed > blockThreshold { reportBlock(owner, elapsed) }
     }

@@ -50,6 +50,23 @@ extension Integration {
             }
         }
 
+        /// `kill -ABRT` (or SEGV) sent to a worker ends it, as the signal's default action would,
+        /// and it is replaced: Swift's runtime prints its backtrace and, the signal not being a
+        /// fault, would return to serving.
+        @Test(arguments: [SIGABRT, SIGSEGV])
+        func aFatalSignalSentToAWorkerEndsIt(signo: Int32) throws {
+            try withServer(["hello:application", "-k", "async"]) { server in
+                let pid = server.workerPids[0]
+                kill(pid, signo)
+                let name = signo == SIGABRT ? "SIGABRT" : "SIGSEGV"
+                let log = try server.waitForLog("Worker (pid: \(pid), slot 0) was killed by \(name)", timeout: 20)
+                // Idle: the jobs of its startup were a background task's, and are over.
+                #expect(!log.contains("while serving"), "\(log)")
+                try server.waitForLog("Booting worker with pid", count: 2)
+                #expect(try httpGet(port: server.port, "/").status == 200)
+            }
+        }
+
         /// A request that dies after it waited is named: its task's later jobs are its own.
         @Test(arguments: ["sync", "async"])
         func aDeathAfterAWaitNamesItsRequest(worker: String) throws {

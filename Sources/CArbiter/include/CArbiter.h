@@ -47,6 +47,12 @@ int arbiter_route_signal(int signo, int fd);
 int arbiter_default_signal(int signo);
 /// Ignores `signo` (SIGPIPE).
 int arbiter_ignore_signal(int signo);
+/// Makes SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT and SIGTRAP sent by another process (`kill`) end
+/// this process as their default action does, after the handler already installed (Swift's
+/// runtime, which prints a backtrace) has run. That handler alone returns from a signal that was
+/// not a fault, and the process would carry on. Faults and the process's own `abort()` go to that
+/// handler unchanged. Call once, early, from the main thread.
+void arbiter_end_on_sent_fatal_signals(void);
 /// Unblocks all signals in the calling thread (a spawned child inherits the mask).
 void arbiter_unblock_all_signals(void);
 /// Blocks the given signals in the calling thread, so threads it starts inherit the mask.
