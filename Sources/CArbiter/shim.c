@@ -82,17 +82,22 @@ static void fatal_signal(int signo, siginfo_t *info, void *context) {
         && info->si_pid != getpid();
     if (previous->sa_flags & SA_SIGINFO) {
         if (previous->sa_sigaction != NULL) previous->sa_sigaction(signo, info, context);
-    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN && previous->sa_handler != NULL) {
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != NULL) {
         previous->sa_handler(signo);
-    } else if (previous->sa_handler == SIG_IGN) {
-        return;
     } else {
         sent = 1; /* no handler before: the default action */
     }
     if (sent) {
-        /* Pending until this handler returns, then the default action ends the process. */
+        /* The default action, delivered at once (the signal unblocked). A process that survives
+         * it is a PID namespace's init, whose signals with the default action are dropped: exit
+         * as a shell reports a death by that signal. */
         signal(signo, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, signo);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
         raise(signo);
+        _exit(128 + signo);
     }
 }
 
@@ -101,6 +106,8 @@ void arbiter_end_on_sent_fatal_signals(void) {
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         int signo = signals[i];
         if (sigaction(signo, NULL, &fatal_previous[signo]) != 0) continue;
+        /* Ignored (inherited so): left alone, since returning from a fault would repeat it forever. */
+        if (!(fatal_previous[signo].sa_flags & SA_SIGINFO) && fatal_previous[signo].sa_handler == SIG_IGN) continue;
         struct sigaction action;
         memset(&action, 0, sizeof action);
         action.sa_sigaction = fatal_signal;

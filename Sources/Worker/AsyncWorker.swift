@@ -244,12 +244,12 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             // An asynchronous application's task starts inside `handle` and runs until it first
             // waits: often to its answer, with no trip through the loop's queue.
             var token: UnsafeMutableRawPointer?
-            loop.attributing = exchange
             starting = connection
             loop.runApplication(for: exchange) { token = connection.handle(exchange) }
             starting = nil
-            loop.attributing = nil
             // Still running: its task's later jobs, queued by whatever resumes it, are its own.
+            // (Not every job queued while `handle` ran: resuming another request's task there
+            // queues that request's job.)
             if connection.current === exchange && !connection.machine.applicationEnded { loop.attribute(token, to: exchange) }
             exchange.tokenArrived(token)
         }

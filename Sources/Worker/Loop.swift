@@ -32,8 +32,6 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private var timers = TimerQueue<Job>()
     private let logger: Logger
     private let blockThreshold: Double
-    /// Set while the loop calls an application's `handle`: jobs enqueued then belong to that request.
-    var attributing: Exchange?
     private var owners = JobOwners<Exchange>()
     /// How many times a job blocked the loop past the threshold (for metrics).
     private(set) var blockedCount = 0
@@ -60,10 +58,6 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     /// Called by the host's `enqueue`, from any thread.
     func enqueue(_ job: Job) {
         if isCurrent {
-            if let owner = attributing, let pointer = job.job {
-                owners[pointer] = owner
-                owner.jobs.append(pointer)
-            }
             local.append(.job(job))
         } else if finished.withLock({ $0 }) {
             let work = UnsafeWork(work: .job(job))
@@ -212,7 +206,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     /// that task, queued later by whatever resumes it (a read, a write, a timer), belong to the
     /// request. Any other token names no job and changes nothing.
     func attribute(_ token: UnsafeMutableRawPointer?, to exchange: Exchange) {
-        guard let token, owners[token] == nil else { return }
+        guard let token, owners[token] !== exchange else { return }
         owners[token] = exchange
         exchange.jobs.append(token)
     }

@@ -51,6 +51,19 @@ extension Integration {
             }
         }
 
+        /// A request resumed by another request's code is still itself when it blocks the loop.
+        @Test func aResumedRequestIsNamedWhenItBlocks() throws {
+            try withServer(["fixtures:relay", "-k", "async", "--block-threshold", "0.1", "--log-level", "debug"]) { server in
+                let waiting = try HTTPConnection(port: server.port)
+                try waiting.send("GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+                try server.waitForLog("Request started: GET /wait")
+                #expect(try httpGet(port: server.port, "/kick").text == "kicked")
+                #expect(try waiting.readResponse().text == "resumed")
+                let log = try server.waitForLog("Event loop blocked for")
+                #expect(log.contains("by GET /wait"), "\(log)")
+            }
+        }
+
         /// Also an async application in the sync worker: its request thread watches the client.
         @Test(arguments: ["async", "sync"])
         func aDisconnectingClientCancelsItsHandler(worker: String) throws {

@@ -51,7 +51,9 @@ int arbiter_ignore_signal(int signo);
 /// this process as their default action does, after the handler already installed (Swift's
 /// runtime, which prints a backtrace) has run. That handler alone returns from a signal that was
 /// not a fault, and the process would carry on. Faults and the process's own `abort()` go to that
-/// handler unchanged. Call once, early, from the main thread.
+/// handler unchanged; a signal inherited as ignored is left so. A PID namespace's init (which
+/// the default action spares) exits with 128 + the signal's number instead. Call once, early,
+/// from the main thread.
 void arbiter_end_on_sent_fatal_signals(void);
 /// Unblocks all signals in the calling thread (a spawned child inherits the mask).
 void arbiter_unblock_all_signals(void);
