@@ -9,7 +9,7 @@
 /// end the wildcard before the node itself — so the first node holding a route for the request's
 /// method holds the best one. Routes of one node keep the order they were added in.
 ///
-/// Immutable: a router builds a new tree when a route is added (while the application is set up).
+/// Immutable: adding a route makes a new tree that shares every node off the route's pattern.
 final class RouteTree: Sendable {
     final class Node: Sendable {
         let literals: [String: Node]
@@ -24,39 +24,48 @@ final class RouteTree: Sendable {
             self.wildcard = wildcard
             self.routes = routes
         }
+
+        static let empty = Node(literals: [:], parameter: nil, wildcard: nil, routes: [])
+
+        /// This node with `route`, whose pattern continues past `depth` segments, added.
+        func inserting(_ route: Route, depth: Int) -> Node {
+            guard depth < route.pattern.count else {
+                return Node(literals: literals, parameter: parameter, wildcard: wildcard, routes: routes + [route])
+            }
+            switch route.pattern[depth] {
+            case .literal(let text):
+                var literals = self.literals
+                literals[text] = (literals[text] ?? .empty).inserting(route, depth: depth + 1)
+                return Node(literals: literals, parameter: parameter, wildcard: wildcard, routes: routes)
+            case .parameter:
+                return Node(literals: literals, parameter: (parameter ?? .empty).inserting(route, depth: depth + 1),
+                            wildcard: wildcard, routes: routes)
+            case .wildcard:  // always the last segment
+                return Node(literals: literals, parameter: parameter,
+                            wildcard: (wildcard ?? .empty).inserting(route, depth: depth + 1), routes: routes)
+            }
+        }
     }
 
     let root: Node
     /// Every method some route answers.
     let methods: Set<String>
 
-    init(_ routes: [Route]) {
-        root = Self.node(routes, depth: 0)
-        methods = Set(routes.map(\.method))
+    /// The tree without routes.
+    init() {
+        root = .empty
+        methods = []
     }
 
-    /// The node for the routes whose pattern continues past `depth` segments.
-    private static func node(_ routes: [Route], depth: Int) -> Node {
-        var here: [Route] = []
-        var literals: [String: [Route]] = [:]
-        var parameters: [Route] = []
-        var wildcards: [Route] = []
-        for route in routes {
-            guard depth < route.pattern.count else {
-                here.append(route)
-                continue
-            }
-            switch route.pattern[depth] {
-            case .literal(let text): literals[text, default: []].append(route)
-            case .parameter: parameters.append(route)
-            case .wildcard: wildcards.append(route)  // always the last segment
-            }
-        }
-        return Node(
-            literals: literals.mapValues { node($0, depth: depth + 1) },
-            parameter: parameters.isEmpty ? nil : node(parameters, depth: depth + 1),
-            wildcard: wildcards.isEmpty ? nil : Node(literals: [:], parameter: nil, wildcard: nil, routes: wildcards),
-            routes: here)
+    private init(root: Node, methods: Set<String>) {
+        self.root = root
+        self.methods = methods
+    }
+
+    /// The tree with `route` added after the others: the nodes along its pattern are new, the
+    /// rest is shared, so adding a route costs its pattern's length, not the table's size.
+    func inserting(_ route: Route) -> RouteTree {
+        RouteTree(root: root.inserting(route, depth: 0), methods: methods.union([route.method]))
     }
 
     /// Calls `visit` with each node whose pattern matches `segments` and that holds routes, most

@@ -32,18 +32,10 @@ public final class Router: AsyncApplication, Chained, Sendable {
     /// that safe without asking the caller to finish setup first.
     private let table = Mutex(Routes())
 
-    /// The routes in the order added, and the tree that finds them (built at the first request
-    /// after a route was added, so that adding routes stays linear).
+    /// The routes in the order added, and the tree that finds them.
     struct Routes {
         var all: [Route] = []
-        var tree: RouteTree?
-
-        mutating func current() -> RouteTree {
-            if let tree { return tree }
-            let built = RouteTree(all)
-            tree = built
-            return built
-        }
+        var tree = RouteTree()
     }
     /// Lifespan hooks, in the order added.
     private let hooks = Mutex<(startup: [LifespanHook], shutdown: [LifespanHook])>(([], []))
@@ -102,7 +94,7 @@ public final class Router: AsyncApplication, Chained, Sendable {
     /// The route for `request` and its parameters; throws 404, 501, or 405 with `Allow`.
     private func match(_ request: Request) throws -> (route: Route, parameters: Parameters) {
         let segments = Route.segments(of: request.rawPath)
-        let tree = table.withLock { $0.current() }
+        let tree = table.withLock { $0.tree }
         let method = request.method
         var best: Route?
         // The first matching pattern with a route for the method is the most specific; in it, a
@@ -167,7 +159,7 @@ public final class Router: AsyncApplication, Chained, Sendable {
             })
         table.withLock { routes in
             routes.all.append(route)
-            routes.tree = nil
+            routes.tree = routes.tree.inserting(route)
         }
     }
 
