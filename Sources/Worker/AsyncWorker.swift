@@ -36,9 +36,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// once the turn's jobs ran give back their empty buffers (`releaseWaitingBuffers`).
     var startedThisTurn: [ServerConnection] = []
     /// Connections with a request to start that the application's code reached (an exchange call
-    /// kicks its connection): started once that code returned (`serviceCalled`), since a request
+    /// kicks its connection): started once that code returned (`startDeferred`), since a request
     /// started there would run its code inside the other's, and a pipeline would nest without bound.
-    var called: [ServerConnection] = []
+    var deferredStarts: [ServerConnection] = []
     /// The connection whose request's `handle` runs now.
     var starting: ServerConnection?
     /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
@@ -156,9 +156,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             default: connectionEvent(fd, events[i])
             }
         }
-        serviceCalled()
+        startDeferred()
         loop.runPending()
-        serviceCalled()
+        startDeferred()
         releaseWaitingBuffers()
         sweep()
         updateAccepting()
@@ -181,10 +181,10 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 if loop.runningApplication {
                     // Called by the application (an exchange call kicks its connection): a request
                     // does not start inside another's code, or a pipeline would nest without
-                    // bound. It starts once that code returns (`serviceCalled`).
-                    if !connection.called {
-                        connection.called = true
-                        called.append(connection)
+                    // bound. It starts once that code returns (`startDeferred`).
+                    if !connection.waitsToStart {
+                        connection.waitsToStart = true
+                        deferredStarts.append(connection)
                     }
                     return
                 }
@@ -202,9 +202,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Starts the requests that waited for application code to return (`service`); those may
     /// add more.
-    func serviceCalled() {
-        while let connection = called.popLast() {
-            connection.called = false
+    func startDeferred() {
+        while let connection = deferredStarts.popLast() {
+            connection.waitsToStart = false
             service(connection)
         }
     }

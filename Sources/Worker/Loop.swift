@@ -165,8 +165,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     static let unknownLabel = Array("a background task".utf8)
 
-    /// Set while application code runs on the loop (`runApplication`): calls it makes on
-    /// connections are serviced once it returns, so one request's code never runs inside another's.
+    /// Set while application code runs on the loop (`runApplication`): a request that code reaches
+    /// on a connection starts once it returns, so one request's code never runs inside another's.
     private(set) var runningApplication = false
 
     /// Runs application code on the loop for `owner` (its request; nil: a background task): a job
@@ -200,7 +200,6 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         let elapsed = Clock.monotonic() - start
         if elapsed > blockThreshold { reportBlock(owner, elapsed) }
     }
-
 
     /// A request's token that is also its task's job (a Swift task is its own job): the jobs of
     /// that task, queued later by whatever resumes it (a read, a write, a timer), belong to the

@@ -79,9 +79,9 @@ final class ServerConnection: @unchecked Sendable {
     var detached = false
     /// Async worker: the events registered with epoll.
     var interest: UInt32 = 0
-    /// Async worker: a request waits to start in `AsyncWorker.called` until application code
-    /// returns (loop thread).
-    var called = false
+    /// Async worker: a request waits to start in `AsyncWorker.deferredStarts` until application
+    /// code returns (loop thread).
+    var waitsToStart = false
     /// An event reported the client's FIN (EPOLLRDHUP) before its input was read to the end (the
     /// read budget was spent): the end is found by reading on, and no longer watched for, since
     /// the event would be reported again at every wait (owner thread).
