@@ -39,7 +39,6 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private let heartbeat: Heartbeat
     /// The request whose label slot 0 of the heartbeat shows.
     private var shown: Exchange?
-    private var showingUnknown = false
 
     init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
         self.heartbeat = heartbeat
@@ -176,9 +175,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     func runApplication(for owner: Exchange?, _ body: () -> Void) {
         let start = Clock.monotonic()
         let micros = UInt64(start * 1_000_000)
-        if owner !== shown || (owner == nil && !showingUnknown) {
+        // A background task's code is labelled each time it runs: the slot is cleared after it.
+        if owner == nil || owner !== shown {
             shown = owner
-            showingUnknown = owner == nil
             if let owner {
                 let range = owner.labelRange
                 owner.head.bytes.withUnsafeBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(rebasing: $0[range]), at: micros) }
@@ -193,10 +192,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         runningApplication = false
         // The code ended its request (`forget`), or was a background task's: the slot names
         // nothing until the next code runs (a request in flight keeps its name while it waits).
-        if shown == nil {
-            heartbeat.end(slot: 0)
-            showingUnknown = false
-        }
+        if shown == nil { heartbeat.end(slot: 0) }
         let elapsed = Clock.monotonic() - start
         if elapsed > blockThreshold { reportBlock(owner, elapsed) }
     }
