@@ -110,13 +110,16 @@ struct Exchange: @unchecked Sendable {
         }
     }
 
+    /// The server takes a whole response in one call (ABI field `respond`), which never waits.
+    var offersWholeResponses: Bool {
+        guard let table = pointer.pointee.calls else { return false }
+        return table.pointee.struct_size >= MemoryLayout<arbiter_exchange_calls>.size && table.pointee.respond != nil
+    }
+
     /// Sends head, body and end in one call when the server offers it (ABI field `respond`); false
     /// when it does not, and the caller sends them one by one.
     func respond(status: Int, headers: Headers, body: [UInt8]) throws -> Bool {
-        guard let table = pointer.pointee.calls else { return false }
-        guard table.pointee.struct_size >= MemoryLayout<arbiter_exchange_calls>.size, let respond = table.pointee.respond else {
-            return false
-        }
+        guard offersWholeResponses, let respond = pointer.pointee.calls.pointee.respond else { return false }
         let rc = headers.withCHeaders { views in
             body.withUnsafeBufferPointer { bytes in
                 respond(pointer, UInt16(clamping: status), views.baseAddress, views.count, bytes.baseAddress, bytes.count)

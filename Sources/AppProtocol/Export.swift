@@ -28,10 +28,13 @@ final class ExportedApplication: @unchecked Sendable {
     }
 
     let kind: Kind
+    /// The application when it is a router, which can answer some requests without a task.
+    let router: Router?
     let table: UnsafeRawPointer
 
     init(name: String, kind: Kind, synchronousParts: [String]) {
         self.kind = kind
+        if case .async(let app) = kind { router = app as? Router } else { router = nil }
         let table = UnsafeMutablePointer<arbiter_app>.allocate(capacity: 1)
         self.table = UnsafeRawPointer(table)
         var flags: UInt32 = 0
@@ -108,22 +111,41 @@ final class ExportedApplication: @unchecked Sendable {
             Responder.sendBlocking(response, request: request, exchange: exchange)
             return nil
         case .async:
-            // The task's closure holds the application as one reference (`self`), not as an
-            // existential of its own: every request in flight holds that closure. A throwing task
-            // (it never throws) takes the closure as it is, without a wrapper of its own.
-            let task: Task<Void, any Error>
-            if let executor = Runtime.executor {
-                // `handle` runs on the worker's loop, the task's own executor (ABI: `executor_ctx`):
-                // the task starts here and runs until it first waits, often to its answer, without
-                // a trip through the loop's queue.
-                task = Task.immediate(priority: Runtime.taskPriority, executorPreference: executor) { [self] in
-                    await serve(request, exchange)
+            // A router's synchronous route (and a request no route takes) is answered here, without
+            // a task, when the answer needs no waiting: the server takes a whole response at once.
+            if let router, exchange.offersWholeResponses {
+                switch router.resolve(request) {
+                case .answered(.success(let response)):
+                    if Responder.respondWhole(response, request: request, exchange: exchange) { return nil }
+                    return start { await Responder.send(response, request: request, exchange: exchange) }
+                case .answered(.failure(let error)):
+                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
+                    return nil
+                case .waits(let handler, let routed):
+                    return start { await ExportedApplication.serve(handler, routed, exchange) }
                 }
-            } else {
-                task = Task(priority: Runtime.taskPriority) { [self] in await serve(request, exchange) }
             }
-            return RequestToken.make(task)
+            return start { [self] in await serve(request, exchange) }
         }
+    }
+
+    /// Starts a request's task and returns its token.
+    ///
+    /// The task's closure holds what it serves as few references as it can: every request in
+    /// flight holds that closure. A throwing task (it never throws) takes the closure as it is,
+    /// without a wrapper of its own.
+    @inline(__always)
+    private func start(_ operation: sending @escaping @isolated(any) () async throws -> Void) -> UnsafeMutableRawPointer {
+        let task: Task<Void, any Error>
+        if let executor = Runtime.executor {
+            // `handle` runs on the worker's loop, the task's own executor (ABI: `executor_ctx`):
+            // the task starts here and runs until it first waits, often to its answer, without
+            // a trip through the loop's queue.
+            task = Task.immediate(priority: Runtime.taskPriority, executorPreference: executor, operation: operation)
+        } else {
+            task = Task(priority: Runtime.taskPriority, operation: operation)
+        }
+        return RequestToken.make(task)
     }
 }
 
@@ -135,6 +157,19 @@ extension ExportedApplication {
         let response: Response
         do {
             response = try await app.respond(to: request)
+        } catch {
+            Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
+            return
+        }
+        await Responder.send(response, request: request, exchange: exchange)
+    }
+
+    /// A router's asynchronous handler, resolved before its task started.
+    @inline(__always)
+    nonisolated(nonsending) static func serve(_ handler: RouteHandler, _ request: Request, _ exchange: Exchange) async {
+        let response: Response
+        do {
+            response = try await handler(request)
         } catch {
             Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
             return

@@ -44,6 +44,17 @@ enum Responder {
         return try exchange.respond(status: response.status.code, headers: headers, body: body)
     }
 
+    /// Sends a response whose body is in memory in one call; false when it cannot be sent so (a
+    /// stream, a file, a WebSocket, or a server without the call). A failure to send is handled.
+    static func respondWhole(_ response: Response, request: Request, exchange: Exchange) -> Bool {
+        do {
+            return try respondWhole(response, exchange: exchange)
+        } catch {
+            fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
+            return true
+        }
+    }
+
     nonisolated(nonsending) static func send(_ response: Response, request: Request, exchange: Exchange) async {
         if case .webSocket(let handler) = response.body {
             return await serveWebSocket(handler, response: response, request: request, exchange: exchange)

@@ -9,15 +9,30 @@ final class Route: Sendable {
         case wildcard
     }
 
+    /// What the route runs. A synchronous handler with no middleware around it can answer without
+    /// a task of its own (`Router.resolve`).
+    enum Handler: Sendable {
+        case sync(SynchronousRouteHandler)
+        case async(RouteHandler)
+
+        /// The handler as asynchronous code, for middleware to wrap.
+        var asynchronous: RouteHandler {
+            switch self {
+            case .async(let handler): handler
+            case .sync(let handler): { request in try handler(request) }
+            }
+        }
+    }
+
     let method: String
     let pattern: [Segment]
     let layers: [Layer]
-    let handler: RouteHandler
+    let handler: Handler
     let synchronousParts: [String]
     /// The pattern ends in `*` (which may match no segment at all).
     let hasWildcard: Bool
 
-    init(method: String, pattern: [Segment], layers: [Layer], handler: @escaping RouteHandler, synchronousParts: [String]) {
+    init(method: String, pattern: [Segment], layers: [Layer], handler: Handler, synchronousParts: [String]) {
         self.method = method
         self.pattern = pattern
         self.layers = layers

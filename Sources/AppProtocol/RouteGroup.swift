@@ -21,20 +21,39 @@ public struct RouteGroup: Sendable {
 
     @discardableResult
     public func on(_ method: String, _ path: String, use handler: @escaping RouteHandler) -> RouteGroup {
-        router.add(method: method, pattern: prefix + Route.parse(path), layers: layers, handler: handler)
+        router.add(method: method, pattern: prefix + Route.parse(path), layers: layers, handler: .async(handler))
+        return self
+    }
+
+    /// Adds a route whose handler never waits (a closure without `await` picks this one).
+    @discardableResult
+    public func on(_ method: String, _ path: String, use handler: @escaping SynchronousRouteHandler) -> RouteGroup {
+        router.add(method: method, pattern: prefix + Route.parse(path), layers: layers, handler: .sync(handler))
         return self
     }
 
     @discardableResult
     public func get(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("GET", path, use: handler) }
     @discardableResult
+    public func get(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("GET", path, use: handler) }
+    @discardableResult
     public func head(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("HEAD", path, use: handler) }
+    @discardableResult
+    public func head(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("HEAD", path, use: handler) }
     @discardableResult
     public func post(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("POST", path, use: handler) }
     @discardableResult
+    public func post(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("POST", path, use: handler) }
+    @discardableResult
     public func put(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("PUT", path, use: handler) }
+    @discardableResult
+    public func put(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("PUT", path, use: handler) }
     @discardableResult
     public func patch(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("PATCH", path, use: handler) }
     @discardableResult
+    public func patch(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("PATCH", path, use: handler) }
+    @discardableResult
     public func delete(_ path: String = "", use handler: @escaping RouteHandler) -> RouteGroup { on("DELETE", path, use: handler) }
+    @discardableResult
+    public func delete(_ path: String = "", use handler: @escaping SynchronousRouteHandler) -> RouteGroup { on("DELETE", path, use: handler) }
 }

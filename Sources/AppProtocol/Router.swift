@@ -5,6 +5,11 @@ import Synchronization
 /// executor and back; a closure written where one is expected gets this isolation.
 public typealias RouteHandler = nonisolated(nonsending) @Sendable (Request) async throws -> Response
 
+/// A route's handler that never waits: a closure with no `await` in it is one. In the `async`
+/// worker it runs on the loop, like the part of any handler before its first `await`, and, with no
+/// asynchronous middleware around it, answers without a task of its own. It must not block.
+public typealias SynchronousRouteHandler = @Sendable (Request) throws -> Response
+
 /// Routes requests by method and path pattern to handlers: an `AsyncApplication` to export or to
 /// wrap in middleware.
 ///
@@ -67,20 +72,36 @@ public final class Router: AsyncApplication, Chained, Sendable {
     public nonisolated(nonsending) func respond(to request: Request) async throws -> Response {
         // Matched and composed in a synchronous call, so that this frame holds only the handler and
         // the request while the handler awaits (10,000 sleeping requests hold 10,000 such frames).
-        let (handler, routed) = try resolve(request)
-        return try await handler(routed)
+        switch resolve(request) {
+        case .answered(let response): return try response.get()
+        case .waits(let handler, let routed): return try await handler(routed)
+        }
     }
 
-    /// The handler to run (the route's, inside its middleware) and the request it gets.
-    private func resolve(_ request: Request) throws -> (handler: RouteHandler, request: Request) {
-        let (route, parameters) = try match(request)
+    /// What becomes of a request: answered already (by a synchronous handler, or with the error the
+    /// routing or the handler threw), or the asynchronous handler to run and the request it gets.
+    enum Resolution {
+        case answered(Result<Response, any Error>)
+        case waits(RouteHandler, Request)
+    }
+
+    /// Finds the route and runs as much as runs without waiting: all of a synchronous handler with no
+    /// middleware around it (the exporter then needs no task for the request).
+    func resolve(_ request: Request) -> Resolution {
+        let route: Route, parameters: Parameters
+        do { (route, parameters) = try match(request) } catch { return .answered(.failure(error)) }
         // Middleware sees the parameters, and the handler gets them even from middleware that passed
         // on a request of its own.
         var routed = request
         routed.parameters = parameters
-        if route.layers.isEmpty { return (route.handler, routed) }
-        let handler = route.handler
-        return (Layer.compose(route.layers) { inner in
+        if route.layers.isEmpty {
+            switch route.handler {
+            case .sync(let handler): return .answered(Result { try handler(routed) })
+            case .async(let handler): return .waits(handler, routed)
+            }
+        }
+        let handler = route.handler.asynchronous
+        return .waits(Layer.compose(route.layers) { inner in
             var inner = inner
             inner.parameters = parameters
             return try await handler(inner)
@@ -126,29 +147,48 @@ public final class Router: AsyncApplication, Chained, Sendable {
     /// Adds a route for `method` (`GET`, `POST`, …) and `path`.
     @discardableResult
     public func on(_ method: String, _ path: String, use handler: @escaping RouteHandler) -> Router {
-        add(method: method, pattern: Route.parse(path), layers: [], handler: handler)
+        add(method: method, pattern: Route.parse(path), layers: [], handler: .async(handler))
+        return self
+    }
+
+    /// Adds a route whose handler never waits (a closure without `await` picks this one).
+    @discardableResult
+    public func on(_ method: String, _ path: String, use handler: @escaping SynchronousRouteHandler) -> Router {
+        add(method: method, pattern: Route.parse(path), layers: [], handler: .sync(handler))
         return self
     }
 
     @discardableResult
     public func get(_ path: String, use handler: @escaping RouteHandler) -> Router { on("GET", path, use: handler) }
     @discardableResult
+    public func get(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("GET", path, use: handler) }
+    @discardableResult
     public func head(_ path: String, use handler: @escaping RouteHandler) -> Router { on("HEAD", path, use: handler) }
+    @discardableResult
+    public func head(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("HEAD", path, use: handler) }
     @discardableResult
     public func post(_ path: String, use handler: @escaping RouteHandler) -> Router { on("POST", path, use: handler) }
     @discardableResult
+    public func post(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("POST", path, use: handler) }
+    @discardableResult
     public func put(_ path: String, use handler: @escaping RouteHandler) -> Router { on("PUT", path, use: handler) }
+    @discardableResult
+    public func put(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("PUT", path, use: handler) }
     @discardableResult
     public func patch(_ path: String, use handler: @escaping RouteHandler) -> Router { on("PATCH", path, use: handler) }
     @discardableResult
+    public func patch(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("PATCH", path, use: handler) }
+    @discardableResult
     public func delete(_ path: String, use handler: @escaping RouteHandler) -> Router { on("DELETE", path, use: handler) }
+    @discardableResult
+    public func delete(_ path: String, use handler: @escaping SynchronousRouteHandler) -> Router { on("DELETE", path, use: handler) }
 
     /// Routes under a path prefix, which can have middleware of their own.
     public func group(_ prefix: String) -> RouteGroup {
         RouteGroup(router: self, prefix: Route.parse(prefix), layers: [])
     }
 
-    func add(method: String, pattern: [Route.Segment], layers: [Layer], handler: @escaping RouteHandler) {
+    func add(method: String, pattern: [Route.Segment], layers: [Layer], handler: Route.Handler) {
         if let wildcard = pattern.firstIndex(of: .wildcard), wildcard != pattern.count - 1 {
             preconditionFailure("Route \(Route.render(pattern)): `*` may only be the last segment")
         }

@@ -104,6 +104,41 @@ private func status(of error: Error) -> Status? { (error as? HTTPError)?.status 
         }
         #expect(router.synchronousParts == ["middleware Gate (routes under /admin/deep)"])
     }
+
+    /// A closure without `await` is a synchronous handler: the router runs it while resolving the
+    /// request, so the exporter needs no task; one that awaits, or sits inside middleware, waits.
+    @Test func aHandlerThatNeverWaitsIsAnsweredWhileResolving() throws {
+        let router = Router()
+        router.get("/now") { request in .text("now \(request.parameters.wildcard ?? "-")") }
+        router.get("/items/:id") { request in .text("item \(try request.parameters.require("id", as: Int.self))") }
+        router.get("/later") { _ in
+            await Task.yield()
+            return .text("later")
+        }
+        router.group("/stamped").using(Stamp(name: "s")).get("/now") { _ in .text("stamped") }
+
+        func resolved(_ target: String) -> Router.Resolution { router.resolve(Request(method: "GET", target: target)) }
+        guard case .answered(.success(let now)) = resolved("/now") else { Issue.record("/now waits"); return }
+        #expect(body(now) == "now -")
+        guard case .answered(.success(let item)) = resolved("/items/7") else { Issue.record("/items/7 waits"); return }
+        #expect(body(item) == "item 7")
+        // The handler's error and the routing's own are answers too.
+        guard case .answered(.failure(let bad)) = resolved("/items/x") else { Issue.record("/items/x"); return }
+        #expect(status(of: bad) == .badRequest)
+        guard case .answered(.failure(let missing)) = resolved("/nowhere") else { Issue.record("/nowhere"); return }
+        #expect(status(of: missing) == .notFound)
+        guard case .waits(_, let later) = resolved("/later") else { Issue.record("/later answered"); return }
+        #expect(later.path == "/later")
+        guard case .waits = resolved("/stamped/now") else { Issue.record("/stamped/now answered"); return }
+    }
+
+    @Test func aSynchronousHandlerInsideMiddlewareRunsThroughIt() async throws {
+        let router = Router()
+        router.group("/stamped").using(Stamp(name: "s")).get("/:name") { request in .text("hi \(request.parameters["name"] ?? "")") }
+        let response = try await router.respond(to: Request(method: "GET", target: "/stamped/ann"))
+        #expect(body(response) == "hi ann")
+        #expect(response.headers.values(for: "X-Stamp") == ["s"])
+    }
 }
 
 struct Stamp: AsyncMiddleware {

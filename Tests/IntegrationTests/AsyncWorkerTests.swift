@@ -51,6 +51,29 @@ extension Integration {
             }
         }
 
+        /// A route whose handler never waits answers inside `handle`, without a task; one that waits,
+        /// or sits inside asynchronous middleware, or streams, gets its task. Both worker classes.
+        @Test(arguments: ["async", "sync"])
+        func aHandlerThatNeverWaitsAnswersWithoutATask(worker: String) throws {
+            try withServer(["fixtures:routed", "-k", worker]) { server in
+                #expect(try httpGet(port: server.port, "/sync").text == "no task")
+                #expect(try httpGet(port: server.port, "/async").text == "in a task")
+                #expect(try httpGet(port: server.port, "/sync-stream").text == "no task, streamed in a task")
+                let wrapped = try httpGet(port: server.port, "/wrapped/sync")
+                #expect(wrapped.text == "in a task" && wrapped.header("X-Tagged") == "yes")
+                let refused = try httpGet(port: server.port, "/sync-error")
+                #expect(refused.status == 409 && refused.text.contains("answered without a task"))
+                #expect(try httpGet(port: server.port, "/missing").status == 404)
+                // Keep-alive and pipelining: the answers come back in order on one connection.
+                let connection = try HTTPConnection(port: server.port)
+                try connection.send(String(repeating: "GET /sync HTTP/1.1\r\nHost: a\r\n\r\nGET /async HTTP/1.1\r\nHost: a\r\n\r\n", count: 50))
+                for _ in 0..<50 {
+                    #expect(try connection.readResponse().text == "no task")
+                    #expect(try connection.readResponse().text == "in a task")
+                }
+            }
+        }
+
         /// A request resumed by another request's code is still itself when it blocks the loop.
         @Test func aResumedRequestIsNamedWhenItBlocks() throws {
             try withServer(["fixtures:relay", "-k", "async", "--block-threshold", "0.1", "--log-level", "debug"]) { server in
