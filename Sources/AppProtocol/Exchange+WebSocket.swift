@@ -39,6 +39,7 @@ extension Exchange {
     }
 
     func receiveMessageBlocking() throws -> Received {
+        try Runtime.checkMayBlock("WebSocket.receive()")
         let waiter = Waiter<Received>()
         startReceive { waiter.resume($0) }
         return try waiter.wait()
@@ -73,6 +74,7 @@ extension Exchange {
     }
 
     func sendMessageBlocking(_ message: WebSocket.Message) throws {
+        try Runtime.checkMayBlock("The synchronous WebSocket.send(_:)")
         let waiter = Waiter<Void>()
         startSend(message, Unmanaged.passRetained(waiter).toOpaque()) { ctx, status in
             let waiter = Unmanaged<Waiter<Void>>.fromOpaque(ctx!).takeRetainedValue()

@@ -61,7 +61,8 @@ struct Exchange: @unchecked Sendable {
     }
 
     func readBlocking(max: Int) throws -> [UInt8]? {
-        try blocking { done in startRead(max: max, done) }
+        try Runtime.checkMayBlock("request.body.read(upTo:)")
+        return try blocking { done in startRead(max: max, done) }
     }
 
     private func startRead(max: Int, _ done: @escaping @Sendable (Result<[UInt8]?, Error>) -> Void) {
@@ -97,6 +98,7 @@ struct Exchange: @unchecked Sendable {
     }
 
     func writeBlocking(_ bytes: [UInt8]) throws {
+        try Runtime.checkMayBlock("A synchronous write of the response body")
         try blocking { done in startWrite(bytes, done) }
     }
 

@@ -29,6 +29,15 @@ public enum Runtime {
 
     static var executor: HostExecutor? { current.withLock { $0?.executor } }
 
+    /// Refuses a call that blocks its thread until the server answers, when the calling thread runs
+    /// the worker's event loop: the loop delivers the answer, so the call would wait forever, and
+    /// every request of the worker with it (until the worker timeout kills it).
+    static func checkMayBlock(_ call: String) throws {
+        guard let host = current.withLock({ $0?.host }), let onExecutor = host.on_executor,
+              onExecutor(host.executor_ctx) != 0 else { return }
+        throw BlockingOnEventLoop(call: call)
+    }
+
     /// The priority of every task the server starts for the application (lifespan hooks, requests,
     /// `blockingWait`). Without one, a task started on the main thread gets `.high`: Swift's runtime
     /// on Linux calls the main thread user-initiated. Where it runs on Dispatch's global pool (a
@@ -83,6 +92,7 @@ public enum Runtime {
     /// Runs async work from synchronous code and blocks the calling thread until it is done; while
     /// it waits, the thread runs synchronous work that the async part offloads.
     public static func blockingWait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        try checkMayBlock("Runtime.blockingWait")
         let mailbox = Mailbox()
         let result = Mutex<Result<T, Error>?>(nil)
         Task(executorPreference: executor, priority: taskPriority) {
@@ -149,5 +159,21 @@ class HostExecutor: TaskExecutor, @unchecked Sendable {
     static let run: RunJob = { app, job in
         let executor = Unmanaged<HostExecutor>.fromOpaque(app!).takeUnretainedValue()
         unsafeBitCast(job!, to: UnownedJob.self).runSynchronously(on: executor.asUnownedTaskExecutor())
+    }
+}
+
+/// A blocking call made on the async worker's event loop (see `Runtime.checkMayBlock`): the request
+/// fails with 500 and this message in the error log, instead of the worker hanging.
+public struct BlockingOnEventLoop: Error, CustomStringConvertible {
+    /// The call, as the application wrote it.
+    public let call: String
+
+    public var description: String {
+        "\(call) blocks its thread until the server answers, but this code runs on the async worker's "
+            + "event loop, which is what answers: it would wait forever. Use the asynchronous form "
+            + "(`try await request.body.collect(upTo:)`, `for try await chunk in request.body`, "
+            + "`try await writer.write(…)`) in code that runs on the loop; blocking code belongs in "
+            + "an `Application` or `Middleware` (the async worker runs those on its --offload-threads "
+            + "pool) or in the sync worker (`-k sync`)"
     }
 }

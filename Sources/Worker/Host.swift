@@ -30,6 +30,9 @@ final class Host: @unchecked Sendable {
                 Unmanaged<Loop>.fromOpaque(context!).takeUnretainedValue()
                     .enqueue(Loop.Job(job: job, context: app, run: run!), after: Double(delay) / 1e9)
             }
+            raw.pointee.on_executor = { context in
+                Unmanaged<Loop>.fromOpaque(context!).takeUnretainedValue().isCurrent ? 1 : 0
+            }
         }
         if let offload {
             raw.pointee.offload_ctx = Unmanaged.passRetained(offload).toOpaque()

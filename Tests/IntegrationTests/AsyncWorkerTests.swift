@@ -64,6 +64,20 @@ extension Integration {
                 let refused = try httpGet(port: server.port, "/sync-error")
                 #expect(refused.status == 409 && refused.text.contains("answered without a task"))
                 #expect(try httpGet(port: server.port, "/missing").status == 404)
+                // A blocking body read: on the async worker's loop it would wait for the loop itself
+                // (until the worker timeout killed the worker), so it fails and says why; a request
+                // thread of the sync worker may block.
+                let reading = try HTTPConnection(port: server.port)
+                try reading.send("POST /sync-read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
+                try reading.send("67890")
+                let read = try reading.readResponse()
+                if worker == "async" {
+                    #expect(read.status == 500)
+                    #expect(try server.waitForLog("request.body.read(upTo:) blocks its thread").contains("POST /sync-read"))
+                } else {
+                    #expect(read.status == 200 && read.text == "1234567890")
+                }
+                #expect(try httpGet(port: server.port, "/sync").text == "no task")
                 // Keep-alive and pipelining: the answers come back in order on one connection.
                 let connection = try HTTPConnection(port: server.port)
                 try connection.send(String(repeating: "GET /sync HTTP/1.1\r\nHost: a\r\n\r\nGET /async HTTP/1.1\r\nHost: a\r\n\r\n", count: 50))

@@ -176,6 +176,10 @@ typedef struct arbiter_host {
     /// none; then delayed jobs go to the application's default executor.
     void (*enqueue_after)(void *executor_ctx, void *job, void *app_ctx, void (*run)(void *app_ctx, void *job),
                           uint64_t delay_ns);
+    /// Non-zero when the calling thread runs the worker's event loop (async worker): there a call
+    /// that blocks until the exchange's callback comes would wait forever, since the loop delivers
+    /// it. NULL when the worker has no executor.
+    int (*on_executor)(void *executor_ctx);
 } arbiter_host;
 
 /// The table an application's entry point returns. Lives as long as the process.
