@@ -20,7 +20,10 @@ extension Master {
         let now = Clock.monotonic()
         telemetry.server?.service(fds, now: now) { _, path in respond(to: path) }
         if let statsd = telemetry.statsd, now >= statsd.nextSend, !successorServes {
-            statsd.tick(now: now, totals: totalCounters(), workers: workers.count)
+            // Gunicorn's backlog: the listeners' queues summed (a unix socket's reads as none).
+            let backlog = settings.enableBacklogMetric
+                ? listeners.reduce(0) { $0 + Int(ListenQueue.read($1.fd)?.queued ?? 0) } : nil
+            statsd.tick(now: now, totals: totalCounters(), workers: workers.count, backlog: backlog)
         }
     }
 

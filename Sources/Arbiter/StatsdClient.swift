@@ -48,10 +48,10 @@ final class StatsdClient {
     deinit { Descriptor.close(fd) }
 
     /// Sends what changed since the last call when the interval is over.
-    func tick(now: Double, totals: CounterValues, workers: Int) {
+    func tick(now: Double, totals: CounterValues, workers: Int, backlog: Int? = nil) {
         guard now >= nextSend else { return }
         nextSend = now + Self.interval
-        let lines = Self.lines(previous: last, current: totals, workers: workers, prefix: prefix, tags: tags)
+        let lines = Self.lines(previous: last, current: totals, workers: workers, backlog: backlog, prefix: prefix, tags: tags)
         last = totals
         for datagram in Self.pack(lines) {
             datagram.withUnsafeBytes { _ = send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -71,8 +71,10 @@ final class StatsdClient {
     /// (so its dashboards and the Datadog integration read them): `gunicorn.requests` (counter),
     /// `gunicorn.request.status.<code>` (counters), `gunicorn.request.duration` (the interval's mean
     /// in ms, as a timer sampled at 1/requests so statsd counts every request), `gunicorn.workers`
-    /// (gauge), `gunicorn.log.critical|error|warning` (counters).
-    static func lines(previous: CounterValues, current: CounterValues, workers: Int, prefix: String, tags: String) -> [String] {
+    /// (gauge), `gunicorn.log.critical|error|warning` (counters), and with `--enable-backlog-metric`
+    /// `gunicorn.backlog` (a histogram: the connections waiting in the listeners' queues now).
+    static func lines(previous: CounterValues, current: CounterValues, workers: Int, backlog: Int? = nil,
+                      prefix: String, tags: String) -> [String] {
         func delta(_ index: Int) -> UInt64 { current[index] >= previous[index] ? current[index] - previous[index] : 0 }
         let prefix = prefix + "gunicorn."
         var out: [String] = []
@@ -93,6 +95,7 @@ final class StatsdClient {
             let n = delta(Int(Field.logLines(level)))
             if n > 0 { out.append("\(prefix)log.\(level.name.lowercased()):\(n)|c\(tags)") }
         }
+        if let backlog { out.append("\(prefix)backlog:\(backlog)|h\(tags)") }
         return out
     }
 

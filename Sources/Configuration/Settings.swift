@@ -66,6 +66,7 @@ public struct Settings: Sendable, Equatable {
     public var statsdHost: String?
     public var statsdPrefix = ""
     public var dogstatsdTags = ""
+    public var enableBacklogMetric = false
     public var shutdownDelay = 0.0
     public var reloadExtraFiles: [String] = []
     public var wsMaxSize = 16 << 20

@@ -120,6 +120,9 @@ import Testing
             "app.gunicorn.log.error:2|c|#env:prod",
         ])
         #expect(StatsdClient.lines(previous: after, current: after, workers: 1, prefix: "", tags: "") == ["gunicorn.workers:1|g"])
+        // `--enable-backlog-metric`: Gunicorn's histogram of the connections waiting to be accepted.
+        #expect(StatsdClient.lines(previous: after, current: after, workers: 1, backlog: 7, prefix: "", tags: "|#a")
+            == ["gunicorn.workers:1|g|#a", "gunicorn.backlog:7|h|#a"])
         #expect(StatsdClient.normalizedPrefix("svc..") == "svc.")
         #expect(StatsdClient.normalizedPrefix("svc") == "svc.")
         #expect(StatsdClient.normalizedPrefix("") == "")

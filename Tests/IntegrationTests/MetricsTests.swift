@@ -230,6 +230,25 @@ extension Integration {
             #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.status.404:1|c|#env:test,team:web") })
             #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.status.200:") && $0.hasSuffix("|c|#env:test,team:web") })
             #expect(lines.contains { $0.hasPrefix("shop.gunicorn.request.duration:") && $0.contains("|ms") && $0.hasSuffix("|#env:test,team:web") })
+            #expect(!lines.contains { $0.contains("gunicorn.backlog") }, "only with --enable-backlog-metric")
+        }
+
+        @Test func statsdSendsTheBacklogWhenAsked() throws {
+            let socket = try UDPReceiver()
+            let server = try ServerProcess(["hello:application", "--statsd-host", "127.0.0.1:\(socket.port)", "--enable-backlog-metric"])
+            defer { server.stop() }
+            try server.waitUntilReady()
+            // WINCH stops every worker; the master keeps the listener, so connections queue in the kernel.
+            server.signal(SIGWINCH)
+            try server.waitForLog("Worker retired")
+            let waiting = try (0..<3).map { _ in try HTTPConnection(port: server.port) }
+            defer { for connection in waiting { connection.close() } }
+            var lines: [String] = []
+            let deadline = Clock.monotonic() + 15
+            while !lines.contains("gunicorn.backlog:3|h"), Clock.monotonic() < deadline {
+                lines += socket.receive(timeout: 1).split(separator: "\n").map(String.init)
+            }
+            #expect(lines.contains("gunicorn.backlog:3|h"), "statsd lines: \(lines)")
         }
     }
 }
