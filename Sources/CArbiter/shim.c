@@ -216,6 +216,8 @@ const void *arbiter_thread_owner(void) { return thread_owner; }
 
 int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
+_Thread_local double arbiter_turn_time = 0;
+
 static _Thread_local unsigned char *scratch = NULL;
 unsigned char *arbiter_thread_scratch(void) {
     if (scratch == NULL) scratch = malloc(ARBITER_SCRATCH_SIZE);

@@ -1,7 +1,26 @@
 import Glibc
+import CArbiter
 
 /// Monotonic and wall-clock time.
 public enum Clock {
+    /// The monotonic time for bookkeeping (activity stamps, timeouts): on a thread whose event loop
+    /// keeps a turn clock (`startTurn`), the time its turn began, so a turn that serves many
+    /// connections reads the clock once, as nginx does; elsewhere the clock itself.
+    @inline(__always)
+    public static func turn() -> Double {
+        let time = arbiter_get_turn_time()
+        return time > 0 ? time : monotonic()
+    }
+
+    /// Reads the clock for the calling thread's turn clock (an event loop, once it wakes and after
+    /// code that may have run long) and returns it.
+    @discardableResult
+    public static func startTurn() -> Double {
+        let time = monotonic()
+        arbiter_set_turn_time(time)
+        return time
+    }
+
     /// Seconds on the monotonic clock.
     public static func monotonic() -> Double {
         var ts = timespec()

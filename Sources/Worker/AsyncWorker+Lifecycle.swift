@@ -8,7 +8,7 @@ extension AsyncWorker {
     var eligible: Bool { booted && !stopping && !recycling }
 
     func updateAccepting() {
-        let now = Clock.monotonic()
+        let now = Clock.turn()
         let wanted = eligible && connections.count < context.settings.workerConnections
         accepting.update(wanted: wanted, now: now, epoll: epoll, listeners: context.listeners)
         context.scoreboard?.page.publish(context.scoreboard!.index, connections: connections.count, accepting: eligible)
@@ -28,7 +28,7 @@ extension AsyncWorker {
                 let connection = ServerConnection(
                     transport: transport, remote: remote, local: local, remoteHostBytes: remoteBytes,
                     configuration: context.connectionConfiguration(for: remote),
-                    server: self, owner: loop, now: Clock.monotonic())
+                    server: self, owner: loop, now: Clock.turn())
                 connections[fd] = connection
                 connection.interest = Events.readable | Events.peerClosed
                 do {
@@ -60,7 +60,7 @@ extension AsyncWorker {
 
     /// Timeouts of every connection (at most four times a second).
     func sweep() {
-        let now = Clock.monotonic()
+        let now = Clock.turn()
         guard now - lastSweep >= 0.25 else { return }
         lastSweep = now
         // In place, not over a copy of every connection: this runs four times a second however

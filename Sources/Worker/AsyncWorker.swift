@@ -144,6 +144,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         if let until = accepting.resumeAt { timeout = min(timeout, max(0, until - Clock.monotonic())) }
         if timeout > 0, let due = loop.nextDeadline { timeout = min(timeout, max(0, due - Clock.monotonic())) }
         let n = epoll.wait(into: &events, &tokens, timeout: timeout)
+        Clock.startTurn()
         for i in 0..<n {
             let token = tokens[i]
             let fd = Token.fd(token)

@@ -193,7 +193,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         // The code ended its request (`forget`), or was a background task's: the slot names
         // nothing until the next code runs (a request in flight keeps its name while it waits).
         if shown == nil { heartbeat.end(slot: 0) }
-        let elapsed = Clock.monotonic() - start
+        // The code may have run long: the rest of the turn stamps with the time it ended.
+        let elapsed = Clock.startTurn() - start
         if elapsed > blockThreshold { reportBlock(owner, elapsed) }
     }
 

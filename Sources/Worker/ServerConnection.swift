@@ -123,7 +123,7 @@ final class ServerConnection: @unchecked Sendable {
         driving = true
         defer { driving = false }
         if let webSocket, !webSocket.upgrading { return driveWebSocket(webSocket) }
-        let now = Clock.monotonic()
+        let now = Clock.turn()
         while true {
             switch machine.poll(now: now) {
             case .none:
@@ -318,7 +318,7 @@ extension ServerConnection {
 extension ServerConnection {
     func applicationRead(_ exchange: Exchange, max: Int, context: UnsafeMutableRawPointer?, callback: arbiter_read_cb) {
         guard current === exchange, pendingRead == nil else { return callback(context, nil, 0, Status.invalidState) }
-        let status = machine.applicationRead(max: max, now: Clock.monotonic())
+        let status = machine.applicationRead(max: max, now: Clock.turn())
         guard status == .ok else { return callback(context, nil, 0, Status.of(status)) }
         pendingRead = (context, callback)
         kick()
@@ -337,7 +337,7 @@ extension ServerConnection {
 
     func applicationWrite(_ exchange: Exchange, _ bytes: UnsafeRawBufferPointer, context: UnsafeMutableRawPointer?, callback: arbiter_done_cb) {
         guard current === exchange, pendingWrite == nil else { return callback(context, Status.invalidState) }
-        let status = machine.applicationWrite(bytes, now: Clock.monotonic())
+        let status = machine.applicationWrite(bytes, now: Clock.turn())
         guard status == .ok else { return callback(context, Status.of(status)) }
         pendingWrite = (context, callback)
         kick()
@@ -348,7 +348,7 @@ extension ServerConnection {
                             field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
                             body: UnsafeRawBufferPointer) -> Int32 {
         guard current === exchange, pendingWrite == nil else { return Status.invalidState }
-        let now = Clock.monotonic()
+        let now = Clock.turn()
         let result = machine.applicationSendHead(
             status: status, fieldCount: fieldCount, field: field, contentLength: Int64(body.count),
             keepResponseHeaders: server.context.keepResponseHeaders, whole: true)
@@ -364,14 +364,14 @@ extension ServerConnection {
     func applicationFinish(_ exchange: Exchange, trailers: [(name: [UInt8], value: [UInt8])]) {
         if exchange.webSocketAccepted { return webSocketEnded(exchange, code: CloseCodeValue.normal) }
         guard current === exchange else { return }
-        machine.applicationFinish(trailers: trailers, now: Clock.monotonic())
+        machine.applicationFinish(trailers: trailers, now: Clock.turn())
         kick()
     }
 
     func applicationAbort(_ exchange: Exchange) {
         if exchange.webSocketAccepted { return webSocketEnded(exchange, code: CloseCodeValue.internalError) }
         guard current === exchange else { return }
-        machine.applicationAbort(now: Clock.monotonic())
+        machine.applicationAbort(now: Clock.turn())
         kick()
     }
 }
@@ -392,7 +392,7 @@ extension ServerConnection {
             switch transport.read(into: room) {
             case .bytes(let n):
                 WorkerCounters.add(WorkerCounters.Field.bytesReceived, n)
-                machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.monotonic())
+                machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.turn())
                 news = true
                 // A short read drained the socket: level-triggered epoll reports what comes next
                 // (but not what a TLS session holds already decrypted).
@@ -420,7 +420,7 @@ extension ServerConnection {
             switch result {
             case .bytes(let n) where n > 0:
                 WorkerCounters.add(WorkerCounters.Field.bytesSent, n)
-                machine.wrote(n, now: Clock.monotonic())
+                machine.wrote(n, now: Clock.turn())
                 news = true
             case .wouldBlock, .bytes:
                 return news

@@ -81,6 +81,12 @@ static inline uint32_t arbiter_load_u32(const void *p) { return __atomic_load_n(
 /// An anonymous memory file (no path on disk), close-on-exec. Returns a descriptor or -1.
 int arbiter_memfd(const char *name);
 
+/// The time (seconds on the monotonic clock) the calling thread's event loop read at the start of
+/// its turn; 0 on a thread that keeps none. `Clock.turn` reads it.
+extern _Thread_local double arbiter_turn_time;
+static inline double arbiter_get_turn_time(void) { return arbiter_turn_time; }
+static inline void arbiter_set_turn_time(double seconds) { arbiter_turn_time = seconds; }
+
 /// A 64 KiB read buffer private to the calling thread (reads land here before they are copied
 /// into a connection's buffer, so no per-read allocation is needed).
 unsigned char *arbiter_thread_scratch(void);
