@@ -74,7 +74,7 @@ extension Exchange {
     }
 
     func sendMessageBlocking(_ message: WebSocket.Message) throws {
-        try Runtime.checkMayBlock("The synchronous WebSocket.send(_:)")
+        try Runtime.checkMayBlock("WebSocket.send(_:) from synchronous code")
         let waiter = Waiter<Void>()
         startSend(message, Unmanaged.passRetained(waiter).toOpaque()) { ctx, status in
             let waiter = Unmanaged<Waiter<Void>>.fromOpaque(ctx!).takeRetainedValue()

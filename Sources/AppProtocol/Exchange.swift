@@ -98,7 +98,7 @@ struct Exchange: @unchecked Sendable {
     }
 
     func writeBlocking(_ bytes: [UInt8]) throws {
-        try Runtime.checkMayBlock("A synchronous write of the response body")
+        try Runtime.checkMayBlock("A blocking write of the response body")
         try blocking { done in startWrite(bytes, done) }
     }
 
@@ -112,7 +112,8 @@ struct Exchange: @unchecked Sendable {
         }
     }
 
-    /// The server takes a whole response in one call (ABI field `respond`), which never waits.
+    /// The server takes a whole response in one call (ABI field `respond`): on the thread that owns
+    /// the connection it completes within the call, with nothing to wait for.
     var offersWholeResponses: Bool {
         guard let table = pointer.pointee.calls else { return false }
         return table.pointee.struct_size >= MemoryLayout<arbiter_exchange_calls>.size && table.pointee.respond != nil

@@ -111,9 +111,12 @@ final class ExportedApplication: @unchecked Sendable {
             Responder.sendBlocking(response, request: request, exchange: exchange)
             return nil
         case .async:
-            // A router's synchronous route (and a request no route takes) is answered here, without
-            // a task, when the answer needs no waiting: the server takes a whole response at once.
-            if let router, exchange.offersWholeResponses {
+            // On the worker's loop, a router's synchronous route (and a request no route takes) is
+            // answered here, without a task, when the answer needs no waiting: the server takes a
+            // whole response at once. Not on a sync worker's request thread: it owns the connection
+            // and serves the calls that code's blocking waits (`Runtime.blockingWait`) post to it
+            // only while it waits for a task.
+            if let router, Runtime.executor != nil, exchange.offersWholeResponses {
                 switch router.resolve(request) {
                 case .answered(.success(let response)):
                     if Responder.respondWhole(response, request: request, exchange: exchange) { return nil }

@@ -7,7 +7,7 @@ public typealias RouteHandler = nonisolated(nonsending) @Sendable (Request) asyn
 
 /// A route's handler that never waits: a closure with no `await` in it is one. In the `async`
 /// worker it runs on the loop, like the part of any handler before its first `await`, and, with no
-/// asynchronous middleware around it, answers without a task of its own. It must not block: the
+/// middleware around it, answers without a task of its own. It must not block: the
 /// blocking calls (`request.body.read(upTo:)`) fail there with `BlockingOnEventLoop`; a handler
 /// that reads the body awaits it (`try await request.body.collect()`), which makes it asynchronous.
 public typealias SynchronousRouteHandler = @Sendable (Request) throws -> Response

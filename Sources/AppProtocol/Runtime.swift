@@ -165,7 +165,8 @@ class HostExecutor: TaskExecutor, @unchecked Sendable {
 /// A blocking call made on the async worker's event loop (see `Runtime.checkMayBlock`): the request
 /// fails with 500 and this message in the error log, instead of the worker hanging.
 public struct BlockingOnEventLoop: Error, CustomStringConvertible {
-    /// The call, as the application wrote it.
+    /// What would have blocked: the call as the application wrote it (`request.body.read(upTo:)`),
+    /// or what the server was asked to do.
     public let call: String
 
     public var description: String {

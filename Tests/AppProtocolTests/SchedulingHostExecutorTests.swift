@@ -83,6 +83,12 @@ private enum FakeLoop {
         let older = Runtime.table(&full)
         #expect(older.enqueue_after == nil)
         #expect(older.enqueue != nil)
+        // A server from before `on_executor`: nothing is refused as blocking its loop.
+        full.on_executor = { _ in 1 }
+        full.struct_size = MemoryLayout<arbiter_host>.size
+        #expect(Runtime.table(&full).on_executor != nil)
+        full.struct_size = MemoryLayout<arbiter_host>.offset(of: \.on_executor)!
+        #expect(Runtime.table(&full).on_executor == nil)
     }
 
     @Test func delaysBecomeWholeNanoseconds() {

@@ -51,40 +51,58 @@ extension Integration {
             }
         }
 
-        /// A route whose handler never waits answers inside `handle`, without a task; one that waits,
-        /// or sits inside asynchronous middleware, or streams, gets its task. Both worker classes.
+        /// On the async worker's loop, a route whose handler never waits answers inside `handle`,
+        /// without a task; one that waits, or sits inside middleware, or streams, gets its task. The
+        /// sync worker keeps a task for every request of an asynchronous application.
         @Test(arguments: ["async", "sync"])
         func aHandlerThatNeverWaitsAnswersWithoutATask(worker: String) throws {
             try withServer(["fixtures:routed", "-k", worker]) { server in
-                #expect(try httpGet(port: server.port, "/sync").text == "no task")
+                let inline = worker == "async" ? "no task" : "in a task"
+                #expect(try httpGet(port: server.port, "/sync").text == inline)
                 #expect(try httpGet(port: server.port, "/async").text == "in a task")
-                #expect(try httpGet(port: server.port, "/sync-stream").text == "no task, streamed in a task")
+                #expect(try httpGet(port: server.port, "/sync-stream").text == inline + ", streamed in a task")
                 let wrapped = try httpGet(port: server.port, "/wrapped/sync")
                 #expect(wrapped.text == "in a task" && wrapped.header("X-Tagged") == "yes")
                 let refused = try httpGet(port: server.port, "/sync-error")
                 #expect(refused.status == 409 && refused.text.contains("answered without a task"))
                 #expect(try httpGet(port: server.port, "/missing").status == 404)
-                // A blocking body read: on the async worker's loop it would wait for the loop itself
-                // (until the worker timeout killed the worker), so it fails and says why; a request
-                // thread of the sync worker may block.
-                let reading = try HTTPConnection(port: server.port)
-                try reading.send("POST /sync-read HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
-                try reading.send("67890")
-                let read = try reading.readResponse()
-                if worker == "async" {
-                    #expect(read.status == 500)
-                    #expect(try server.waitForLog("request.body.read(upTo:) blocks its thread").contains("POST /sync-read"))
-                } else {
-                    #expect(read.status == 200 && read.text == "1234567890")
-                }
-                #expect(try httpGet(port: server.port, "/sync").text == "no task")
                 // Keep-alive and pipelining: the answers come back in order on one connection.
                 let connection = try HTTPConnection(port: server.port)
                 try connection.send(String(repeating: "GET /sync HTTP/1.1\r\nHost: a\r\n\r\nGET /async HTTP/1.1\r\nHost: a\r\n\r\n", count: 50))
                 for _ in 0..<50 {
-                    #expect(try connection.readResponse().text == "no task")
+                    #expect(try connection.readResponse().text == inline)
                     #expect(try connection.readResponse().text == "in a task")
                 }
+            }
+        }
+
+        /// A blocking call on the async worker's loop would wait for the loop itself (until the worker
+        /// timeout killed the worker and every request on it): it fails at once and says why. The
+        /// sync worker's threads may block, also in a blocking wait whose work reads the body.
+        @Test(arguments: ["async", "sync"])
+        func aBlockingCallOnTheLoopFailsAndSaysWhy(worker: String) throws {
+            try withServer(["fixtures:routed", "-k", worker]) { server in
+                for path in ["/sync-read", "/sync-wait"] {
+                    let reading = try HTTPConnection(port: server.port)
+                    try reading.send("POST \(path) HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
+                    try reading.send("67890")
+                    let read = try reading.readResponse()
+                    if worker == "async" {
+                        #expect(read.status == 500)
+                    } else {
+                        #expect(read.status == 200 && read.text == "1234567890")
+                    }
+                }
+                if worker == "async" {
+                    #expect(try server.waitForLog("request.body.read(upTo:) blocks its thread").contains("POST /sync-read"))
+                    #expect(try server.waitForLog("Runtime.blockingWait blocks its thread").contains("POST /sync-wait"))
+                    // In a WebSocket handler the 101 is out: the connection ends, and the log says why.
+                    let socket = try HTTPConnection(port: server.port)
+                    try socket.send("GET /ws-blocking HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                    try server.waitForLog("WebSocket.receive() blocks its thread")
+                }
+                #expect(try httpGet(port: server.port, "/sync").status == 200)
             }
         }
 
