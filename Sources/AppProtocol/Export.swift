@@ -116,7 +116,7 @@ final class ExportedApplication: @unchecked Sendable {
             // whole response at once. Not on a sync worker's request thread: it owns the connection
             // and serves the calls that code's blocking waits (`Runtime.blockingWait`) post to it
             // only while it waits for a task.
-            if let router, Runtime.executor != nil, exchange.offersWholeResponses {
+            if let router, Runtime.hasExecutor.load(ordering: .acquiring), exchange.offersWholeResponses {
                 switch router.resolve(request) {
                 case .answered(.success(let response)):
                     if Responder.respondWhole(response, request: request, exchange: exchange) { return nil }
@@ -157,22 +157,16 @@ extension ExportedApplication {
     @inline(__always)
     nonisolated(nonsending) func serve(_ request: Request, _ exchange: Exchange) async {
         guard case .async(let app) = kind else { preconditionFailure("an asynchronous task for a synchronous application") }
-        let response: Response
-        do {
-            response = try await app.respond(to: request)
-        } catch {
-            Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
-            return
-        }
-        await Responder.send(response, request: request, exchange: exchange)
+        await Self.serve(app.respond(to:), request, exchange)
     }
 
-    /// A router's asynchronous handler, resolved before its task started.
+    /// A request in its task: `respond` (the application's, or the router's handler resolved
+    /// before the task started) answers it, or its error does.
     @inline(__always)
-    nonisolated(nonsending) static func serve(_ handler: RouteHandler, _ request: Request, _ exchange: Exchange) async {
+    nonisolated(nonsending) static func serve(_ respond: RouteHandler, _ request: Request, _ exchange: Exchange) async {
         let response: Response
         do {
-            response = try await handler(request)
+            response = try await respond(request)
         } catch {
             Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
             return

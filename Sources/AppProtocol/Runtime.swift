@@ -17,7 +17,12 @@ public enum Runtime {
         let executor: HostExecutor? =
             host.enqueue == nil ? nil : host.enqueue_after == nil ? HostExecutor(host) : SchedulingHostExecutor(host)
         current.withLock { $0 = Host(host: host, executor: executor) }
+        hasExecutor.store(executor != nil, ordering: .releasing)
     }
+
+    /// The host runs the application's tasks on its event loop (`executor` is set): read on every
+    /// request, so kept apart from the lock.
+    static let hasExecutor = Atomic<Bool>(false)
 
     /// The host's table as far as its `struct_size` covers it: fields a server predates stay zero.
     static func table(_ pointer: UnsafePointer<arbiter_host>) -> arbiter_host {
