@@ -36,11 +36,14 @@ extension ConnectionStateMachine {
             startedAt = now
         }
 
-        /// The placeholder while no request is in flight.
-        static let idle = Request(
-            head: RequestHead(bytes: [], methodRange: 0..<0, targetRange: 0..<0, version: .http11, fields: [], framing: .none,
-                              keepAlive: false, expectsContinue: false),
-            bodyLimit: 0, now: 0)
+        /// The placeholder while no request is in flight: made afresh each time (one retain of a
+        /// shared empty head), which costs less than copying a stored one field by field through
+        /// its optional payloads.
+        static var idle: Request { Request(head: emptyHead, bodyLimit: 0, now: 0) }
+
+        private static let emptyHead = RequestHead(
+            bytes: [], methodRange: 0..<0, targetRange: 0..<0, version: .http11, fields: [], framing: .none,
+            keepAlive: false, expectsContinue: false)
 
         var label: String { "\(head.method) \(head.target)" }
 
