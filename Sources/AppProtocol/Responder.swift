@@ -59,8 +59,8 @@ enum Responder {
         if case .webSocket(let handler) = response.body {
             return await serveWebSocket(handler, response: response, request: request, exchange: exchange)
         }
+        if respondWhole(response, request: request, exchange: exchange) { return }
         do {
-            if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
             var trailers = Headers()
             switch response.body {
@@ -83,8 +83,8 @@ enum Responder {
         if case .webSocket(let handler) = response.body {
             return serveWebSocketBlocking(handler, response: response, request: request, exchange: exchange)
         }
+        if respondWhole(response, request: request, exchange: exchange) { return }
         do {
-            if try respondWhole(response, exchange: exchange) { return }
             let file = try start(response, exchange: exchange)
             var trailers = Headers()
             switch response.body {
