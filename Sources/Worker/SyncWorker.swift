@@ -7,9 +7,9 @@ import Platform
 import Synchronization
 
 /// The `sync` worker: `--threads` request threads serve requests with blocking I/O, and wait for
-/// them on an epoll set of their own (leader/followers): the thread that epoll wakes for a
-/// connection reads it, serves the request it holds right there, and re-arms it — no hand-off
-/// between threads per request. A loop thread accepts, keeps the timers, runs signals and control,
+/// them on an epoll set of their own (leader/followers: one thread at a time waits there, see
+/// `PollerSeat`): the thread that takes a connection's event reads it, serves the request it holds
+/// right there, and re-arms it — no hand-off between threads per request. A loop thread accepts, keeps the timers, runs signals and control,
 /// and owns WebSockets. Idle keep-alive connections and slow heads never hold a request thread: a
 /// thread reads what has arrived without blocking and re-arms the connection until a head is whole.
 ///
@@ -21,8 +21,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     let app: arbiter_app
     /// The loop thread's: listeners, its wake-up, signals, the control socket, WebSockets.
     private let epoll: Epoll
-    /// Request threads wait here: HTTP connections between requests, and `handed`.
+    /// Request threads wait here, one at a time (`seat`): HTTP connections between requests, and `handed`.
     private let ready: Epoll
+    /// Who of the request threads waits in `ready`.
+    private let seat = PollerSeat()
     private let wake: WakeUp
     /// Readable while `handedConnections` is not empty (registered level-triggered in `ready`).
     private let handed: WakeUp
@@ -363,14 +365,14 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     // MARK: request threads
 
-    /// A request thread's life: wait in `ready` for a connection with news (or one the loop
-    /// handed over), serve it, let go of it, wait again.
+    /// A request thread's life: take the seat, take the next connection with news from `ready` (or
+    /// one the loop handed over), leave the seat, serve the connection, let go of it, again.
     private func follow(on thread: RequestThread) {
-        var events = [UInt32](repeating: 0, count: 1)
-        var tokens = [UInt64](repeating: 0, count: 1)
         while true {
-            guard ready.wait(into: &events, &tokens, timeout: -1) == 1 else { continue }
-            if Token.kind(tokens[0]) == Token.wake {
+            seat.take()
+            let (events, token) = seat.nextEvent(in: ready)
+            seat.leave()
+            if Token.kind(token) == Token.wake {
                 // Drained under the lock once the list is empty, also when another thread took the
                 // last one: `handed` is level-triggered and would wake every waiting thread again.
                 let next = handedConnections.withLock { list -> ServerConnection? in
@@ -379,16 +381,23 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                     return first
                 }
                 // Held for a request thread already (`dispatch`).
-                if let next { serve(next, on: thread) }
+                if let next { timed { serve(next, on: thread) } }
                 continue
             }
-            guard let connection = table.withLock({ $0[Token.fd(tokens[0])] }),
+            guard let connection = table.withLock({ $0[Token.fd(token)] }),
                   claim(connection, as: Holder.requestThread) else { continue }
             inFlight.add(1, ordering: .relaxed)
             connection.owner = thread
-            connection.handle(events: events[0])
-            serve(connection, on: thread)
+            connection.handle(events: events)
+            timed { serve(connection, on: thread) }
         }
+    }
+
+    /// Tells the seat how long a thread was away serving.
+    private func timed(_ serving: () -> Void) {
+        let start = Clock.monotonic()
+        serving()
+        seat.served(seconds: Clock.monotonic() - start)
     }
 
     /// On a request thread that holds the connection: serves the request it holds, then any

@@ -173,6 +173,19 @@ extension Integration {
             }
         }
 
+        /// The sync worker's request threads wait for requests one at a time (`PollerSeat`); a
+        /// request that holds its thread passes that wait on, so with `--threads 4` four blocked
+        /// requests run at once, and none waits behind another. Twice: the second round finds the
+        /// threads as the first left them.
+        @Test func blockedRequestsRunSideBySideOnEveryRequestThread() throws {
+            try withServer(["fixtures:rendezvous", "-k", "sync", "-w", "1", "--threads", "4"]) { server in
+                for group in ["first", "second"] {
+                    let results = concurrently(4) { _ in try httpGet(port: server.port, "/meet?n=4&group=\(group)", timeout: 30) }
+                    #expect(results.map { (try? $0.get())?.text } == Array(repeating: "met 4", count: 4))
+                }
+            }
+        }
+
         /// Connections that send nothing cost a descriptor and a timer: they hold back no one.
         @Test(arguments: ["sync", "async"])
         func silentConnectionsDoNotDelayARealRequest(worker: String) throws {

@@ -1,0 +1,203 @@
+import Glibc
+import Synchronization
+
+/// The right to wait in the sync worker's epoll set for the next connection with news: one request
+/// thread holds it at a time; the others sleep on a bench, where arriving requests do not wake them.
+///
+/// Why one: the kernel wakes a waiting thread for every event. When every request thread waited in
+/// epoll, each request woke one (1.3 context switches per request, measured under load), although the
+/// thread that had just served a request was about to ask for the next one. With one waiter, that
+/// thread takes the seat again and finds the next event without sleeping, as an event loop does.
+///
+/// A request that takes long must not make the other connections wait for it, so the seat passes on:
+/// - at once, when the last request a thread served took longer than half of `grace` (the
+///   application holds its threads, as a blocking one does): a thread that leaves the seat then
+///   wakes a benched one to take it;
+/// - within `grace` otherwise: one benched thread, the standby, wakes every `grace` and takes the seat
+///   when it finds it empty, so a connection waits at most about `grace` behind a request that turned
+///   out slow. After `dormantAfter` checks that found the seat taken (an idle worker: its holder sleeps
+///   in epoll), the standby sleeps without a timeout, and the next thread to leave the seat wakes it.
+///
+/// Events taken from epoll in one wait and not yet served belong to the seat: each holder takes the
+/// next before it waits again.
+final class PollerSeat: @unchecked Sendable {
+    /// Odd while taken, even while free; taken by compare-exchange and left by its holder, each
+    /// adding one, so the standby can tell one vacancy from the next. Taking it (acquiring) and
+    /// leaving it (releasing) hand over the event buffers below.
+    private let generation = Atomic<UInt64>(0)
+    /// Set by the standby (under `mutex`) before it sleeps without a timeout; read by `leave`.
+    private let standbyDormant = Atomic<Bool>(false)
+    /// Whether a thread is the standby: `none`, `summoned` (a benched thread was woken to be it) or
+    /// `present` (written under `mutex`, read by `leave` without it).
+    private let standby = Atomic<Int>(Standby.none)
+    private enum Standby {
+        static let none = 0
+        static let summoned = 1
+        static let present = 2
+    }
+    /// Threads asleep on the bench, not counting the standby (written under `mutex`, read by `leave`).
+    private let benched = Atomic<Int>(0)
+    /// The last request a thread served took longer than half of `grace` (written by any thread as
+    /// it finishes one, read by `leave`).
+    private let slow = Atomic<Bool>(false)
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let benchCondition: UnsafeMutablePointer<pthread_cond_t>
+    private let standbyCondition: UnsafeMutablePointer<pthread_cond_t>
+    private let grace: Double
+    private let dormantAfter: Int
+
+    /// The seat holder's: events from the last wait; those from `next` on are not served yet.
+    private var events: [UInt32]
+    private var tokens: [UInt64]
+    private var next = 0
+    private var count = 0
+
+    /// - Parameters:
+    ///   - batch: how many events one wait in epoll may take.
+    ///   - grace: seconds between the standby's checks.
+    ///   - dormantAfter: checks that find the seat taken before the standby sleeps until woken.
+    init(batch: Int = 16, grace: Double = 0.001, dormantAfter: Int = 20) {
+        events = [UInt32](repeating: 0, count: batch)
+        tokens = [UInt64](repeating: 0, count: batch)
+        self.grace = grace
+        self.dormantAfter = dormantAfter
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        benchCondition = .allocate(capacity: 1)
+        benchCondition.initialize(to: pthread_cond_t())
+        pthread_cond_init(benchCondition, &attributes)
+        standbyCondition = .allocate(capacity: 1)
+        standbyCondition.initialize(to: pthread_cond_t())
+        pthread_cond_init(standbyCondition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(benchCondition)
+        pthread_cond_destroy(standbyCondition)
+        pthread_mutex_destroy(mutex)
+        benchCondition.deallocate()
+        standbyCondition.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Returns once the calling thread holds the seat: at once when it is free, else after sleeping
+    /// on the bench (or as the standby) until it is.
+    func take() {
+        if tryTake() { return }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        var isStandby = false
+        var mayTake = true  // false only after a standby's check that found a vacancy too young
+        var takenChecks = 0  // the standby's consecutive checks that found the seat taken
+        var vacancy: UInt64?  // the free generation the standby's last check found
+        var overdue = false  // the standby found the same vacancy twice
+        while true {
+            if mayTake && tryTake() {
+                if isStandby { standby.store(Standby.none, ordering: .sequentiallyConsistent) }
+                // Its holder was away a whole `grace`: requests are slow now.
+                if overdue { slow.store(true, ordering: .relaxed) }
+                return
+            }
+            mayTake = true
+            overdue = false
+            if !isStandby && standby.load(ordering: .relaxed) != Standby.present {
+                isStandby = true
+                standby.store(Standby.present, ordering: .sequentiallyConsistent)
+            }
+            guard isStandby else {
+                benched.add(1, ordering: .relaxed)
+                pthread_cond_wait(benchCondition, mutex)
+                benched.subtract(1, ordering: .relaxed)
+                // Woken to be the standby (or by chance while one is wanted): it is this thread.
+                if standby.load(ordering: .relaxed) == Standby.summoned {
+                    isStandby = true
+                    standby.store(Standby.present, ordering: .sequentiallyConsistent)
+                }
+                continue
+            }
+            guard takenChecks >= dormantAfter else {
+                var deadline = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &deadline)
+                let nanoseconds = Int(deadline.tv_nsec) + Int(grace * 1e9)
+                deadline.tv_sec += nanoseconds / 1_000_000_000
+                deadline.tv_nsec = nanoseconds % 1_000_000_000
+                // Woken by a leave: take the seat if it is free. On a timeout, only if it is free
+                // since the same leave as at the last check: its holder has been away a whole
+                // `grace`. A seat left and taken again meanwhile has a busy holder, not a slow one.
+                if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 { continue }
+                let current = generation.load(ordering: .relaxed)
+                if current & 1 == 1 {
+                    takenChecks += 1
+                    vacancy = nil
+                    mayTake = false
+                } else {
+                    takenChecks = 0
+                    overdue = vacancy == current
+                    mayTake = overdue
+                    vacancy = current
+                }
+                continue
+            }
+            // Dekker with `leave`: it frees the seat, then reads this flag; this sets the flag, then
+            // reads the seat. One of the two sees the other's write.
+            // Woken, it checks again after `grace` like any standby (the seat's holder, back from a
+            // quick request, has most likely taken it again by then).
+            standbyDormant.store(true, ordering: .sequentiallyConsistent)
+            if generation.load(ordering: .sequentiallyConsistent) & 1 == 1 { pthread_cond_wait(standbyCondition, mutex) }
+            standbyDormant.store(false, ordering: .relaxed)
+            takenChecks = 0
+            vacancy = nil
+            mayTake = slow.load(ordering: .relaxed)
+        }
+    }
+
+    /// The seat holder: the next event (mask, token), from the last wait's batch or a new wait in `set`.
+    func nextEvent(in set: Epoll) -> (events: UInt32, token: UInt64) {
+        while next == count {
+            count = set.wait(into: &events, &tokens, timeout: -1)
+            next = 0
+        }
+        defer { next += 1 }
+        return (events[next], tokens[next])
+    }
+
+    /// Any thread, having served what it left the seat for: how long that took. A quick one ends
+    /// a slow spell. (Only the standby starts one: a request can look slow here because its
+    /// thread waited for a CPU, and threads woken for that would only wait for one too.)
+    func served(seconds: Double) {
+        if seconds < grace / 2 && slow.load(ordering: .relaxed) { slow.store(false, ordering: .relaxed) }
+    }
+
+    /// The holder gives the seat up, to serve what it took. When requests are slow, the one taken
+    /// now may be too: a benched thread is woken to take the seat at once.
+    func leave() {
+        let promoting = slow.load(ordering: .relaxed)
+        generation.store(generation.load(ordering: .relaxed) + 1, ordering: .sequentiallyConsistent)
+        let needsStandby = standby.load(ordering: .sequentiallyConsistent) == Standby.none && benched.load(ordering: .relaxed) > 0
+        let dormant = standbyDormant.load(ordering: .sequentiallyConsistent)
+        guard promoting || needsStandby || dormant else { return }
+        pthread_mutex_lock(mutex)
+        if dormant || (promoting && benched.load(ordering: .relaxed) == 0) { pthread_cond_signal(standbyCondition) }
+        if needsStandby && standby.load(ordering: .relaxed) == Standby.none && benched.load(ordering: .relaxed) > 0 {
+            // One summons: until the woken thread runs, later leaves do not wake more.
+            standby.store(Standby.summoned, ordering: .relaxed)
+            pthread_cond_signal(benchCondition)
+        } else if promoting {
+            pthread_cond_signal(benchCondition)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// The standby sleeps until a holder leaves the seat (for tests).
+    var standbyIsDormant: Bool { standbyDormant.load(ordering: .relaxed) }
+
+    private func tryTake() -> Bool {
+        let current = generation.load(ordering: .relaxed)
+        return current & 1 == 0 && generation.compareExchange(expected: current, desired: current + 1, ordering: .acquiring).exchanged
+    }
+}
