@@ -1,6 +1,7 @@
 import CArbiter
 import Glibc
 import Platform
+import Synchronization
 
 /// The async worker's executor: jobs (Swift task jobs from the application, through the host's C
 /// `enqueue`) and closures (exchange calls made off the loop thread) run in order on the loop thread;
@@ -25,6 +26,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     let wake: WakeUp
     private let remote = Lock<[UnsafeWork]>([])
+    /// Set by other threads after they add to `remote`; the loop takes `remote`'s lock only when it
+    /// is set (most turns find nothing there).
+    private let remoteAdded = Atomic<Bool>(false)
     private var local: [Work] = []
     /// The other buffer of `local`: the two alternate, so a turn allocates no queue.
     private var spare: [Work] = []
@@ -63,6 +67,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             startThread(name: "late-job") { if case .job(let job) = work.work { job.run(job.context, job.job) } }
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .job(job))) }
+            remoteAdded.store(true, ordering: .releasing)
             wake.signal()
         }
     }
@@ -77,6 +82,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             Self.runLate([(deadline, job)])
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .timer(job, deadline))) }
+            remoteAdded.store(true, ordering: .releasing)
             wake.signal()
         }
     }
@@ -126,6 +132,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             local.append(.closure(body))
         } else {
             remote.withLock { $0.append(UnsafeWork(work: .closure(body))) }
+            remoteAdded.store(true, ordering: .releasing)
             wake.signal()
         }
     }
@@ -137,11 +144,13 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         var batch: [Work] = []
         swap(&batch, &spare)  // an empty buffer with capacity…
         swap(&batch, &local)  // …becomes `local`; the batch is what `local` held
-        let incoming = remote.withLock { queue in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        if remoteAdded.load(ordering: .relaxed) && remoteAdded.exchange(false, ordering: .acquiring) {
+            let incoming = remote.withLock { queue in
+                defer { queue.removeAll(keepingCapacity: true) }
+                return queue
+            }
+            batch += incoming.map(\.work)
         }
-        batch += incoming.map(\.work)
         if !timers.isEmpty {
             let now = Clock.monotonic()
             while let job = timers.popDue(now: now) { batch.append(.job(job)) }
