@@ -77,8 +77,17 @@ final class ServerConnection: @unchecked Sendable {
     /// Sync worker: the request thread gave the connection to the loop thread during `drive` (an
     /// upgrade); written and read by that request thread only, which must not touch it again.
     var detached = false
-    /// Async worker: the events registered with epoll.
+    /// The events registered with epoll (async worker: the loop's; sync worker: whoever holds the
+    /// connection, without the edge-triggered or one-shot flag).
     var interest: UInt32 = 0
+    /// Sync worker: registered edge-triggered (plain TCP), so a request thread that lets go of it
+    /// with its socket drained need not re-arm it; else one-shot (TLS: its session can hold input
+    /// that epoll does not see). Set by the loop before it registers the connection.
+    var edgeTriggered = false
+    /// The last read ended with the socket drained (a short read, or nothing to read): anything
+    /// that arrives later is a new edge. False when reading stopped at the read-ahead bound.
+    /// Whoever reads the connection writes it.
+    private(set) var inputDrained = false
     /// Async worker: a request waits to start in `AsyncWorker.deferredStarts` until application
     /// code returns (loop thread).
     var waitsToStart = false
@@ -387,7 +396,10 @@ extension ServerConnection {
         let scratch = UnsafeMutableRawBufferPointer(start: arbiter_thread_scratch(), count: Int(ARBITER_SCRATCH_SIZE))
         while true {
             let budget = machine.readBudget
-            guard budget > 0 else { return news }
+            guard budget > 0 else {
+                inputDrained = false
+                return news
+            }
             let room = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<min(budget, scratch.count)])
             switch transport.read(into: room) {
             case .bytes(let n):
@@ -396,13 +408,19 @@ extension ServerConnection {
                 news = true
                 // A short read drained the socket: level-triggered epoll reports what comes next
                 // (but not what a TLS session holds already decrypted).
-                if n < room.count && !transport.hasBufferedInput { return news }
+                if n < room.count && !transport.hasBufferedInput {
+                    inputDrained = true
+                    return news
+                }
             case .wouldBlock:
+                inputDrained = true
                 return news
             case .eof:
+                inputDrained = true
                 machine.inputEnded()
                 return true
             case .error:
+                inputDrained = true
                 machine.peerClosed()
                 return true
             }

@@ -13,9 +13,10 @@ import Synchronization
 /// and owns WebSockets. Idle keep-alive connections and slow heads never hold a request thread: a
 /// thread reads what has arrived without blocking and re-arms the connection until a head is whole.
 ///
-/// A driver of `ConnectionStateMachine`. Connections are registered one-shot, so epoll gives each
-/// readiness to one thread; `ServerConnection.holder` says who holds a connection (see `Holder`),
-/// and an event for a connection someone holds is passed to the holder, never lost.
+/// A driver of `ConnectionStateMachine`. Plain connections are registered edge-triggered, so epoll
+/// reports each arrival once, to one thread (TLS ones one-shot, re-armed after each event);
+/// `ServerConnection.holder` says who holds a connection (see `Holder`), and an event for a
+/// connection someone holds is passed to the holder, never lost.
 final class SyncWorker: ConnectionServer, @unchecked Sendable {
     let context: WorkerContext
     let app: arbiter_app
@@ -75,6 +76,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     }
 
     private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
+    private static let edgeTriggered = UInt32(ARBITER_EPOLLET)
 
     /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
     init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
@@ -190,9 +192,11 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                     configuration: context.connectionConfiguration(for: remote), server: self, owner: loopOwner, now: Clock.monotonic())
                 // Held by the loop until it is registered: no request thread can see it before.
                 connection.holder.store(Holder.loop, ordering: .relaxed)
+                connection.edgeTriggered = !transport.isSecure
+                connection.interest = Events.readable | Events.peerClosed
                 table.withLock { $0[fd] = connection }
                 do {
-                    try ready.add(fd, events: Events.readable | Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, fd))
+                    try ready.add(fd, events: connection.interest | registration(connection), token: Token.make(Token.connection, fd))
                 } catch {
                     close(connection)
                     continue
@@ -203,12 +207,21 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         }
     }
 
-    /// Re-arms a one-shot registration for what the machine waits for: in `ready` for HTTP, in the
-    /// loop's set for a WebSocket.
+    /// Re-arms the registration for what the machine waits for: in `ready` for HTTP, in the loop's
+    /// set for a WebSocket. An edge-triggered one needs nothing when its socket was drained and it
+    /// waits for the same events: what arrives next is an edge. (Re-arming also reports input
+    /// left unread, which an edge never would.)
     private func rearm(_ connection: ServerConnection) {
-        let events = connection.wantedEvents | Self.oneShot
+        let wanted = connection.wantedEvents
+        if connection.edgeTriggered && !connection.inLoopSet && connection.inputDrained && wanted == connection.interest { return }
+        connection.interest = wanted
         let set = connection.inLoopSet ? epoll : ready
-        try? set.modify(connection.fd, events: events, token: Token.make(Token.connection, connection.fd))
+        try? set.modify(connection.fd, events: wanted | registration(connection), token: Token.make(Token.connection, connection.fd))
+    }
+
+    /// How a connection is registered: edge-triggered in `ready` (plain TCP), else one-shot.
+    private func registration(_ connection: ServerConnection) -> UInt32 {
+        connection.edgeTriggered && !connection.inLoopSet ? Self.edgeTriggered : Self.oneShot
     }
 
     /// Loop thread: closes a connection it or a request thread that handed it back holds.
