@@ -1,5 +1,6 @@
 import ArbiterABI
 import Dispatch
+import Glibc
 import HTTP1
 
 /// The server side of one request, reached from the application through `arbiter_exchange`.
@@ -42,13 +43,14 @@ final class Exchange: @unchecked Sendable {
         self.connection = connection
         self.head = head
         forwardedClient = forwarded.map(ForwardedClient.init)
-        raw = .allocate(capacity: 1)
+        // malloc's alignment suits the two pointers; `allocate` would take the aligned-allocation path.
+        raw = malloc(MemoryLayout<arbiter_exchange>.size)!.bindMemory(to: arbiter_exchange.self, capacity: 1)
         raw.initialize(to: arbiter_exchange(calls: Self.callTable, server_data: nil))
         raw.pointee.server_data = Unmanaged.passRetained(self).toOpaque()
     }
 
     deinit {
-        raw.deallocate()
+        free(raw)
     }
 
     /// `handle` returned the application's token (owner thread).
