@@ -2,7 +2,8 @@ import CArbiter
 import Glibc
 import Platform
 
-/// What an epoll registration stands for: the kind in the high 32 bits, the descriptor in the low.
+/// What an epoll registration stands for: the kind in the top 8 bits, a serial in the next 24 (the
+/// sync worker's connections: which connection on that descriptor), the descriptor in the low 32.
 enum Token {
     static let connection: UInt64 = 0
     static let listener: UInt64 = 1
@@ -10,8 +11,11 @@ enum Token {
     static let signal: UInt64 = 3
     static let control: UInt64 = 4
 
-    static func make(_ kind: UInt64, _ fd: Int32) -> UInt64 { kind << 32 | UInt64(UInt32(bitPattern: fd)) }
-    static func kind(_ token: UInt64) -> UInt64 { token >> 32 }
+    static func make(_ kind: UInt64, _ fd: Int32, serial: UInt32 = 0) -> UInt64 {
+        kind << 56 | UInt64(serial & 0xFF_FFFF) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
+    static func kind(_ token: UInt64) -> UInt64 { token >> 56 }
+    static func serial(_ token: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: token >> 32) & 0xFF_FFFF }
     static func fd(_ token: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: token)) }
 }
 

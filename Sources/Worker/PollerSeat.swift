@@ -9,21 +9,22 @@ import Synchronization
 /// thread that had just served a request was about to ask for the next one. With one waiter, that
 /// thread takes the seat again and finds the next event without sleeping, as an event loop does.
 ///
-/// A request that takes long must not make the other connections wait for it, so the seat passes on:
-/// - at once, when the last request a thread served took longer than half of `grace` (the
-///   application holds its threads, as a blocking one does): a thread that leaves the seat then
-///   wakes a benched one to take it;
-/// - within `grace` otherwise: one benched thread, the standby, wakes every `grace` and takes the seat
-///   when it finds it empty, so a connection waits at most about `grace` behind a request that turned
-///   out slow. After `dormantAfter` checks that found the seat taken (an idle worker: its holder sleeps
-///   in epoll), the standby sleeps without a timeout, and the next thread to leave the seat wakes it.
+/// Requests that take long must not make the other connections wait for them, so the seat passes on:
+/// - within about two `grace`: one benched thread, the standby, wakes every `grace` and takes the seat
+///   when two checks in a row find it free (no thread waited in epoll for a whole `grace`: its
+///   holders are busy, with one slow request or a run of requests). After checks that find the
+///   seat taken it checks less often (2, then 4 × `grace`), and after `dormantAfter` of them (an
+///   idle worker: its holder sleeps in epoll) it sleeps until the next thread to leave the seat
+///   wakes it;
+/// - at once during a slow spell: from such a takeover until a thread serves a request in less than
+///   half of `grace`, a thread that leaves the seat wakes a benched one to take it (the application
+///   holds its threads, as a blocking one does, and more of them are needed now).
 ///
 /// Events taken from epoll in one wait and not yet served belong to the seat: each holder takes the
 /// next before it waits again.
 final class PollerSeat: @unchecked Sendable {
     /// Odd while taken, even while free; taken by compare-exchange and left by its holder, each
-    /// adding one, so the standby can tell one vacancy from the next. Taking it (acquiring) and
-    /// leaving it (releasing) hand over the event buffers below.
+    /// adding one. Taking it (acquiring) and leaving it (releasing) hand over the event buffers below.
     private let generation = Atomic<UInt64>(0)
     /// Set by the standby (under `mutex`) before it sleeps without a timeout; read by `leave`.
     private let standbyDormant = Atomic<Bool>(false)
@@ -37,8 +38,8 @@ final class PollerSeat: @unchecked Sendable {
     }
     /// Threads asleep on the bench, not counting the standby (written under `mutex`, read by `leave`).
     private let benched = Atomic<Int>(0)
-    /// The last request a thread served took longer than half of `grace` (written by any thread as
-    /// it finishes one, read by `leave`).
+    /// A slow spell (set by the standby as it takes the seat, cleared by any thread that served a
+    /// request quickly, read by `leave`).
     private let slow = Atomic<Bool>(false)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let benchCondition: UnsafeMutablePointer<pthread_cond_t>
@@ -56,7 +57,7 @@ final class PollerSeat: @unchecked Sendable {
     ///   - batch: how many events one wait in epoll may take.
     ///   - grace: seconds between the standby's checks.
     ///   - dormantAfter: checks that find the seat taken before the standby sleeps until woken.
-    init(batch: Int = 16, grace: Double = 0.001, dormantAfter: Int = 20) {
+    init(batch: Int = 16, grace: Double = 0.001, dormantAfter: Int = 10) {
         events = [UInt32](repeating: 0, count: batch)
         tokens = [UInt64](repeating: 0, count: batch)
         self.grace = grace
@@ -92,19 +93,17 @@ final class PollerSeat: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         var isStandby = false
-        var mayTake = true  // false only after a standby's check that found a vacancy too young
+        var mayTake = true  // false after a standby's check that did not find the seat free twice
         var takenChecks = 0  // the standby's consecutive checks that found the seat taken
-        var vacancy: UInt64?  // the free generation the standby's last check found
-        var overdue = false  // the standby found the same vacancy twice
+        var sawVacancy = false  // the standby's last check found the seat free
         while true {
             if mayTake && tryTake() {
                 if isStandby { standby.store(Standby.none, ordering: .sequentiallyConsistent) }
-                // Its holder was away a whole `grace`: requests are slow now.
-                if overdue { slow.store(true, ordering: .relaxed) }
+                // Two checks found no thread waiting in epoll: requests are slow now.
+                if sawVacancy { slow.store(true, ordering: .relaxed) }
                 return
             }
             mayTake = true
-            overdue = false
             if !isStandby && standby.load(ordering: .relaxed) != Standby.present {
                 isStandby = true
                 standby.store(Standby.present, ordering: .sequentiallyConsistent)
@@ -121,25 +120,29 @@ final class PollerSeat: @unchecked Sendable {
                 continue
             }
             guard takenChecks >= dormantAfter else {
+                // Every `grace` while it finds the seat free (or just found it taken), then less
+                // often: 2 and 4 × `grace`.
+                let interval = sawVacancy ? grace : grace * Double(1 << min(takenChecks, 2))
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let nanoseconds = Int(deadline.tv_nsec) + Int(grace * 1e9)
+                let nanoseconds = Int(deadline.tv_nsec) + Int(interval * 1e9)
                 deadline.tv_sec += nanoseconds / 1_000_000_000
                 deadline.tv_nsec = nanoseconds % 1_000_000_000
-                // Woken by a leave: take the seat if it is free. On a timeout, only if it is free
-                // since the same leave as at the last check: its holder has been away a whole
-                // `grace`. A seat left and taken again meanwhile has a busy holder, not a slow one.
-                if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 { continue }
-                let current = generation.load(ordering: .relaxed)
-                if current & 1 == 1 {
+                // Woken by a leave: take the seat if it is free. On a timeout, only if this check
+                // and the last found it free: no thread waited in epoll for a whole `grace` (its
+                // holders are busy with requests, one after another or a slow one).
+                if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 {
+                    sawVacancy = false
+                    continue
+                }
+                if generation.load(ordering: .relaxed) & 1 == 1 {
                     takenChecks += 1
-                    vacancy = nil
+                    sawVacancy = false
                     mayTake = false
                 } else {
                     takenChecks = 0
-                    overdue = vacancy == current
-                    mayTake = overdue
-                    vacancy = current
+                    mayTake = sawVacancy
+                    sawVacancy = true
                 }
                 continue
             }
@@ -151,7 +154,7 @@ final class PollerSeat: @unchecked Sendable {
             if generation.load(ordering: .sequentiallyConsistent) & 1 == 1 { pthread_cond_wait(standbyCondition, mutex) }
             standbyDormant.store(false, ordering: .relaxed)
             takenChecks = 0
-            vacancy = nil
+            sawVacancy = false
             mayTake = slow.load(ordering: .relaxed)
         }
     }
@@ -166,8 +169,8 @@ final class PollerSeat: @unchecked Sendable {
         return (events[next], tokens[next])
     }
 
-    /// Any thread, having served what it left the seat for: how long that took. A quick one ends
-    /// a slow spell. (Only the standby starts one: a request can look slow here because its
+    /// Any thread, having served a request it left the seat for: how long that took. A quick one
+    /// ends a slow spell. (Only the standby starts one: a request can look slow here because its
     /// thread waited for a CPU, and threads woken for that would only wait for one too.)
     func served(seconds: Double) {
         if seconds < grace / 2 && slow.load(ordering: .relaxed) { slow.store(false, ordering: .relaxed) }

@@ -80,6 +80,9 @@ final class ServerConnection: @unchecked Sendable {
     /// The events registered with epoll (async worker: the loop's; sync worker: whoever holds the
     /// connection, without the edge-triggered or one-shot flag).
     var interest: UInt32 = 0
+    /// Sync worker: tells this connection's epoll events from those of an earlier connection on the
+    /// same descriptor (its token carries it). Set by the loop before it registers the connection.
+    var serial: UInt32 = 0
     /// Sync worker: registered edge-triggered (plain TCP), so a request thread that lets go of it
     /// with its socket drained need not re-arm it; else one-shot (TLS: its session can hold input
     /// that epoll does not see). Set by the loop before it registers the connection.
@@ -406,8 +409,8 @@ extension ServerConnection {
                 WorkerCounters.add(WorkerCounters.Field.bytesReceived, n)
                 machine.received(UnsafeRawBufferPointer(rebasing: room[0..<n]), now: Clock.turn())
                 news = true
-                // A short read drained the socket: level-triggered epoll reports what comes next
-                // (but not what a TLS session holds already decrypted).
+                // A short read drained the socket: epoll reports what comes next (level-triggered,
+                // or as a new edge), but not what a TLS session holds already decrypted.
                 if n < room.count && !transport.hasBufferedInput {
                     inputDrained = true
                     return news

@@ -9,9 +9,10 @@ import Synchronization
 /// The `sync` worker: `--threads` request threads serve requests with blocking I/O, and wait for
 /// them on an epoll set of their own (leader/followers: one thread at a time waits there, see
 /// `PollerSeat`): the thread that takes a connection's event reads it, serves the request it holds
-/// right there, and re-arms it — no hand-off between threads per request. A loop thread accepts, keeps the timers, runs signals and control,
-/// and owns WebSockets. Idle keep-alive connections and slow heads never hold a request thread: a
-/// thread reads what has arrived without blocking and re-arms the connection until a head is whole.
+/// right there, and lets go of it — no hand-off between threads per request. A loop thread accepts,
+/// keeps the timers, runs signals and control, and owns WebSockets. Idle keep-alive connections and
+/// slow heads never hold a request thread: a thread reads what has arrived without blocking and lets
+/// go of the connection until a head is whole.
 ///
 /// A driver of `ConnectionStateMachine`. Plain connections are registered edge-triggered, so epoll
 /// reports each arrival once, to one thread (TLS ones one-shot, re-armed after each event);
@@ -30,7 +31,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// Readable while `handedConnections` is not empty (registered level-triggered in `ready`).
     private let handed: WakeUp
     private let signals: SignalPipe
-    /// Connections whose next request the loop found ready (rare: a sweep or a stop drove them);
+    /// Connections whose next request the loop found ready (rare: the loop drove them at accept,
+    /// in a sweep or in a stop);
     /// any thread takes them under the lock, which also drains `handed` once it is empty.
     private let handedConnections = Lock<[ServerConnection]>([])
     /// Connections request threads handed back to the loop: to close, or upgraded to WebSocket.
@@ -51,6 +53,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private let table = Lock(ConnectionTable())
     /// Loop thread only.
     private var accepting: AcceptPolicy
+    private var nextSerial: UInt32 = 0
     private var announcedRecycling = false
     private var lastSweep = 0.0
     /// While stopping: when idle connections are closed (loop thread only).
@@ -62,7 +65,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Values of `ServerConnection.holder`. Whoever moves a connection from `parked` holds it; one
     /// who finds it held marks the event (`…WithEvent`) for the holder, who serves it before
-    /// letting go. A holder re-arms the connection before it lets go.
+    /// letting go. A holder re-arms the connection, where it needs it (`rearm`), before it lets go.
     enum Holder {
         /// Registered and waiting for an event (a WebSocket: the loop's, between events).
         static let parked = 0
@@ -152,7 +155,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 case Token.signal: context.handle(signals: signals.drain(), gracefulStop: beginGracefulStop)
                 case Token.control:
                     if context.masterIsGone(watchedBy: epoll) { beginGracefulStop(reason: "master exit") }
-                default: webSocketEvent(fd, events[i])
+                default: webSocketEvent(token, events[i])
                 }
             }
             sweep()
@@ -193,10 +196,12 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 // Held by the loop until it is registered: no request thread can see it before.
                 connection.holder.store(Holder.loop, ordering: .relaxed)
                 connection.edgeTriggered = !transport.isSecure
+                nextSerial &+= 1
+                connection.serial = nextSerial & 0xFF_FFFF
                 connection.interest = Events.readable | Events.peerClosed
                 table.withLock { $0[fd] = connection }
                 do {
-                    try ready.add(fd, events: connection.interest | registration(connection), token: Token.make(Token.connection, fd))
+                    try ready.add(fd, events: connection.interest | registration(connection), token: token(connection))
                 } catch {
                     close(connection)
                     continue
@@ -216,7 +221,20 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         if connection.edgeTriggered && !connection.inLoopSet && connection.inputDrained && wanted == connection.interest { return }
         connection.interest = wanted
         let set = connection.inLoopSet ? epoll : ready
-        try? set.modify(connection.fd, events: wanted | registration(connection), token: Token.make(Token.connection, connection.fd))
+        try? set.modify(connection.fd, events: wanted | registration(connection), token: token(connection))
+    }
+
+    private func token(_ connection: ServerConnection) -> UInt64 {
+        Token.make(Token.connection, connection.fd, serial: connection.serial)
+    }
+
+    /// A request thread about to wait for a body with blocking reads: what arrives meanwhile need
+    /// not be reported in `ready`, where each arrival would wake the seat's holder for nothing.
+    /// `rearm` restores the registration when the thread lets go.
+    private func quiet(_ connection: ServerConnection) {
+        guard connection.edgeTriggered, !connection.inLoopSet, connection.interest & Events.readable != 0 else { return }
+        connection.interest &= ~Events.readable
+        try? ready.modify(connection.fd, events: connection.interest | Self.edgeTriggered, token: token(connection))
     }
 
     /// How a connection is registered: edge-triggered in `ready` (plain TCP), else one-shot.
@@ -278,8 +296,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     }
 
     /// Loop thread: an event on a WebSocket (the only connections in the loop's own set).
-    private func webSocketEvent(_ fd: Int32, _ events: UInt32) {
-        guard let connection = table.withLock({ $0[fd] }), hold(connection) else { return }
+    private func webSocketEvent(_ token: UInt64, _ events: UInt32) {
+        guard let connection = table.withLock({ $0[Token.fd(token)] }), connection.serial == Token.serial(token),
+              hold(connection) else { return }
         connection.handle(events: events)
         process(connection)
     }
@@ -307,7 +326,13 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Loop thread: a connection it holds has a request ready; a request thread takes it over.
     private func dispatch(_ connection: ServerConnection) {
-        connection.holder.store(Holder.requestThread, ordering: .releasing)
+        // An event marked for the loop meanwhile stays marked, now for the request thread: an
+        // edge-triggered connection gets no second one.
+        while true {
+            let current = connection.holder.load(ordering: .acquiring)
+            let next = current == Holder.loopWithEvent ? Holder.requestThreadWithEvent : Holder.requestThread
+            if connection.holder.compareExchange(expected: current, desired: next, ordering: .acquiringAndReleasing).exchanged { break }
+        }
         inFlight.add(1, ordering: .relaxed)
         handedConnections.withLock { $0.append(connection) }
         handed.signal()
@@ -330,7 +355,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             connection.holder.store(Holder.loop, ordering: .releasing)
             connection.inLoopSet = true
             ready.remove(connection.fd)
-            try? epoll.add(connection.fd, events: Events.peerClosed | Self.oneShot, token: Token.make(Token.connection, connection.fd))
+            try? epoll.add(connection.fd, events: Events.peerClosed | Self.oneShot, token: token(connection))
             connection.writeAvailable()
             connection.readAvailable()
             process(connection)
@@ -383,67 +408,86 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func follow(on thread: RequestThread) {
         while true {
             seat.take()
-            let (events, token) = seat.nextEvent(in: ready)
+            let (connection, events) = nextConnection()
             seat.leave()
+            if let events {
+                inFlight.add(1, ordering: .relaxed)
+                connection.owner = thread
+                connection.handle(events: events)
+            }
+            let start = Clock.monotonic()
+            if serve(connection, on: thread) { seat.served(seconds: Clock.monotonic() - start) }
+        }
+    }
+
+    /// The seat's holder: the next connection for this thread, with its event (nil for one the loop
+    /// handed over, held for a request thread already). An event for a connection someone else holds
+    /// is marked for its holder on the way, and one for a connection that is gone is dropped,
+    /// without giving the seat up.
+    private func nextConnection() -> (ServerConnection, events: UInt32?) {
+        while true {
+            let (events, token) = seat.nextEvent(in: ready)
             if Token.kind(token) == Token.wake {
                 // Drained under the lock once the list is empty, also when another thread took the
-                // last one: `handed` is level-triggered and would wake every waiting thread again.
+                // last one: `handed` is level-triggered.
                 let next = handedConnections.withLock { list -> ServerConnection? in
                     let first = list.isEmpty ? nil : list.removeFirst()
                     if list.isEmpty { handed.drain() }
                     return first
                 }
-                // Held for a request thread already (`dispatch`).
-                if let next { timed { serve(next, on: thread) } }
+                if let next { return (next, nil) }
                 continue
             }
-            guard let connection = table.withLock({ $0[Token.fd(token)] }),
+            // An event waits in the seat's batch until a thread takes it: its connection may have
+            // been closed meanwhile, and its descriptor given to a new one (the serial tells).
+            guard let connection = table.withLock({ $0[Token.fd(token)] }), connection.serial == Token.serial(token),
                   claim(connection, as: Holder.requestThread) else { continue }
-            inFlight.add(1, ordering: .relaxed)
-            connection.owner = thread
-            connection.handle(events: events)
-            timed { serve(connection, on: thread) }
+            return (connection, events)
         }
-    }
-
-    /// Tells the seat how long a thread was away serving.
-    private func timed(_ serving: () -> Void) {
-        let start = Clock.monotonic()
-        serving()
-        seat.served(seconds: Clock.monotonic() - start)
     }
 
     /// On a request thread that holds the connection: serves the request it holds, then any
     /// request already pipelined behind it, then lets go of it (or hands it to the loop to close).
-    /// A head still arriving is not waited for: the connection is re-armed and the thread is free.
-    private func serve(_ connection: ServerConnection, on thread: RequestThread) {
+    /// A head still arriving is not waited for: the connection is let go of and the thread is free.
+    /// Whether a request ran.
+    @discardableResult
+    private func serve(_ connection: ServerConnection, on thread: RequestThread) -> Bool {
         connection.owner = thread
+        var ran = false
         while true {
             // Upgraded to WebSocket and handed to the loop (by `service`): no longer this thread's.
-            if connection.detached { return released() }
+            if connection.detached {
+                released()
+                return ran
+            }
             if stopping.load(ordering: .relaxed) || recycling.load(ordering: .relaxed) {
                 connection.machine.stopKeepAlive(drainUntil: nil)
             }
             if let head = connection.takeStart() {
+                ran = true
                 run(head, on: connection, thread: thread)
-                if connection.detached { return released() }
+                if connection.detached {
+                    released()
+                    return ran
+                }
             }
             let outcome = pump(connection)
             if connection.detached {
                 handOver(connection)
-                return released()
+                released()
+                return ran
             }
             switch outcome {
             case .start:
                 continue
             case .close:
                 handBack(connection, close: true, thread: thread)
-                return
+                return ran
             case .idle:
                 if connection.readBuffered() { continue }
                 guard connection.machine.isServing else {
-                    if handBack(connection, close: false, thread: thread) { return }
-                    continue  // an event came while it was re-armed: serve it here
+                    if handBack(connection, close: false, thread: thread) { return ran }
+                    continue  // an event came meanwhile: serve it here
                 }
                 // The application runs elsewhere (an async application's task): carry out its
                 // calls, and notice a client that leaves.
@@ -509,9 +553,12 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 continue
             }
             if connection.waitsForBody {
-                if !connection.readAvailable() && !connection.transport.wait(readable: true, timeout: 1) {
-                    progressedWaitingOnClient(connection)
-                    connection.machine.tick(now: Clock.monotonic())
+                if !connection.readAvailable() {
+                    quiet(connection)
+                    if !connection.transport.wait(readable: true, timeout: 1) {
+                        progressedWaitingOnClient(connection)
+                        connection.machine.tick(now: Clock.monotonic())
+                    }
                 }
                 continue
             }
@@ -587,9 +634,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         WorkerContext.count(summary)
     }
 
-    /// The request thread is done with the connection: the loop closes it, or it waits re-armed
-    /// for its next head. Re-armed before it is let go, so no other thread can have closed it (and
-    /// reused its descriptor). False when an event came meanwhile: this thread still holds it.
+    /// The request thread is done with the connection: the loop closes it, or it waits for its next
+    /// head. Re-armed (where it needs it) before it is let go, so no other thread can have closed it
+    /// (and reused its descriptor). False when an event came meanwhile: this thread still holds it.
     @discardableResult
     private func handBack(_ connection: ServerConnection, close: Bool, thread: RequestThread) -> Bool {
         if close {

@@ -57,7 +57,7 @@ import Testing
             seat.take()
             shared.took.store(true, ordering: .releasing)
         }
-        // Fifty checks of the standby's find the seat taken.
+        // The standby's checks (ten, then it sleeps until a leave) find the seat taken.
         usleep(100_000)
         let tookWhileHeld = shared.took.load(ordering: .acquiring)
         #expect(!tookWhileHeld)
