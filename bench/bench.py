@@ -215,6 +215,14 @@ def main():
     results["gthread8"] = measure("gunicorn -k gthread -w 2 --threads 8", gunicorn("gthread", 2, 8), 2, 64, "/")
     results["gsync"] = measure("gunicorn -k sync -w 2", gunicorn("sync", 2), 2, 64, "/")
 
+    # A blocking handler that holds its thread 0.3 ms (a quick database call): the sync worker must
+    # spread such requests over its threads, not run them one after another.
+    print("2 workers, 64 connections, GET /sleep?seconds=0.0003 (a blocking 0.3 ms call)")
+    blocking = {
+        "sync32": measure("arbiter -k sync -w 2 --threads 32", arbiter("hellosync:application", "sync", 2, "--threads", "32"), 2, 64, "/sleep?seconds=0.0003"),
+        "gthread32": measure("gunicorn -k gthread -w 2 --threads 32", gunicorn("gthread", 2, 32), 2, 64, "/sleep?seconds=0.0003"),
+    }
+
     sleeps = {}
     for n in (1000, 10000):
         print(f"one worker, {n} concurrent GET /sleep?seconds=1")
@@ -253,6 +261,9 @@ def main():
           f"{r['sync8']['rps'] / r['gthread8']['rps']:.2f}× | ≥ 4× |")
     print(f"| hello req/s, sync --threads 8 vs gunicorn sync | {r['sync8']['rps']:.0f} | {r['gsync']['rps']:.0f} | "
           f"{r['sync8']['rps'] / r['gsync']['rps']:.2f}× | |")
+    b, g = blocking["sync32"], blocking["gthread32"]
+    print(f"| blocking 0.3 ms handler req/s, sync --threads 32 vs gunicorn gthread --threads 32 | {b['rps']:.0f} | {g['rps']:.0f} | "
+          f"{b['rps'] / g['rps']:.2f}× | |")
     for n in (1000, 10000):
         a, u = sleeps[("arbiter", n)], sleeps[("uvicorn", n)]
         print(f"| {n} sleeps: % of ideal req/s | {a['ideal_pct']:.1f} % | {u['ideal_pct']:.1f} % | "
