@@ -66,9 +66,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             let work = UnsafeWork(work: .job(job))
             startThread(name: "late-job") { if case .job(let job) = work.work { job.run(job.context, job.job) } }
         } else {
-            remote.withLock { $0.append(UnsafeWork(work: .job(job))) }
-            remoteAdded.store(true, ordering: .releasing)
-            wake.signal()
+            postRemotely(.job(job))
         }
     }
 
@@ -81,9 +79,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         } else if finished.withLock({ $0 }) {
             Self.runLate([(deadline, job)])
         } else {
-            remote.withLock { $0.append(UnsafeWork(work: .timer(job, deadline))) }
-            remoteAdded.store(true, ordering: .releasing)
-            wake.signal()
+            postRemotely(.timer(job, deadline))
         }
     }
 
@@ -131,10 +127,15 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         if isCurrent {
             local.append(.closure(body))
         } else {
-            remote.withLock { $0.append(UnsafeWork(work: .closure(body))) }
-            remoteAdded.store(true, ordering: .releasing)
-            wake.signal()
+            postRemotely(.closure(body))
         }
+    }
+
+    /// From another thread: queues `work` and wakes the loop.
+    private func postRemotely(_ work: Work) {
+        remote.withLock { $0.append(UnsafeWork(work: work)) }
+        remoteAdded.store(true, ordering: .releasing)
+        wake.signal()
     }
 
     var hasPending: Bool { !local.isEmpty }

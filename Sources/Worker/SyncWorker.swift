@@ -218,28 +218,36 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// left unread, which an edge never would.)
     private func rearm(_ connection: ServerConnection) {
         let wanted = connection.wantedEvents
-        if connection.edgeTriggered && !connection.inLoopSet && connection.inputDrained && wanted == connection.interest { return }
-        connection.interest = wanted
-        let set = connection.inLoopSet ? epoll : ready
-        try? set.modify(connection.fd, events: wanted | registration(connection), token: token(connection))
-    }
-
-    private func token(_ connection: ServerConnection) -> UInt64 {
-        Token.make(Token.connection, connection.fd, serial: connection.serial)
+        if isEdgeTriggered(connection) && connection.inputDrained && wanted == connection.interest { return }
+        modify(connection, events: wanted)
     }
 
     /// A request thread about to wait for a body with blocking reads: what arrives meanwhile need
     /// not be reported in `ready`, where each arrival would wake the seat's holder for nothing.
     /// `rearm` restores the registration when the thread lets go.
     private func quiet(_ connection: ServerConnection) {
-        guard connection.edgeTriggered, !connection.inLoopSet, connection.interest & Events.readable != 0 else { return }
-        connection.interest &= ~Events.readable
-        try? ready.modify(connection.fd, events: connection.interest | Self.edgeTriggered, token: token(connection))
+        guard isEdgeTriggered(connection), connection.interest & Events.readable != 0 else { return }
+        modify(connection, events: connection.interest & ~Events.readable)
     }
 
-    /// How a connection is registered: edge-triggered in `ready` (plain TCP), else one-shot.
+    /// Registers `events` for a connection in the set it is in, the way it is registered there.
+    private func modify(_ connection: ServerConnection, events: UInt32) {
+        connection.interest = events
+        let set = connection.inLoopSet ? epoll : ready
+        try? set.modify(connection.fd, events: events | registration(connection), token: token(connection))
+    }
+
+    private func token(_ connection: ServerConnection) -> UInt64 {
+        Token.make(Token.connection, connection.fd, serial: connection.serial)
+    }
+
+    /// Edge-triggered in `ready` (plain TCP); one-shot otherwise (TLS, and WebSockets in the loop's set).
+    private func isEdgeTriggered(_ connection: ServerConnection) -> Bool {
+        connection.edgeTriggered && !connection.inLoopSet
+    }
+
     private func registration(_ connection: ServerConnection) -> UInt32 {
-        connection.edgeTriggered && !connection.inLoopSet ? Self.edgeTriggered : Self.oneShot
+        isEdgeTriggered(connection) ? Self.edgeTriggered : Self.oneShot
     }
 
     /// Loop thread: closes a connection it or a request thread that handed it back holds.
@@ -450,7 +458,6 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// request already pipelined behind it, then lets go of it (or hands it to the loop to close).
     /// A head still arriving is not waited for: the connection is let go of and the thread is free.
     /// Whether a request ran.
-    @discardableResult
     private func serve(_ connection: ServerConnection, on thread: RequestThread) -> Bool {
         connection.owner = thread
         var ran = false
