@@ -35,7 +35,7 @@ extension ConnectionStateMachine {
     /// of the request's body.
     public mutating func applicationSendHead(
         status: Int, fieldCount: Int, field: (Int) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>),
-        contentLength: Int64, keepResponseHeaders: Bool = false, whole: Bool = false
+        contentLength: Int64, whole: Bool = false
     ) -> CallStatus {
         guard phase == .request, request.end == .running, request.plan == nil else { return .invalidState }
         // RFC 9110 §15: a final status is three digits from 200 to 599; 1xx are the server's, but
@@ -57,7 +57,7 @@ extension ConnectionStateMachine {
                 keepAlive: serverKeepAlive && configuration.keepAlive > 0 && request.head.keepAlive && !peerGone
                     && !request.awaitsContinueAfterResponse
                     && !(whole && unreadBodyEndsConnection),
-                serverLine: shared.serverLine, keepHeaders: keepResponseHeaders, output: &output, writeHead: !peerGone)
+                serverLine: shared.serverLine, keepHeaders: configuration.keepResponseHeaders, output: &output, writeHead: !peerGone)
         } catch {
             diagnostics.append(Diagnostic(level: .error, message: "Invalid response header '\(error.name)' from the application for \(request.label)"))
             return .invalidState

@@ -31,6 +31,9 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
         public var lingerTime: Double
         /// The `Server` header value (nil: none).
         public var server: String?
+        /// Each response's fields are kept with its request's summary (an access log format names
+        /// response headers).
+        public var keepResponseHeaders: Bool
 
         /// The most input held while a head arrives: the largest head, its final CRLF and the empty
         /// lines allowed before it, and a PROXY protocol header (v2 carries up to 16 + 65 535 bytes).
@@ -38,7 +41,8 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
 
         public init(limits: Limits = Limits(), keepAlive: Double = 2, headerTimeout: Double = 10, bodyTimeout: Double = 60,
                     proxyProtocol: ProxyProtocol.Version = .off, readAhead: Int = 65_536, highWater: Int = 65_536,
-                    discardLimit: Int64 = 1 << 20, lingerTime: Double = 2, server: String? = "arbiter") {
+                    discardLimit: Int64 = 1 << 20, lingerTime: Double = 2, server: String? = "arbiter",
+                    keepResponseHeaders: Bool = false) {
             self.limits = limits
             self.keepAlive = keepAlive
             self.headerTimeout = headerTimeout
@@ -49,6 +53,7 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
             self.discardLimit = discardLimit
             self.lingerTime = lingerTime
             self.server = server
+            self.keepResponseHeaders = keepResponseHeaders
         }
     }
 

@@ -19,11 +19,13 @@ struct Client {
     }
 
     /// The client a trusted peer's forwarding fields name; nil when the client is the peer itself
-    /// (no such fields, or a peer not trusted to send them).
-    static func forwarded(head: RequestHead, connection: ServerConnection, trust: TrustList) -> Client? {
+    /// (no such fields, or a peer not trusted to send them). `trust` is read only for a head that
+    /// carries such fields.
+    static func forwarded(head: RequestHead, connection: ServerConnection, trust: @autoclosure () -> TrustList) -> Client? {
         // Most requests carry no forwarding fields: nothing to check then.
         guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })
         else { return nil }
+        let trust = trust()
         if connection.peerTrusted == nil {
             connection.peerTrusted = connection.remote.map { $0.isUnix ? trust.any : trust.contains($0.host) } ?? false
         }

@@ -41,8 +41,7 @@ extension ServerConnection {
             var answer = acceptance.headers.map { (name: Array($0.name.utf8), value: Array($0.value.utf8)) }
             answer += fields
             let result = answer.withFieldViews { views in
-                machine.applicationSendHead(status: 101, fieldCount: views.count, field: { views[$0] }, contentLength: 0,
-                                            keepResponseHeaders: server.context.keepResponseHeaders)
+                machine.applicationSendHead(status: 101, fieldCount: views.count, field: { views[$0] }, contentLength: 0)
             }
             guard result == .ok else {
                 kick()

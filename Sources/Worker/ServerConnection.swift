@@ -341,8 +341,7 @@ extension ServerConnection {
                              contentLength: Int64) -> Int32 {
         guard current === exchange else { return Status.invalidState }
         let result = machine.applicationSendHead(
-            status: status, fieldCount: fieldCount, field: field, contentLength: contentLength,
-            keepResponseHeaders: server.context.keepResponseHeaders)
+            status: status, fieldCount: fieldCount, field: field, contentLength: contentLength)
         if result != .ok { kick() }  // the log line
         return Status.of(result)
     }
@@ -362,8 +361,7 @@ extension ServerConnection {
         guard current === exchange, pendingWrite == nil else { return Status.invalidState }
         let now = Clock.turn()
         let result = machine.applicationSendHead(
-            status: status, fieldCount: fieldCount, field: field, contentLength: Int64(body.count),
-            keepResponseHeaders: server.context.keepResponseHeaders, whole: true)
+            status: status, fieldCount: fieldCount, field: field, contentLength: Int64(body.count), whole: true)
         if result == .ok {
             // The write completes through `poll` with no callback waiting for it.
             _ = machine.applicationWrite(body, now: now)

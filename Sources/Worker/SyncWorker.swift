@@ -126,7 +126,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
-        if context.app.isBlocking {
+        if context.appIsBlocking {
             logger.info(SynchronousCodeNotice.requestThreads(name: context.app.name, threads: context.settings.threads))
         }
         context.control.send(.ready)
@@ -524,7 +524,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         // A synchronous application runs to its end inside `handle`, and may wait there for work on
         // other threads that calls the exchange: lend it the connection meanwhile.
         // (Only then is `owner` written during a request: other threads read it to route calls.)
-        if context.app.isBlocking {
+        if context.appIsBlocking {
             connection.owner = LentOwner.shared
             let token = connection.handle(exchange)
             if connection.detached {
@@ -594,7 +594,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         returned.withLock { $0.append((connection, false)) }
         wake.signal()
         // A synchronous handler keeps this thread for the socket's life: say when that starves the worker.
-        guard context.app.isBlocking else { return }
+        guard context.appIsBlocking else { return }
         let held = socketThreads.add(1, ordering: .relaxed).newValue
         let now = Int(Clock.monotonic())
         let last = socketWarningAt.load(ordering: .relaxed)

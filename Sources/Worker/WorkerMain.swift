@@ -13,6 +13,8 @@ final class WorkerContext: @unchecked Sendable {
     let logger: Logger
     let accessLog: AccessLog?
     let app: LoadedApp
+    /// `app.isBlocking`, read once (each request asks; the app's table does not change).
+    let appIsBlocking: Bool
     let listeners: [(fd: Int32, name: SocketName?)]
     /// Each listener's address (in `listeners`' order), shared by the connections it accepts.
     let listenerNames: [ListenerName]
@@ -32,8 +34,6 @@ final class WorkerContext: @unchecked Sendable {
     let proxyProtocol: ProxyProtocol.Version
     /// The shared scoreboard and this worker's slot on it (nil when the master has none).
     let scoreboard: (page: Scoreboard, index: Int)?
-    /// The access log names response headers: keep copies of them.
-    let keepResponseHeaders: Bool
     /// Requests after which this worker asks to be recycled (`max_requests` plus jitter), or nil.
     let requestLimit: Int?
     /// The HTTP/1 connection rules' settings as connections share them: for a peer that owes a
@@ -50,6 +50,7 @@ final class WorkerContext: @unchecked Sendable {
         self.logger = logger
         self.accessLog = accessLog
         self.app = app
+        appIsBlocking = app.isBlocking
         self.listeners = listeners
         listenerNames = listeners.map { ListenerName($0.name) }
         noDelayPerConnection = listeners.map { !($0.name?.isUnix ?? false) && !Descriptor.setNoDelay($0.fd) }
@@ -60,11 +61,10 @@ final class WorkerContext: @unchecked Sendable {
         self.proxyTrust = proxyTrust
         self.proxyProtocol = proxyProtocol
         self.scoreboard = scoreboard
-        keepResponseHeaders = accessLog?.namesResponseHeaders ?? false
         self.requestLimit = requestLimit
         let configuration = ConnectionStateMachine.Configuration(
             limits: limits, keepAlive: settings.keepalive, headerTimeout: settings.headerTimeout, bodyTimeout: settings.bodyTimeout,
-            proxyProtocol: proxyProtocol)
+            proxyProtocol: proxyProtocol, keepResponseHeaders: accessLog?.namesResponseHeaders ?? false)
         owingProxyHeader = proxyProtocol == .off ? nil : ConnectionStateMachine.SharedConfiguration(configuration)
         var plain = configuration
         plain.proxyProtocol = .off
