@@ -189,6 +189,18 @@ extension Integration {
                 #expect(status.contains("Umask:\t0027"))
             }
         }
+
+        /// `%({name}o)s` logs a response header the application set, from either worker class
+        /// (the connection machine keeps a response's fields only for such a format).
+        @Test(arguments: ["sync", "async"])
+        func theAccessLogNamesAResponseHeader(worker: String) throws {
+            let arguments = ["hello:application", "-k", worker, "--access-logfile", "-",
+                             "--access-logformat", "type=%({content-type}o)s status=%(s)s"]
+            try withServer(arguments) { server in
+                #expect(try httpGet(port: server.port, "/").status == 200)
+                try server.waitForLog("type=text/plain; charset=utf-8 status=200")
+            }
+        }
     }
 }
 
