@@ -10,12 +10,12 @@ import Synchronization
 /// thread takes the seat again and finds the next event without sleeping, as an event loop does.
 ///
 /// Requests that take long must not make the other connections wait for them, so the seat passes on:
-/// - within about two `grace`: one benched thread, the standby, wakes every `grace` and takes the seat
+/// - within a few `grace`: one benched thread, the standby, checks every `grace` and takes the seat
 ///   when two checks in a row find it free (no thread waited in epoll for a whole `grace`: its
-///   holders are busy, with one slow request or a run of requests). After checks that find the
-///   seat taken it checks less often (2, then 4 × `grace`), and after `dormantAfter` of them (an
-///   idle worker: its holder sleeps in epoll) it sleeps until the next thread to leave the seat
-///   wakes it;
+///   holders are busy, with one slow request or a run of requests). Checks that find the seat
+///   taken come less often (2, then 4 × `grace`), so after a quiet spell the first slow request
+///   holds the others back up to about 5 × `grace`; after `dormantAfter` of them (an idle worker:
+///   its holder sleeps in epoll) the standby sleeps until the next thread to leave the seat wakes it;
 /// - at once during a slow spell: from such a takeover until a thread serves a request in less than
 ///   half of `grace`, a thread that leaves the seat wakes a benched one to take it (the application
 ///   holds its threads, as a blocking one does, and more of them are needed now).
