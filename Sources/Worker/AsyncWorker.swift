@@ -75,7 +75,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         let app = self.app
         let host = self.host
         // A synchronous application's hooks may block (and wait for async work): never on the loop.
-        let blocking = context.appIsBlocking
+        let blocking = context.app.isBlocking
         if let error = runUntilDone({ done, callback in
             let call = UnsafeLifespanCall(app: app, host: host.raw, done: done, callback: callback)
             if blocking { pool.submit { call.startup() } } else { call.startup() }
@@ -236,7 +236,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
         if context.logger.level == .debug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
-        if context.appIsBlocking {
+        if context.app.isBlocking {
             pool.submit { [loop] in
                 let token = UnsafeCall(context: exchange.connection.handle(exchange))
                 loop.post { exchange.tokenArrived(token.context) }

@@ -11,11 +11,16 @@ enum Token {
     static let signal: UInt64 = 3
     static let control: UInt64 = 4
 
+    /// The serial's bits: a serial wraps within them.
+    static let serialMask: UInt32 = 0xFF_FFFF
+
     static func make(_ kind: UInt64, _ fd: Int32, serial: UInt32 = 0) -> UInt64 {
-        kind << 56 | UInt64(serial & 0xFF_FFFF) << 32 | UInt64(UInt32(bitPattern: fd))
+        kind << 56 | UInt64(serial & serialMask) << 32 | UInt64(UInt32(bitPattern: fd))
     }
     static func kind(_ token: UInt64) -> UInt64 { token >> 56 }
-    static func serial(_ token: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: token >> 32) & 0xFF_FFFF }
+    static func serial(_ token: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: token >> 32) & serialMask }
+    /// Whether `token` was made with `serial` (as far as its bits carry it).
+    static func carries(_ token: UInt64, serial: UInt32) -> Bool { Self.serial(token) == serial & serialMask }
     static func fd(_ token: UInt64) -> Int32 { Int32(bitPattern: UInt32(truncatingIfNeeded: token)) }
 }
 

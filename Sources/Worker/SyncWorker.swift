@@ -126,7 +126,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             }
         }
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
-        if context.appIsBlocking {
+        if context.app.isBlocking {
             logger.info(SynchronousCodeNotice.requestThreads(name: context.app.name, threads: context.settings.threads))
         }
         context.control.send(.ready)
@@ -197,7 +197,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 connection.holder.store(Holder.loop, ordering: .relaxed)
                 connection.edgeTriggered = !transport.isSecure
                 nextSerial &+= 1
-                connection.serial = nextSerial & 0xFF_FFFF
+                connection.serial = nextSerial
                 connection.interest = Events.readable | Events.peerClosed
                 table.withLock { $0[fd] = connection }
                 do {
@@ -239,6 +239,13 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     private func token(_ connection: ServerConnection) -> UInt64 {
         Token.make(Token.connection, connection.fd, serial: connection.serial)
+    }
+
+    /// The open connection an event's token names. An event can wait (in the seat's batch) until its
+    /// connection was closed and its descriptor given to a new one: the serial tells them apart.
+    private func connection(for token: UInt64) -> ServerConnection? {
+        guard let connection = table.withLock({ $0[Token.fd(token)] }), Token.carries(token, serial: connection.serial) else { return nil }
+        return connection
     }
 
     /// Edge-triggered in `ready` (plain TCP); one-shot otherwise (TLS, and WebSockets in the loop's set).
@@ -305,8 +312,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
 
     /// Loop thread: an event on a WebSocket (the only connections in the loop's own set).
     private func webSocketEvent(_ token: UInt64, _ events: UInt32) {
-        guard let connection = table.withLock({ $0[Token.fd(token)] }), connection.serial == Token.serial(token),
-              hold(connection) else { return }
+        guard let connection = connection(for: token), hold(connection) else { return }
         connection.handle(events: events)
         process(connection)
     }
@@ -446,10 +452,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 if let next { return (next, nil) }
                 continue
             }
-            // An event waits in the seat's batch until a thread takes it: its connection may have
-            // been closed meanwhile, and its descriptor given to a new one (the serial tells).
-            guard let connection = table.withLock({ $0[Token.fd(token)] }), connection.serial == Token.serial(token),
-                  claim(connection, as: Holder.requestThread) else { continue }
+            guard let connection = connection(for: token), claim(connection, as: Holder.requestThread) else { continue }
             return (connection, events)
         }
     }
@@ -524,7 +527,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         // A synchronous application runs to its end inside `handle`, and may wait there for work on
         // other threads that calls the exchange: lend it the connection meanwhile.
         // (Only then is `owner` written during a request: other threads read it to route calls.)
-        if context.appIsBlocking {
+        if context.app.isBlocking {
             connection.owner = LentOwner.shared
             let token = connection.handle(exchange)
             if connection.detached {
@@ -594,7 +597,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         returned.withLock { $0.append((connection, false)) }
         wake.signal()
         // A synchronous handler keeps this thread for the socket's life: say when that starves the worker.
-        guard context.appIsBlocking else { return }
+        guard context.app.isBlocking else { return }
         let held = socketThreads.add(1, ordering: .relaxed).newValue
         let now = Int(Clock.monotonic())
         let last = socketWarningAt.load(ordering: .relaxed)

@@ -13,8 +13,6 @@ final class WorkerContext: @unchecked Sendable {
     let logger: Logger
     let accessLog: AccessLog?
     let app: LoadedApp
-    /// `app.isBlocking`, read once (each request asks; the app's table does not change).
-    let appIsBlocking: Bool
     let listeners: [(fd: Int32, name: SocketName?)]
     /// Each listener's address (in `listeners`' order), shared by the connections it accepts.
     let listenerNames: [ListenerName]
@@ -50,7 +48,6 @@ final class WorkerContext: @unchecked Sendable {
         self.logger = logger
         self.accessLog = accessLog
         self.app = app
-        appIsBlocking = app.isBlocking
         self.listeners = listeners
         listenerNames = listeners.map { ListenerName($0.name) }
         noDelayPerConnection = listeners.map { !($0.name?.isUnix ?? false) && !Descriptor.setNoDelay($0.fd) }

@@ -11,6 +11,9 @@ import Testing
         #expect(Token.serial(token) == 0xAB_CDEF)
         let next = Token.make(Token.connection, 1023, serial: 0xAB_CDF0)
         #expect(next != token && Token.fd(next) == Token.fd(token))
+        #expect(Token.carries(token, serial: 0xAB_CDEF) && !Token.carries(next, serial: 0xAB_CDEF))
+        // A serial is compared within its bits: a counter past them still matches its token.
+        #expect(Token.carries(Token.make(Token.connection, 3, serial: 0x100_0005), serial: 0x100_0005))
         // Serials wrap within their 24 bits; other kinds keep theirs.
         #expect(Token.serial(Token.make(Token.connection, 7, serial: 0x100_0001)) == 1)
         let wake = Token.make(Token.wake, 12)
