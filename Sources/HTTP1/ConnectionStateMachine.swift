@@ -112,14 +112,10 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     var upgradedHead: RequestHead?
     /// Messages for the error log, drained by `poll`.
     var diagnostics: [Diagnostic] = []
-    /// A refusal not yet reported by `poll`.
-    var pendingRefusal: HTTPError?
     /// The request in flight while `phase == .request`; otherwise `Request.idle`, a placeholder,
     /// so that reading a field needs no optional check (a request's fields are read dozens of
     /// times per request).
     var request = Request.idle
-    /// The previous request's unread body, skipped before the next head is parsed.
-    var discard: BodyDecoder?
     var phase: Phase = .head
     /// A PROXY protocol header must come first.
     var proxyOwed: Bool
@@ -131,10 +127,47 @@ public struct ConnectionStateMachine: ~Copyable, Sendable {
     var inputClosed = false
     /// Keep-alive is still allowed by the server (false while the worker stops or recycles).
     var serverKeepAlive = true
-    /// While stopping: idle connections close at this time.
-    var drainDeadline: Double?
+    /// State few connections ever need, out of line (nil until one does): a worker holds one
+    /// machine per open connection, and 10,000 idle ones would each carry it inline.
+    var rare: Rare?
     /// When the head being received began (accept, or first byte after idle); nil while idle.
     var headStartedAt: Double?
+
+    /// The machine's rarely used state. Owned by its machine alone (one thread at a time, like the
+    /// machine itself), which never shares the reference.
+    final class Rare: @unchecked Sendable {
+        /// A refusal not yet reported by `poll`.
+        var pendingRefusal: HTTPError?
+        /// The previous request's unread body, skipped before the next head is parsed.
+        var discard: BodyDecoder?
+        /// While stopping: idle connections close at this time.
+        var drainDeadline: Double?
+    }
+
+    /// The rare state, made on first use.
+    private var rareState: Rare {
+        mutating get {
+            if let rare { return rare }
+            let made = Rare()
+            rare = made
+            return made
+        }
+    }
+
+    var pendingRefusal: HTTPError? {
+        get { rare?.pendingRefusal }
+        set { if newValue != nil || rare != nil { rareState.pendingRefusal = newValue } }
+    }
+
+    var discard: BodyDecoder? {
+        get { rare?.discard }
+        set { if newValue != nil || rare != nil { rareState.discard = newValue } }
+    }
+
+    var drainDeadline: Double? {
+        get { rare?.drainDeadline }
+        set { if newValue != nil || rare != nil { rareState.drainDeadline = newValue } }
+    }
 
     public init(configuration: Configuration, now: Double) {
         self.init(shared: SharedConfiguration(configuration), now: now)

@@ -58,8 +58,6 @@ final class ServerConnection: @unchecked Sendable {
     /// epoll), a request thread or the loop, each also "with an event" that another thread was
     /// woken for and left to the holder. Any thread; compare-and-exchange, acquire/release.
     let holder = Atomic<Int>(0)
-    /// Sync worker: the heartbeat slot of the request thread serving it (-1: none).
-    var heartbeatSlot = -1
     /// After a `101` to a WebSocket handshake: the session that speaks on the transport now.
     var webSocket: WebSocketSession?
     /// The exchange that upgraded, which lives until both the application and the connection end it.
@@ -68,7 +66,7 @@ final class ServerConnection: @unchecked Sendable {
     private var pendingWrite: (context: UnsafeMutableRawPointer?, callback: arbiter_done_cb)?
     /// The peer, or the client a PROXY protocol header named.
     private(set) var remote: SocketName?
-    var machine: ConnectionStateMachine
+    // Four one-byte fields in the gap `remote` leaves before the machine.
     /// Whether the peer may set forwarding fields (decided once per connection).
     var peerTrusted: Bool?
     private var driving = false
@@ -77,12 +75,20 @@ final class ServerConnection: @unchecked Sendable {
     /// Sync worker: the request thread gave the connection to the loop thread during `drive` (an
     /// upgrade); written and read by that request thread only, which must not touch it again.
     var detached = false
+    var machine: ConnectionStateMachine
     /// The events registered with epoll (async worker: the loop's; sync worker: whoever holds the
     /// connection, without the edge-triggered or one-shot flag).
     var interest: UInt32 = 0
     /// Sync worker: tells this connection's epoll events from those of an earlier connection on the
     /// same descriptor (its token carries it). Set by the loop before it registers the connection.
     var serial: UInt32 = 0
+    /// The heartbeat slot listing the request in flight (async worker: the loop's; sync worker:
+    /// the request thread's), -1 for none. 32 bits, to sit with the fields above.
+    private var slot: Int32 = -1
+    var heartbeatSlot: Int {
+        get { Int(slot) }
+        set { slot = Int32(truncatingIfNeeded: newValue) }
+    }
     /// Sync worker: registered edge-triggered (plain TCP), so a request thread that lets go of it
     /// with its socket drained need not re-arm it; else one-shot (TLS: its session can hold input
     /// that epoll does not see). Set by the loop before it registers the connection.
