@@ -209,9 +209,7 @@ extension ConnectionStateMachine {
         guard bufferedInput > 0 else { return inputClosed ? closeAtEndOfInput(now: now) : .none }
         if headStartedAt == nil { headStartedAt = now }
         var parser = HeadParser(limits: configuration.limits, progress: headProgress)
-        let result = inputStart == 0
-            ? parser.parse(taking: &input)
-            : input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
+        let result = input.withUnsafeBufferPointer { parser.parse(UnsafeBufferPointer(rebasing: $0[inputStart...])) }
         headProgress = parser.progress  // none once a head is complete
         switch result {
         case .incomplete:
@@ -220,7 +218,7 @@ extension ConnectionStateMachine {
             refuse(error, now: now)
             return poll(now: now)
         case .complete(let head, let consumed):
-            if !input.isEmpty { consumeInput(consumed) }  // empty: the head took the whole input
+            consumeInput(consumed)
             trimBuffers()  // the application may take long to answer
             headStartedAt = nil
             let bodyLimit = configuration.limits.body

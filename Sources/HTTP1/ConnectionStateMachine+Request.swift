@@ -41,9 +41,7 @@ extension ConnectionStateMachine {
         /// its optional payloads.
         static var idle: Request { Request(head: emptyHead, bodyLimit: 0, now: 0) }
 
-        private static let emptyHead = RequestHead(
-            bytes: [], methodRange: 0..<0, targetRange: 0..<0, version: .http11, fields: [], framing: .none,
-            keepAlive: false, expectsContinue: false)
+        private static let emptyHead = RequestHead.empty()
 
         var label: String { "\(head.method) \(head.target)" }
 

@@ -41,33 +41,20 @@ public struct HeadParser: Sendable {
         buffer.withUnsafeBufferPointer { parse($0) }
     }
 
+    /// Parses `buffer` from its start; a complete head is copied out of it (into one object with
+    /// its fields), so the buffer can be reused at once.
     public mutating func parse(_ buffer: UnsafeBufferPointer<UInt8>) -> Result {
         switch locate(buffer) {
         case .incomplete: return .incomplete
         case .failure(let error): return .failure(error)
         case .head(let start, let end):
-            return make(Array(UnsafeBufferPointer(rebasing: buffer[start..<end])), count: end - start, consumed: end + 2)
-        }
-    }
-
-    /// Parses `input` from its start. When it holds exactly one head and nothing else, the head keeps
-    /// `input`'s storage instead of a copy and `input` is left empty (`consumed` is then all of it):
-    /// a connection's input usually holds just that head, and a head lives as long as its request,
-    /// so the request holds one buffer, not two, and no copy is made.
-    public mutating func parse(taking input: inout [UInt8]) -> Result {
-        switch input.withUnsafeBufferPointer({ locate($0) }) {
-        case .incomplete: return .incomplete
-        case .failure(let error): return .failure(error)
-        case .head(let start, let end):
-            // Only a buffer without much spare room is kept for the request's lifetime.
-            guard start == 0, end + 2 == input.count, input.capacity <= input.count + 64 else {
-                return make(Array(input[start..<end]), count: end - start, consumed: end + 2)
+            progress = Progress()
+            do {
+                let head = try Self.parseHead(UnsafeBufferPointer(rebasing: buffer[start..<end]), limits: limits)
+                return .complete(head, consumed: end + 2)
+            } catch {
+                return .failure(error as! HTTPError)
             }
-            var bytes: [UInt8] = []
-            swap(&bytes, &input)  // the head's bytes are the storage's only owner
-            let result = make(bytes, count: end, consumed: end + 2)
-            if case .failure = result { swap(&bytes, &input) }
-            return result
         }
     }
 
@@ -95,17 +82,6 @@ public struct HeadParser: Sendable {
         } catch {
             progress = Progress()
             return .failure(error)
-        }
-    }
-
-    private mutating func make(_ bytes: [UInt8], count: Int, consumed: Int) -> Result {
-        do {
-            let head = try Self.parseHead(bytes, count: count, limits: limits)
-            progress = Progress()
-            return .complete(head, consumed: consumed)
-        } catch {
-            progress = Progress()
-            return .failure(error as! HTTPError)
         }
     }
 
@@ -146,74 +122,70 @@ public struct HeadParser: Sendable {
         }
     }
 
-    /// Parses the head in the first `count` bytes of `bytes`: the request line and field lines, each
-    /// ending in CRLF, without the final CRLF (which `bytes` may hold after them). `findEndOfHead`
-    /// has checked each line's length and that every LF ends a CRLF.
-    static func parseHead(_ bytes: [UInt8], count: Int, limits: Limits) throws -> RequestHead {
-        return try bytes.withUnsafeBufferPointer { all in
-            let b = UnsafeBufferPointer(rebasing: all[..<count])
-            var lineEnd = 0
-            while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
-            let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
+    /// Parses the head in `b`: the request line and field lines, each ending in CRLF, without the
+    /// final CRLF. `findEndOfHead` has checked each line's length and that every LF ends a CRLF.
+    static func parseHead(_ b: UnsafeBufferPointer<UInt8>, limits: Limits) throws -> RequestHead {
+        var lineEnd = 0
+        while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+        let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
-            // As many fields as lines (each ends in LF): the head lives as long as its request, so
-            // a fixed reserve would hold unused room through every long-running request.
-            var lines = 0
-            for byte in UnsafeBufferPointer(rebasing: b[(lineEnd + 2)...]) where byte == ASCII.lf { lines += 1 }
-            var fields: [RequestHead.Field] = []
-            fields.reserveCapacity(lines)
-            var semantics = FieldSemantics()
-            var fieldLines = 0
-            var lineStart = lineEnd + 2
-            while lineStart < b.count {
-                var end = lineStart
-                while !(b[end] == ASCII.cr && b[end + 1] == ASCII.lf) { end += 1 }
-                let field = try parseField(b, lineStart..<end)
-                lineStart = end + 2
-                // Every field line counts against the limit, also those dropped below.
-                fieldLines += 1
-                if fieldLines > limits.fields {
-                    throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
-                }
-                if b[field.name].contains(UInt8(ascii: "_")) {
-                    switch limits.underscoreHeaders {
-                    case .drop: continue
-                    case .refuse: throw HTTPError.badRequest("header name with underscore")
-                    case .allow: break
-                    }
-                }
-                try semantics.observe(b, field)
-                fields.append(field)
+        // As many fields as lines (each ends in LF): the head lives as long as its request, so
+        // a fixed reserve would hold unused room through every long-running request. A target
+        // not in origin form may need a Host field added (below): room for one more, and its name.
+        var lines = 0
+        for byte in UnsafeBufferPointer(rebasing: b[(lineEnd + 2)...]) where byte == ASCII.lf { lines += 1 }
+        let originForm = b[targetRange.lowerBound] == UInt8(ascii: "/")
+        let head = RequestHead.make(copying: b, fieldCapacity: lines + (originForm ? 0 : 1),
+                                    spareBytes: originForm ? 0 : FieldSemantics.host.count)
+        var semantics = FieldSemantics()
+        var fieldLines = 0
+        var lineStart = lineEnd + 2
+        while lineStart < b.count {
+            var end = lineStart
+            while !(b[end] == ASCII.cr && b[end + 1] == ASCII.lf) { end += 1 }
+            let field = try parseField(b, lineStart..<end)
+            lineStart = end + 2
+            // Every field line counts against the limit, also those dropped below.
+            fieldLines += 1
+            if fieldLines > limits.fields {
+                throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
             }
-            let method = b[methodRange]
-            let framing = try semantics.framing(version: version)
-            // RFC 9112 §3.2: 400 for HTTP/1.1 without Host, and for any request with more than one.
-            if semantics.hostCount > 1 { throw HTTPError.badRequest("more than one Host field") }
-            if version == .http11 && semantics.hostCount == 0 {
-                throw HTTPError.badRequest("HTTP/1.1 request without Host")
-            }
-            let target = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
-            // RFC 9112 §3.2.2: with an absolute-form target, the target's authority is the request's
-            // host and the Host field's value is ignored: the field carries the authority instead
-            // (and is added, naming bytes appended after the head, when an HTTP/1.0 request has none).
-            var bytes = bytes
-            if target.form == .absolute, let authority = target.authority {
-                let value = (targetRange.lowerBound + authority.lowerBound)..<(targetRange.lowerBound + authority.upperBound)
-                if semantics.hostCount == 0 {
-                    let name = bytes.count..<(bytes.count + FieldSemantics.host.count)
-                    bytes += FieldSemantics.host
-                    fields.append(RequestHead.Field(name: name, value: value))
-                }
-                for i in fields.indices where ASCII.equalsIgnoringCase(bytes[fields[i].name], FieldSemantics.host) {
-                    fields[i] = RequestHead.Field(name: fields[i].name, value: value)
+            if b[field.name].contains(UInt8(ascii: "_")) {
+                switch limits.underscoreHeaders {
+                case .drop: continue
+                case .refuse: throw HTTPError.badRequest("header name with underscore")
+                case .allow: break
                 }
             }
-            let keepAlive = version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose
-            return RequestHead(
-                bytes: bytes, methodRange: methodRange, targetRange: targetRange, version: version,
-                fields: fields, framing: framing, keepAlive: keepAlive,
-                expectsContinue: version == .http11 && semantics.expectContinue)
+            try semantics.observe(b, field)
+            head.append(field)
         }
+        let method = b[methodRange]
+        let framing = try semantics.framing(version: version)
+        // RFC 9112 §3.2: 400 for HTTP/1.1 without Host, and for any request with more than one.
+        if semantics.hostCount > 1 { throw HTTPError.badRequest("more than one Host field") }
+        if version == .http11 && semantics.hostCount == 0 {
+            throw HTTPError.badRequest("HTTP/1.1 request without Host")
+        }
+        let target = try RequestTarget.parse(UnsafeBufferPointer(rebasing: b[targetRange]), method: UnsafeBufferPointer(rebasing: method))
+        // RFC 9112 §3.2.2: with an absolute-form target, the target's authority is the request's
+        // host and the Host field's value is ignored: the field carries the authority instead
+        // (and is added, naming bytes appended after the head, when an HTTP/1.0 request has none).
+        if target.form == .absolute, let authority = target.authority {
+            let value = (targetRange.lowerBound + authority.lowerBound)..<(targetRange.lowerBound + authority.upperBound)
+            if semantics.hostCount == 0 {
+                head.append(RequestHead.Field(name: head.appendBytes(FieldSemantics.host), value: value))
+            }
+            for (i, field) in head.fields.enumerated()
+            where head.withBytes({ ASCII.equalsIgnoringCase(UnsafeBufferPointer(rebasing: $0[field.name]), FieldSemantics.host) }) {
+                head.replaceField(at: i, with: RequestHead.Field(name: field.name, value: value))
+            }
+        }
+        head.finish(
+            methodRange: methodRange, targetRange: targetRange, version: version, framing: framing,
+            keepAlive: version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose,
+            expectsContinue: version == .http11 && semantics.expectContinue)
+        return head
     }
 
     static func parseRequestLine(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws

@@ -1,3 +1,5 @@
+import Glibc
+
 /// An HTTP version; only 1.0 and 1.1 are served.
 public struct Version: Sendable, Equatable, CustomStringConvertible {
     public let major: UInt8
@@ -30,11 +32,19 @@ public enum BodyFraming: Sendable, Equatable {
     case chunked
 }
 
-/// A parsed request head: one contiguous copy of its bytes plus offsets, decoded on demand.
+/// A parsed request head: its fields' offsets and a copy of its bytes, decoded on demand.
 ///
-/// Immutable, and a class: a head passes through the machine, the connection, the exchange and the
-/// access log, and a reference is one retain where a value would copy itself and retain its arrays.
-public final class RequestHead: Sendable {
+/// One allocation: the offsets and the bytes live in the tail of one object, so a request costs
+/// one object for its head and the connection's input buffer stays with the connection for the
+/// next request. A reference to that object: a head passes through the machine, the connection,
+/// the exchange and the access log, and a copy is one retain.
+///
+/// `@unchecked Sendable`: the object is written only by the parser, before it returns the head;
+/// from then on it is immutable, so any thread may read it.
+public struct RequestHead: @unchecked Sendable {
+    final class Storage: ManagedBuffer<Layout, Field> {}
+    let storage: Storage
+
     /// Offsets into `bytes`, kept in 32 bits (a head is bounded by `Limits`, far below 4 GiB): a
     /// request holds one per field for its lifetime.
     public struct Field: Sendable, Equatable {
@@ -50,56 +60,174 @@ public final class RequestHead: Sendable {
         }
     }
 
-    // Offsets in 32 bits and the small fields last: a request holds its head for its lifetime.
-    public let bytes: [UInt8]
-    public let fields: [Field]
-    private let methodStart, methodEnd, targetStart, targetEnd: UInt32
-    public let framing: BodyFraming
-    public let version: Version
-    /// Whether the connection may serve another request after this one (before the response says otherwise).
-    public let keepAlive: Bool
-    /// `Expect: 100-continue` on HTTP/1.1.
-    public let expectsContinue: Bool
-
-    public var methodRange: Range<Int> { Int(methodStart)..<Int(methodEnd) }
-    public var targetRange: Range<Int> { Int(targetStart)..<Int(targetEnd) }
-
-    public init(bytes: [UInt8], methodRange: Range<Int>, targetRange: Range<Int>, version: Version, fields: [Field],
-                framing: BodyFraming, keepAlive: Bool, expectsContinue: Bool) {
-        self.bytes = bytes
-        methodStart = UInt32(methodRange.lowerBound)
-        methodEnd = UInt32(methodRange.upperBound)
-        targetStart = UInt32(targetRange.lowerBound)
-        targetEnd = UInt32(targetRange.upperBound)
-        self.version = version
-        self.fields = fields
-        self.framing = framing
-        self.keepAlive = keepAlive
-        self.expectsContinue = expectsContinue
+    /// What the object holds before its tail: the tail is `fieldCapacity` fields, then the bytes.
+    struct Layout {
+        var byteCount: UInt32
+        var fieldCount: UInt32
+        let fieldCapacity: UInt32
+        let byteCapacity: UInt32
+        var methodStart: UInt32 = 0, methodEnd: UInt32 = 0, targetStart: UInt32 = 0, targetEnd: UInt32 = 0
+        var framing: BodyFraming = .none
+        var version: Version = .http11
+        var keepAlive = false
+        var expectsContinue = false
     }
+
+    /// A head holding a copy of `bytes` and room for `fieldCapacity` fields and `spareBytes` more
+    /// bytes; the parser fills in the rest.
+    static func make(copying bytes: UnsafeBufferPointer<UInt8>, fieldCapacity: Int, spareBytes: Int = 0) -> RequestHead {
+        let byteCapacity = bytes.count + spareBytes
+        let fieldStride = MemoryLayout<Field>.stride
+        let tail = fieldCapacity + (byteCapacity + fieldStride - 1) / fieldStride
+        let made = Storage.create(minimumCapacity: tail) { _ in
+            Layout(byteCount: UInt32(bytes.count), fieldCount: 0, fieldCapacity: UInt32(fieldCapacity), byteCapacity: UInt32(byteCapacity))
+        }
+        let storage = unsafeDowncast(made, to: Storage.self)
+        storage.withUnsafeMutablePointerToElements { elements in
+            let start = UnsafeMutableRawPointer(elements + fieldCapacity).bindMemory(to: UInt8.self, capacity: byteCapacity)
+            if let base = bytes.baseAddress { start.initialize(from: base, count: bytes.count) }
+        }
+        return RequestHead(storage: storage)
+    }
+
+    /// A head with nothing in it (a placeholder).
+    static func empty() -> RequestHead {
+        make(copying: UnsafeBufferPointer(start: nil, count: 0), fieldCapacity: 0)
+    }
+
+    /// The parser's: adds a field (within the room the head was made with).
+    func append(_ field: Field) {
+        storage.withUnsafeMutablePointers { layout, elements in
+            precondition(layout.pointee.fieldCount < layout.pointee.fieldCapacity)
+            (elements + Int(layout.pointee.fieldCount)).initialize(to: field)
+            layout.pointee.fieldCount += 1
+        }
+    }
+
+    /// The parser's: replaces field `index`.
+    func replaceField(at index: Int, with field: Field) {
+        storage.withUnsafeMutablePointers { layout, elements in
+            precondition(index < Int(layout.pointee.fieldCount))
+            elements[index] = field
+        }
+    }
+
+    /// The parser's: adds bytes after the head's (within the room it was made with); returns their offsets.
+    func appendBytes(_ more: [UInt8]) -> Range<Int> {
+        storage.withUnsafeMutablePointers { layout, elements in
+            let start = Int(layout.pointee.byteCount)
+            precondition(start + more.count <= Int(layout.pointee.byteCapacity))
+            let bytes = UnsafeMutableRawPointer(elements + Int(layout.pointee.fieldCapacity)).assumingMemoryBound(to: UInt8.self)
+            for (i, byte) in more.enumerated() { bytes[start + i] = byte }
+            layout.pointee.byteCount += UInt32(more.count)
+            return start..<(start + more.count)
+        }
+    }
+
+    /// The parser's: the request line's parts and what the fields said.
+    func finish(methodRange: Range<Int>, targetRange: Range<Int>, version: Version, framing: BodyFraming,
+                keepAlive: Bool, expectsContinue: Bool) {
+        storage.withUnsafeMutablePointerToHeader { layout in
+            layout.pointee.methodStart = UInt32(methodRange.lowerBound)
+            layout.pointee.methodEnd = UInt32(methodRange.upperBound)
+            layout.pointee.targetStart = UInt32(targetRange.lowerBound)
+            layout.pointee.targetEnd = UInt32(targetRange.upperBound)
+            layout.pointee.version = version
+            layout.pointee.framing = framing
+            layout.pointee.keepAlive = keepAlive
+            layout.pointee.expectsContinue = expectsContinue
+        }
+    }
+
+    /// The head's bytes, borrowed for the call.
+    @inline(__always)
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutablePointers { layout, elements in
+            let bytes = UnsafeRawPointer(elements + Int(layout.pointee.fieldCapacity)).assumingMemoryBound(to: UInt8.self)
+            return try body(UnsafeBufferPointer(start: bytes, count: Int(layout.pointee.byteCount)))
+        }
+    }
+
+    /// The fields, borrowed for the call.
+    @inline(__always)
+    public func withFields<R>(_ body: (UnsafeBufferPointer<Field>) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutablePointers { layout, elements in
+            try body(UnsafeBufferPointer(start: elements, count: Int(layout.pointee.fieldCount)))
+        }
+    }
+
+    /// The head's bytes as a collection (for a copy or a slice; `withBytes` borrows them).
+    public var bytes: Bytes { Bytes(head: self) }
+    /// The fields, in order, without the ones dropped (names with `_` under the default setting).
+    public var fields: Fields { Fields(head: self) }
+
+    public struct Bytes: RandomAccessCollection, Sendable {
+        let head: RequestHead
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { head.withLayout { Int($0.byteCount) } }
+        public subscript(position: Int) -> UInt8 {
+            precondition(position >= 0 && position < endIndex, "index out of range")
+            return head.withBytes { $0[position] }
+        }
+        public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+            try head.withBytes(body)
+        }
+        public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+            try head.withBytes(body)
+        }
+        public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try head.withBytes { try body(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    public struct Fields: RandomAccessCollection, Sendable {
+        let head: RequestHead
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { head.withLayout { Int($0.fieldCount) } }
+        public subscript(position: Int) -> Field {
+            precondition(position >= 0 && position < endIndex, "index out of range")
+            return head.withFields { $0[position] }
+        }
+    }
+
+    /// Reads the layout through its address: `ManagedBuffer.header`, a class's stored property,
+    /// would cost a dynamic exclusivity check per access.
+    @inline(__always)
+    func withLayout<R>(_ body: (Layout) -> R) -> R {
+        storage.withUnsafeMutablePointerToHeader { body($0.pointee) }
+    }
+
+    public var framing: BodyFraming { withLayout { $0.framing } }
+    public var version: Version { withLayout { $0.version } }
+    /// Whether the connection may serve another request after this one (before the response says otherwise).
+    public var keepAlive: Bool { withLayout { $0.keepAlive } }
+    /// `Expect: 100-continue` on HTTP/1.1.
+    public var expectsContinue: Bool { withLayout { $0.expectsContinue } }
+
+    public var methodRange: Range<Int> { withLayout { Int($0.methodStart)..<Int($0.methodEnd) } }
+    public var targetRange: Range<Int> { withLayout { Int($0.targetStart)..<Int($0.targetEnd) } }
 
     public var method: Method { Method(string(methodRange)) }
     public var target: String { string(targetRange) }
 
     /// Whether the method is `name` (methods are case-sensitive, RFC 9110 §9.1), without making a string.
     public func isMethod(_ name: StaticString) -> Bool {
-        guard methodRange.count == name.utf8CodeUnitCount else { return false }
-        let other = name.utf8Start
-        for (i, c) in bytes[methodRange].enumerated() where c != other[i] { return false }
-        return true
+        let range = methodRange
+        guard range.count == name.utf8CodeUnitCount else { return false }
+        return withBytes { memcmp($0.baseAddress! + range.lowerBound, name.utf8Start, range.count) == 0 }
     }
 
     public func string(_ range: Range<Int>) -> String {
-        String(decoding: bytes[range], as: UTF8.self)
+        withBytes { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
     }
 
     /// The first value of a field, by case-insensitive name.
     public func field(_ name: String) -> String? {
         let lower = name.utf8.map(ASCII.lower)
-        for field in fields where ASCII.equalsIgnoringCase(bytes[field.name], lower) {
-            return string(field.value)
+        let found = withFields { fields in
+            withBytes { bytes in fields.first { ASCII.equalsIgnoringCase(UnsafeBufferPointer(rebasing: bytes[$0.name]), lower) } }
         }
-        return nil
+        return found.map { string($0.value) }
     }
 
     /// The head as name/value strings, in order.

@@ -103,8 +103,9 @@ extension String {
 extension RequestHead {
     /// Whether `field` is named `lowered` (case-insensitive).
     func matches(_ field: Field, _ lowered: String) -> Bool {
-        let name = bytes[field.name]
-        guard name.count == lowered.utf8.count else { return false }
-        return zip(name, lowered.utf8).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
+        guard field.name.count == lowered.utf8.count else { return false }
+        return withBytes { bytes in
+            zip(bytes[field.name], lowered.utf8).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 }
+        }
     }
 }
