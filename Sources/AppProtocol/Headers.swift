@@ -22,6 +22,49 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         for (name, value) in pairs { add(name, value) }
     }
 
+    /// A copy of a request's C field views. A server passes fields that lie in order in one buffer
+    /// (the head as received): the span from the first name to the last value is copied at once and
+    /// the offsets taken from it. Fields anywhere else are copied one by one.
+    static func copying(_ fields: UnsafeBufferPointer<CHeader>) -> Headers {
+        guard let first = fields.first?.name.base, let lastField = fields.last, let last = lastField.value.base else {
+            return Headers(fieldByField: fields)
+        }
+        let end = last + lastField.value.length
+        var inOrder = first <= end
+        var previousEnd = first
+        for field in fields {
+            guard let name = field.name.base, let value = field.value.base, name >= previousEnd,
+                  value >= name + field.name.length, value + field.value.length <= end
+            else {
+                inOrder = false
+                break
+            }
+            previousEnd = value + field.value.length
+        }
+        guard inOrder else { return Headers(fieldByField: fields) }
+        var headers = Headers()
+        headers.storage = Array(UnsafeBufferPointer(start: first, count: end - first))
+        headers.entries = fields.map { field in
+            let name = field.name.base! - first, value = field.value.base! - first
+            return Entry(name: name..<(name + field.name.length), value: value..<(value + field.value.length))
+        }
+        return headers
+    }
+
+    private init(fieldByField fields: UnsafeBufferPointer<CHeader>) {
+        var total = 0
+        for field in fields { total += field.name.length + field.value.length }
+        storage.reserveCapacity(total)
+        entries.reserveCapacity(fields.count)
+        for field in fields {
+            let nameStart = storage.count
+            if let base = field.name.base { storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.name.length)) }
+            let valueStart = storage.count
+            if let base = field.value.base { storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.value.length)) }
+            entries.append(Entry(name: nameStart..<valueStart, value: valueStart..<storage.count))
+        }
+    }
+
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 

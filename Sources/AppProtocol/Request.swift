@@ -108,23 +108,11 @@ public struct Request: Sendable {
             }
             return text(b)
         }
-        var headers = Headers()
-        var total = 0
-        for i in 0..<view.header_count { total += view.headers[i].name.length + view.headers[i].value.length }
-        headers.storage.reserveCapacity(total)
-        headers.entries.reserveCapacity(view.header_count)
-        for i in 0..<view.header_count {
-            let field = view.headers[i]
-            let nameStart = headers.storage.count
-            if let base = field.name.base { headers.storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.name.length)) }
-            let valueStart = headers.storage.count
-            if let base = field.value.base { headers.storage.append(contentsOf: UnsafeBufferPointer(start: base, count: field.value.length)) }
-            headers.entries.append(Headers.Entry(name: nameStart..<valueStart, value: valueStart..<headers.storage.count))
-        }
         self.init(
             method: known(view.method, Self.commonMethods), target: text(view.target),
             version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)),
-            headers: headers, body: body, remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
+            headers: Headers.copying(UnsafeBufferPointer(start: view.headers, count: view.header_count)), body: body,
+            remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
             scheme: known(view.scheme, Self.schemes), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
             clientCertificate: ClientCertificate(view: view))
     }
