@@ -2,8 +2,11 @@
 count repeats on a busy machine). A master re-executes /proc/self/exe, which under valgrind is the
 tool, not arbiter: so this starts a worker on its own, with the descriptors a master would give it.
 
-    python3 bench/profile_worker.py [async|sync] [REQUESTS] [counters]  (after `swift build -c release`)
+    python3 bench/profile_worker.py [async|sync] [REQUESTS] [counters] [--connections N]
+    (after `swift build -c release`)
 
+With `--connections N` the requests are spread over N connections sending at once (one client
+thread each; the sync worker gets 32 request threads), so the count includes what concurrency costs.
 With `counters` the worker also gets a counters page, as with `--metrics-bind`: the difference of
 the two counts is what counting costs per request.
 
@@ -19,6 +22,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,24 +159,33 @@ def self_cost_by_function(path):
 
 def main():
     worker = sys.argv[1] if len(sys.argv) > 1 else "async"
-    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    requests = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 10000
     counters = "counters" in sys.argv[3:]
+    connections = int(sys.argv[sys.argv.index("--connections") + 1]) if "--connections" in sys.argv else 1
     prepare()
 
-    def run(count):
-        w = Worker(worker, counters=counters)
-        conn = socket.create_connection(("127.0.0.1", w.port))
+    def client(port, count):
+        conn = socket.create_connection(("127.0.0.1", port))
         for _ in range(count):
             conn.sendall(REQUEST)
             data = b""
             while not data.endswith(b"Hello, World!"):
                 data += conn.recv(4096)
         conn.close()
-        return w.stop()[0]
 
-    half, full = run(requests // 2), run(requests)
-    print(f"{worker}{' with counters' if counters else ''}: {(full - half) / (requests - requests // 2):.0f} instructions per request "
-          f"(whole worker, callgrind; {half} and {full} instructions for {requests // 2} and {requests} requests)")
+    def run(count):
+        w = Worker(worker, settings="threads = 32\n" if connections > 1 else "", counters=counters)
+        threads = [threading.Thread(target=client, args=(w.port, count // connections)) for _ in range(connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return w.stop()[0], count // connections * connections
+
+    (half, n_half), (full, n_full) = run(requests // 2), run(requests)
+    label = f"{worker}{' with counters' if counters else ''}{f', {connections} connections' if connections > 1 else ''}"
+    print(f"{label}: {(full - half) / (n_full - n_half):.0f} instructions per request "
+          f"(whole worker, callgrind; {half} and {full} instructions for {n_half} and {n_full} requests)")
 
 
 if __name__ == "__main__":
