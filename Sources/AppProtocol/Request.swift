@@ -131,7 +131,10 @@ public struct Request: Sendable {
 
     /// The path as sent, before the query (`/` for an absolute-form target without one).
     public var rawPath: String {
-        String(RequestTarget.pathAndQuery(of: target).path)
+        var target = self.target
+        // Origin form without a query, the common case: the target is the path.
+        if target.withUTF8({ $0.first == UInt8(ascii: "/") && !$0.contains(UInt8(ascii: "?")) }) { return target }
+        return String(RequestTarget.pathAndQuery(of: target).path)
     }
 
     /// The query string after `?`, parsed on demand.

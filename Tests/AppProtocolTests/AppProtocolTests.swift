@@ -27,6 +27,12 @@ import Testing
         #expect(request.query["x"] == "/")
         #expect(request.query["flag"] == "")
         #expect(request.query["missing"] == nil)
+        // Without a query the path is the whole target (short and long strings are stored apart).
+        #expect(Request(method: "GET", target: "/").rawPath == "/")
+        #expect(Request(method: "GET", target: "/a%20long/path/past/fifteen/bytes").rawPath == "/a%20long/path/past/fifteen/bytes")
+        #expect(Request(method: "GET", target: "/a%20long/path/past/fifteen/bytes").path == "/a long/path/past/fifteen/bytes")
+        #expect(Request(method: "GET", target: "/x?").rawPath == "/x")
+        #expect(Request(method: "OPTIONS", target: "*").rawPath == "*")
     }
 
     @Test func absoluteFormTargets() {
