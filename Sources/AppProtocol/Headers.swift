@@ -90,6 +90,11 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         entries.contains { matches($0, name) }
     }
 
+    /// Whether a field is named `first` or `second`, in one pass.
+    func contains(_ first: String, or second: String) -> Bool {
+        entries.contains { matches($0, first) || matches($0, second) }
+    }
+
     /// Appends a field (keeping any existing ones of that name).
     public mutating func add(_ name: String, _ value: String) {
         let nameStart = storage.count
