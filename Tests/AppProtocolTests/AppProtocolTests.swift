@@ -33,6 +33,12 @@ import Testing
         #expect(Request(method: "GET", target: "/a%20long/path/past/fifteen/bytes").path == "/a long/path/past/fifteen/bytes")
         #expect(Request(method: "GET", target: "/x?").rawPath == "/x")
         #expect(Request(method: "OPTIONS", target: "*").rawPath == "*")
+        #expect(Request(method: "GET", target: "/x?").query.raw == "")
+        #expect(Request(method: "GET", target: "/a/long/path/past/fifteen/bytes?k=v").query["k"] == "v")
+        // `?` after a prepended mark (U+0600) does not start a character: the split is by bytes.
+        let prepended = Request(method: "GET", target: "/\u{600}?a=1")
+        #expect(prepended.rawPath == "/\u{600}")
+        #expect(prepended.query["a"] == "1")
     }
 
     @Test func absoluteFormTargets() {
