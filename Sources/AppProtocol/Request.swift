@@ -131,26 +131,15 @@ public struct Request: Sendable {
 
     /// The path as sent, before the query (`/` for an absolute-form target without one).
     public var rawPath: String {
-        guard let end = originFormPathEnd else { return String(RequestTarget.pathAndQuery(of: target).path) }
-        let utf8 = target.utf8
-        // Sliced by UTF-8 offsets, not characters: `?` may follow a character it does not start.
-        return end == utf8.count ? target : String(Substring(utf8.prefix(end)))
+        guard let end = RequestTarget.originFormPathEnd(of: target) else { return String(RequestTarget.pathAndQuery(of: target).path) }
+        // Without a query an origin-form target is its own path: no slice, no copy.
+        return end == target.utf8.count ? target : String(Substring(target.utf8.prefix(end)))
     }
 
     /// The query string after `?`, parsed on demand.
     public var query: Query {
-        guard let end = originFormPathEnd else { return Query(String(RequestTarget.pathAndQuery(of: target).query)) }
-        let utf8 = target.utf8
-        return Query(end == utf8.count ? "" : String(Substring(utf8.dropFirst(end + 1))))
-    }
-
-    /// For an origin-form target (the common case), the UTF-8 offset where its path ends: at `?`,
-    /// or the target's end. Nil for other forms, which `RequestTarget` splits.
-    private var originFormPathEnd: Int? {
-        var target = self.target
-        return target.withUTF8 { bytes in
-            bytes.first == UInt8(ascii: "/") ? bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count : nil
-        }
+        guard let end = RequestTarget.originFormPathEnd(of: target) else { return Query(String(RequestTarget.pathAndQuery(of: target).query)) }
+        return Query(end == target.utf8.count ? "" : String(Substring(target.utf8.dropFirst(end + 1))))  // after the `?`
     }
 }
 

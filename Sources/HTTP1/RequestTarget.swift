@@ -111,19 +111,25 @@ public struct RequestTarget: Sendable, Equatable {
 }
 
 extension RequestTarget {
+    /// For an origin-form target (`/…`), the UTF-8 offset where its path ends: at the first `?`, or
+    /// at its end. Nil for the other forms.
+    public static func originFormPathEnd(of target: String) -> Int? {
+        var target = target
+        return target.withUTF8 { bytes in
+            bytes.first == UInt8(ascii: "/") ? bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count : nil
+        }
+    }
+
     /// The path and query of a target as text, for applications: the path as sent (`/` for an
     /// absolute-form target without one), the query without its `?` (empty when none). A target
     /// that is not valid gives its text before `?` as the path.
     public static func pathAndQuery(of target: String) -> (path: Substring, query: Substring) {
         let text = Substring(target)
-        if target.utf8.first == UInt8(ascii: "/") {
-            // Origin form, the common case: no copy, and a byte search (`?` is ASCII, so its index
-            // is a character boundary; a `Character` search would break graphemes along the way).
-            var bytes = target
-            let offset = bytes.withUTF8 { $0.firstIndex(of: UInt8(ascii: "?")) }
-            guard let offset else { return (text, "") }
-            let q = target.utf8.index(target.utf8.startIndex, offsetBy: offset)
-            return (text[..<q], text[target.utf8.index(after: q)...])
+        if let end = originFormPathEnd(of: target) {
+            // Origin form, the common case: no copy, and slices by UTF-8 offset (a `Character`
+            // search would break graphemes along the way).
+            let utf8 = target.utf8
+            return end == utf8.count ? (text, "") : (Substring(utf8.prefix(end)), Substring(utf8.dropFirst(end + 1)))
         }
         var bytes = Array(target.utf8)
         return bytes.withUnsafeMutableBufferPointer { b in
