@@ -186,7 +186,10 @@ public struct Query: Sendable, CustomStringConvertible {
                     while eq < part.upperBound && bytes[eq] != UInt8(ascii: "=") { eq += 1 }
                     let rawName = UnsafeBufferPointer(rebasing: bytes[part.lowerBound..<eq])
                     let encoded = rawName.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }
-                    let matches = encoded ? text(part.lowerBound..<eq) == name : rawName.elementsEqual(wantedBytes)
+                    let matches = encoded
+                        ? text(part.lowerBound..<eq) == name
+                        : rawName.count == wantedBytes.count
+                            && (rawName.isEmpty || memcmp(rawName.baseAddress!, wantedBytes.baseAddress!, rawName.count) == 0)
                     guard matches else { return true }
                     return body(eq < part.upperBound ? text((eq + 1)..<part.upperBound) : "")
                 }

@@ -16,6 +16,12 @@ import Testing
         #expect(query["empty"] == "")
         #expect(query["flag"] == "")
         #expect(query[""] == nil)
+        // A pair with an empty name is found by the empty name, and only by it.
+        let unnamed = Query("=v&a=1&ab=2")
+        #expect(unnamed[""] == "v")
+        #expect(unnamed["a"] == "1")
+        #expect(unnamed["ab"] == "2")
+        #expect(unnamed["abc"] == nil)
         #expect(query.pairs.map(\.name) == ["k", "empty", "flag"])
     }
 
