@@ -172,12 +172,6 @@ public struct RequestHead: @unchecked Sendable {
         public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
             try head.withBytes(body)
         }
-        public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-            try head.withBytes(body)
-        }
-        public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-            try head.withBytes { try body(UnsafeRawBufferPointer($0)) }
-        }
     }
 
     public struct Fields: RandomAccessCollection, Sendable {

@@ -190,7 +190,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
             shown = owner
             if let owner {
                 let range = owner.labelRange
-                owner.head.bytes.withUnsafeBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(rebasing: $0[range]), at: micros) }
+                owner.head.withBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[range])), at: micros) }
             } else {
                 Self.unknownLabel.withUnsafeBytes { heartbeat.begin(slot: 0, label: $0, at: micros) }
             }

@@ -15,7 +15,7 @@ struct RequestSlots {
     mutating func begin(_ head: RequestHead, on heartbeat: Heartbeat) -> Int {
         guard let slot = free.popLast() else { return -1 }
         let label = head.methodRange.lowerBound..<head.targetRange.upperBound
-        head.bytes.withUnsafeBytes { heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
+        head.withBytes { heartbeat.begin(slot: slot, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[label]))) }
         return slot
     }
 

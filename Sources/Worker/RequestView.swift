@@ -10,7 +10,7 @@ enum RequestView {
         let localHost = connection.localHostBytes
         let schemeBytes = client.scheme == "http" ? Self.http : Array(client.scheme.utf8)
         let certificate = connection.transport.clientCertificate
-        return head.bytes.withUnsafeBufferPointer { bytes in
+        return head.withBytes { bytes in
             let base = bytes.baseAddress!
             func view(_ range: Range<Int>) -> arbiter_bytes { arbiter_bytes(base: base + range.lowerBound, length: range.count) }
             let contentLength: Int64 = switch head.framing {
@@ -19,23 +19,25 @@ enum RequestView {
             case .chunked: -1
             }
             // The field views live on the stack for the call: no allocation per request.
-            return withUnsafeTemporaryAllocation(of: arbiter_header.self, capacity: head.fields.count) { headerViews in
-                for (index, field) in head.fields.enumerated() {
-                    headerViews.initializeElement(at: index, to: arbiter_header(name: view(field.name), value: view(field.value)))
-                }
-                defer { headerViews.deinitialize() }
-                return withBytes(remoteHost, localHost, schemeBytes) { remote, local, scheme in
-                    withBytes(certificate.subject, certificate.issuer, certificate.pem) { subject, issuer, pem in
-                        var request = arbiter_request(
-                            struct_size: MemoryLayout<arbiter_request>.size,
-                            method: view(head.methodRange), target: view(head.targetRange),
-                            version_major: head.version.major, version_minor: head.version.minor,
-                            headers: UnsafePointer(headerViews.baseAddress), header_count: headerViews.count,
-                            remote_host: remote, remote_port: client.port,
-                            server_host: local, server_port: connection.local?.port ?? 0,
-                            scheme: scheme, content_length: contentLength,
-                            client_cert_subject: subject, client_cert_issuer: issuer, client_cert_pem: pem)
-                        return withUnsafePointer(to: &request) { body($0) }
+            return head.withFields { fields in
+                withUnsafeTemporaryAllocation(of: arbiter_header.self, capacity: fields.count) { headerViews in
+                    for (index, field) in fields.enumerated() {
+                        headerViews.initializeElement(at: index, to: arbiter_header(name: view(field.name), value: view(field.value)))
+                    }
+                    defer { headerViews.deinitialize() }
+                    return withBytes(remoteHost, localHost, schemeBytes) { remote, local, scheme in
+                        withBytes(certificate.subject, certificate.issuer, certificate.pem) { subject, issuer, pem in
+                            var request = arbiter_request(
+                                struct_size: MemoryLayout<arbiter_request>.size,
+                                method: view(head.methodRange), target: view(head.targetRange),
+                                version_major: head.version.major, version_minor: head.version.minor,
+                                headers: UnsafePointer(headerViews.baseAddress), header_count: headerViews.count,
+                                remote_host: remote, remote_port: client.port,
+                                server_host: local, server_port: connection.local?.port ?? 0,
+                                scheme: scheme, content_length: contentLength,
+                                client_cert_subject: subject, client_cert_issuer: issuer, client_cert_pem: pem)
+                            return withUnsafePointer(to: &request) { body($0) }
+                        }
                     }
                 }
             }

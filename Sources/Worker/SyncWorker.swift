@@ -517,7 +517,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// serves it right here).
     private func run(_ head: RequestHead, on connection: ServerConnection, thread: RequestThread) {
         let label = head.methodRange.lowerBound..<head.targetRange.upperBound
-        head.bytes.withUnsafeBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(rebasing: $0[label])) }
+        head.withBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[label]))) }
         if context.logger.level == .debug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }

@@ -10,9 +10,9 @@ extension WorkerContext {
         guard WorkerCounters.isActive else { return }
         let range = summary.head.methodRange
         let seconds = Clock.monotonic() - summary.startedAt
-        summary.head.bytes.withUnsafeBytes { bytes in
+        summary.head.withBytes { bytes in
             WorkerCounters.requestCompleted(
-                method: UnsafeRawBufferPointer(rebasing: bytes[range]), status: summary.status, seconds: seconds)
+                method: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])), status: summary.status, seconds: seconds)
         }
     }
 }
