@@ -9,8 +9,13 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     /// per field for its lifetime).
     typealias Entry = RequestHead.Field
 
+    /// Fields the application built or changed: their bytes and offsets.
     var storage: [UInt8] = []
     var entries: [Entry] = []
+    /// A request's fields as received, offsets and bytes in one object that copies share (one
+    /// allocation per request instead of two); nil for built fields. Changing them copies them
+    /// into `storage` and `entries` first (`materialize`).
+    var received: Received?
 
     public init() {}
 
@@ -43,11 +48,7 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         }
         guard inOrder else { return Headers(fieldByField: fields) }
         var headers = Headers()
-        headers.storage = Array(UnsafeBufferPointer(start: first, count: end - first))
-        headers.entries = fields.map { field in
-            let name = field.name.base! - first, value = field.value.base! - first
-            return Entry(name: name..<(name + field.name.length), value: value..<(value + field.value.length))
-        }
+        headers.received = Received.make(fields, span: UnsafeBufferPointer(start: first, count: end - first))
         return headers
     }
 
@@ -65,16 +66,75 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         }
     }
 
-    public var count: Int { entries.count }
-    public var isEmpty: Bool { entries.isEmpty }
+    /// Received fields: one object holding the counts, then the entries, then the bytes they index.
+    /// Made once and never changed, so copies on any thread may read it (hence `@unchecked`:
+    /// `ManagedBuffer` is not `Sendable`).
+    struct Received: @unchecked Sendable {
+        final class Storage: ManagedBuffer<Counts, Entry> {
+            deinit {
+                _ = withUnsafeMutablePointers { counts, elements in elements.deinitialize(count: counts.pointee.entries) }
+            }
+        }
+
+        struct Counts {
+            var entries: Int
+            var bytes: Int
+        }
+
+        let storage: Storage
+
+        /// The fields of `views`, each within `span`, with `span` copied once.
+        static func make(_ views: UnsafeBufferPointer<CHeader>, span: UnsafeBufferPointer<UInt8>) -> Received {
+            let stride = MemoryLayout<Entry>.stride
+            let capacity = views.count + (span.count + stride - 1) / stride
+            let made = Storage.create(minimumCapacity: capacity) { _ in Counts(entries: views.count, bytes: span.count) }
+            made.withUnsafeMutablePointers { _, elements in
+                let first = span.baseAddress!
+                for (index, field) in views.enumerated() {
+                    let name = field.name.base! - first, value = field.value.base! - first
+                    (elements + index).initialize(to: Entry(name: name..<(name + field.name.length), value: value..<(value + field.value.length)))
+                }
+                UnsafeMutableRawPointer(elements + views.count).copyMemory(from: first, byteCount: span.count)
+            }
+            return Received(storage: unsafeDowncast(made, to: Storage.self))
+        }
+
+        /// Borrows the bytes and the entries.
+        @inline(__always)
+        func withParts<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
+            try storage.withUnsafeMutablePointers { counts, elements in
+                let bytes = UnsafeRawPointer(elements + counts.pointee.entries).assumingMemoryBound(to: UInt8.self)
+                return try body(UnsafeBufferPointer(start: bytes, count: counts.pointee.bytes),
+                                UnsafeBufferPointer(start: elements, count: counts.pointee.entries))
+            }
+        }
+    }
+
+    /// Borrows the fields' bytes and offsets, received or built (every read goes through here).
+    @inline(__always)
+    func withParts<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
+        if let received { return try received.withParts(body) }
+        return try storage.withUnsafeBufferPointer { bytes in try entries.withUnsafeBufferPointer { try body(bytes, $0) } }
+    }
+
+    /// Received fields become built ones before they change.
+    private mutating func materialize() {
+        guard let received else { return }
+        (storage, entries) = received.withParts { (Array($0), Array($1)) }
+        self.received = nil
+    }
+
+    public var count: Int { withParts { $1.count } }
+    public var isEmpty: Bool { count == 0 }
 
     /// The first value for `name`, or nil. Setting it replaces every field of that name with one
     /// (`headers["Cache-Control"] = "no-store"`); setting nil removes them. Use `add` to keep
     /// duplicates (`Set-Cookie`).
     public subscript(name: String) -> String? {
         get {
-            guard let entry = entries.first(where: { matches($0, name) }) else { return nil }
-            return string(entry.value)
+            withParts { bytes, entries in
+                entries.first { Self.matches($0, name, in: bytes) }.map { Self.string($0.value, in: bytes) }
+            }
         }
         set {
             if let newValue { set(name, newValue) } else { remove(name) }
@@ -83,20 +143,25 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
     /// Every value for `name`, in order.
     public func values(for name: String) -> [String] {
-        entries.filter { matches($0, name) }.map { string($0.value) }
+        withParts { bytes, entries in
+            entries.filter { Self.matches($0, name, in: bytes) }.map { Self.string($0.value, in: bytes) }
+        }
     }
 
     public func contains(_ name: String) -> Bool {
-        entries.contains { matches($0, name) }
+        withParts { bytes, entries in entries.contains { Self.matches($0, name, in: bytes) } }
     }
 
     /// Whether a field is named `first` or `second`, in one pass.
     func contains(_ first: String, or second: String) -> Bool {
-        entries.contains { matches($0, first) || matches($0, second) }
+        withParts { bytes, entries in
+            entries.contains { Self.matches($0, first, in: bytes) || Self.matches($0, second, in: bytes) }
+        }
     }
 
     /// Appends a field (keeping any existing ones of that name).
     public mutating func add(_ name: String, _ value: String) {
+        materialize()
         let nameStart = storage.count
         storage.append(contentsOf: name.utf8)
         let valueStart = storage.count
@@ -111,16 +176,20 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     }
 
     public mutating func remove(_ name: String) {
+        guard contains(name) else { return }
+        materialize()
         let storage = self.storage
-        entries.removeAll { Self.matches($0, name, in: storage) }
+        storage.withUnsafeBufferPointer { bytes in entries.removeAll { Self.matches($0, name, in: bytes) } }
     }
 
     public func makeIterator() -> AnyIterator<(name: String, value: String)> {
         var index = 0
         return AnyIterator {
-            guard index < entries.count else { return nil }
-            defer { index += 1 }
-            return (string(entries[index].name), string(entries[index].value))
+            withParts { bytes, entries in
+                guard index < entries.count else { return nil }
+                defer { index += 1 }
+                return (Self.string(entries[index].name, in: bytes), Self.string(entries[index].value, in: bytes))
+            }
         }
     }
 
@@ -128,19 +197,17 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         map { "\($0.name): \($0.value)" }.joined(separator: "\n")
     }
 
-    func string(_ range: Range<Int>) -> String { String(decoding: storage[range], as: UTF8.self) }
-
-    private func matches(_ entry: Entry, _ key: String) -> Bool {
-        Self.matches(entry, key, in: storage)
+    private static func string(_ range: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     /// Case-insensitive name comparison in place (no temporary arrays).
-    private static func matches(_ entry: Entry, _ key: String, in storage: [UInt8]) -> Bool {
+    private static func matches(_ entry: Entry, _ key: String, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let utf8 = key.utf8
         guard entry.name.count == utf8.count else { return false }
         var i = entry.name.lowerBound
         for k in utf8 {
-            if lower(storage[i]) != lower(k) { return false }
+            if lower(bytes[i]) != lower(k) { return false }
             i += 1
         }
         return true
@@ -150,7 +217,7 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
     /// Calls `body` with C views of every field (valid only during the call).
     func withCHeaders<R>(_ body: (UnsafeBufferPointer<CHeader>) throws -> R) rethrows -> R {
-        try storage.withUnsafeBufferPointer { bytes in
+        try withParts { bytes, entries in
             let base = bytes.baseAddress
             // The views live for the call only: on the stack when they are few (every response).
             return try withUnsafeTemporaryAllocation(of: CHeader.self, capacity: entries.count) { views in
