@@ -34,19 +34,23 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     var lastSweep = 0.0
     /// Connections whose request started in this turn: those still waiting for their application
     /// once the turn's jobs ran give back their empty buffers (`releaseWaitingBuffers`).
-    var startedThisTurn: [ServerConnection] = []
+    /// Named by descriptor and identity, not held: one closed meanwhile is simply not found.
+    var startedThisTurn: [(fd: Int32, id: ObjectIdentifier)] = []
     /// Connections with a request to start that the application's code reached (an exchange call
     /// kicks its connection): started once that code returned (`startDeferred`), since a request
     /// started there would run its code inside the other's, and a pipeline would nest without bound.
     var deferredStarts: [ServerConnection] = []
-    /// The connection whose request's `handle` runs now.
-    var starting: ServerConnection?
+    /// The connection whose request's `handle` runs now (which its caller holds).
+    var starting: ObjectIdentifier?
+    /// The logger's level is fixed: whether to build the per-request debug line is decided once.
+    let logsDebug: Bool
     /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
     var requestSlots: RequestSlots
 
     /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
     init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
+        logsDebug = context.logger.level == .debug
         requestSlots = RequestSlots(heartbeat: context.heartbeat)
         do {
             epoll = try Epoll()
@@ -175,7 +179,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     func service(_ connection: ServerConnection) {
         // Called by the application while its request starts: the `service` that started it goes
         // on once `handle` returns.
-        if connection === starting { return }
+        if ObjectIdentifier(connection) == starting { return }
         while connections[connection.fd] === connection {
             switch connection.drive() {
             case .start:
@@ -228,12 +232,12 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
 
     func start(_ head: RequestHead, on connection: ServerConnection) {
         let exchange = connection.makeExchange(head)
-        startedThisTurn.append(connection)
+        startedThisTurn.append((connection.fd, ObjectIdentifier(connection)))
         active += 1
         requestSlots.end(connection.heartbeatSlot, on: context.heartbeat)  // one listed request per connection
         connection.heartbeatSlot = requestSlots.begin(head, on: context.heartbeat)
         WorkerCounters.add(WorkerCounters.Field.requestsStarted)
-        if context.logger.level == .debug {
+        if logsDebug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
         if context.app.isBlocking {
@@ -245,7 +249,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             // An asynchronous application's task starts inside `handle` and runs until it first
             // waits: often to its answer, with no trip through the loop's queue.
             var token: UnsafeMutableRawPointer?
-            starting = connection
+            starting = ObjectIdentifier(connection)
             loop.runApplication(for: exchange) { token = connection.handle(exchange) }
             starting = nil
             // Still running: its task's later jobs, queued by whatever resumes it, are its own.
@@ -260,8 +264,10 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// a sleep, a database) may wait long, and thousands may wait at once: its connection gives back
     /// its empty buffers now rather than at the next tick. One answered at once keeps them.
     func releaseWaitingBuffers() {
-        while let connection = startedThisTurn.popLast() {
-            if connection.current != nil && connections[connection.fd] === connection { connection.machine.releaseBuffers() }
+        while let (fd, id) = startedThisTurn.popLast() {
+            if let connection = connections[fd], ObjectIdentifier(connection) == id, connection.current != nil {
+                connection.machine.releaseBuffers()
+            }
         }
     }
 

@@ -41,8 +41,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private(set) var blockedCount = 0
 
     private let heartbeat: Heartbeat
-    /// The request whose label slot 0 of the heartbeat shows.
-    private var shown: Exchange?
+    /// The request whose label slot 0 of the heartbeat shows, by identity: `forget` clears it when
+    /// the request ends, before its exchange can go.
+    private var shown: ObjectIdentifier?
 
     init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
         self.heartbeat = heartbeat
@@ -186,8 +187,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         let start = Clock.monotonic()
         let micros = UInt64(start * 1_000_000)
         // A background task's code is labelled each time it runs: the slot is cleared after it.
-        if owner == nil || owner !== shown {
-            shown = owner
+        let identity = owner.map(ObjectIdentifier.init)
+        if identity == nil || identity != shown {
+            shown = identity
             if let owner {
                 let range = owner.labelRange
                 owner.head.withBytes { heartbeat.begin(slot: 0, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[range])), at: micros) }
@@ -223,7 +225,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         exchange.jobs.removeAll()
         // Its label leaves the loop's slot — now, or once the code running now returns
         // (`runApplication`): a worker that dies later must not be said to have been serving it.
-        if shown === exchange {
+        if shown == ObjectIdentifier(exchange) {
             shown = nil
             if !runningApplication { heartbeat.end(slot: 0) }
         }

@@ -23,8 +23,10 @@ struct Client {
     /// carries such fields.
     static func forwarded(head: RequestHead, connection: ServerConnection, trust: @autoclosure () -> TrustList) -> Client? {
         // Most requests carry no forwarding fields: nothing to check then.
-        guard head.fields.contains(where: { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") })
-        else { return nil }
+        let forwarding = head.withFields { fields in
+            fields.contains { head.matches($0, "forwarded") || head.matches($0, "x-forwarded-for") || head.matches($0, "x-forwarded-proto") }
+        }
+        guard forwarding else { return nil }
         let trust = trust()
         if connection.peerTrusted == nil {
             connection.peerTrusted = connection.remote.map { $0.isUnix ? trust.any : trust.contains($0.host) } ?? false

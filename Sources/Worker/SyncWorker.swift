@@ -21,6 +21,8 @@ import Synchronization
 final class SyncWorker: ConnectionServer, @unchecked Sendable {
     let context: WorkerContext
     let app: arbiter_app
+    /// The logger's level is fixed: whether to build the per-request debug line is decided once.
+    private let logsDebug: Bool
     /// The loop thread's: listeners, its wake-up, signals, the control socket, WebSockets.
     private let epoll: Epoll
     /// Request threads wait here, one at a time (`seat`): HTTP connections between requests, and `handed`.
@@ -85,6 +87,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
         self.context = context
         app = context.app.table.pointee
+        logsDebug = context.logger.level == .debug
         do {
             epoll = try Epoll()
             ready = try Epoll()
@@ -518,7 +521,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     private func run(_ head: RequestHead, on connection: ServerConnection, thread: RequestThread) {
         let label = head.methodRange.lowerBound..<head.targetRange.upperBound
         head.withBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[label]))) }
-        if context.logger.level == .debug {
+        if logsDebug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
         let exchange = connection.makeExchange(head)
