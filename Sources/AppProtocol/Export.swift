@@ -99,6 +99,24 @@ final class ExportedApplication: @unchecked Sendable {
         let declared = view.content_length < 0 ? nil : Int(view.content_length)
         let body = declared == 0 ? RequestBody.empty : RequestBody(source: .exchange(exchange), declaredLength: declared)
         let request = Request(copying: view, body: body)
+        // On the worker's loop, a router's synchronous route (and a request no route takes) is
+        // answered here, without a task, when the answer needs no waiting: the server takes a
+        // whole response at once. Not on a sync worker's request thread: it owns the connection
+        // and serves the calls that code's blocking waits (`Runtime.blockingWait`) post to it
+        // only while it waits for a task. (`router` is set only for an asynchronous application;
+        // checked before `kind`, whose payload a `switch` would copy.)
+        if let router, Runtime.hasExecutor.load(ordering: .acquiring), exchange.offersWholeResponses {
+            switch router.resolve(request) {
+            case .answered(.success(let response)):
+                if Responder.respondWhole(response, request: request, exchange: exchange) { return nil }
+                return start { await Responder.send(response, request: request, exchange: exchange) }
+            case .answered(.failure(let error)):
+                Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
+                return nil
+            case .waits(let handler, let routed):
+                return start { await ExportedApplication.serve(handler, routed, exchange) }
+            }
+        }
         switch kind {
         case .sync(let app):
             let response: Response
@@ -111,23 +129,6 @@ final class ExportedApplication: @unchecked Sendable {
             Responder.sendBlocking(response, request: request, exchange: exchange)
             return nil
         case .async:
-            // On the worker's loop, a router's synchronous route (and a request no route takes) is
-            // answered here, without a task, when the answer needs no waiting: the server takes a
-            // whole response at once. Not on a sync worker's request thread: it owns the connection
-            // and serves the calls that code's blocking waits (`Runtime.blockingWait`) post to it
-            // only while it waits for a task.
-            if let router, Runtime.hasExecutor.load(ordering: .acquiring), exchange.offersWholeResponses {
-                switch router.resolve(request) {
-                case .answered(.success(let response)):
-                    if Responder.respondWhole(response, request: request, exchange: exchange) { return nil }
-                    return start { await Responder.send(response, request: request, exchange: exchange) }
-                case .answered(.failure(let error)):
-                    Responder.fail(error, request: request, exchange: exchange) { try exchange.sendBlockingError($0) }
-                    return nil
-                case .waits(let handler, let routed):
-                    return start { await ExportedApplication.serve(handler, routed, exchange) }
-                }
-            }
             return start { [self] in await serve(request, exchange) }
         }
     }
