@@ -202,6 +202,7 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     }
 
     /// Case-insensitive name comparison in place (no temporary arrays).
+    @inline(__always)
     private static func matches(_ entry: Entry, _ key: String, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let utf8 = key.utf8
         guard entry.name.count == utf8.count else { return false }
@@ -217,17 +218,18 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
     /// Calls `body` with C views of every field (valid only during the call).
     func withCHeaders<R>(_ body: (UnsafeBufferPointer<CHeader>) throws -> R) rethrows -> R {
-        try withParts { bytes, entries in
-            let base = bytes.baseAddress
-            // The views live for the call only: on the stack when they are few (every response).
-            return try withUnsafeTemporaryAllocation(of: CHeader.self, capacity: entries.count) { views in
+        // The views live for the call only: on the stack when they are few (every response).
+        try withUnsafeTemporaryAllocation(of: CHeader.self, capacity: count) { views in
+            withParts { bytes, entries in
+                let base = bytes.baseAddress
                 for (index, entry) in entries.enumerated() {
                     views.initializeElement(at: index, to: CHeader(
                         name: CBytes(base: base.map { $0 + entry.name.lowerBound }, length: entry.name.count),
                         value: CBytes(base: base.map { $0 + entry.value.lowerBound }, length: entry.value.count)))
                 }
-                return try body(UnsafeBufferPointer(views))
             }
+            // The views point into this value's storage, which `self` holds for the call.
+            return try body(UnsafeBufferPointer(views))
         }
     }
 }
