@@ -21,6 +21,12 @@ public enum Clock {
         return time
     }
 
+    /// The calling thread's turn clock no longer holds: code that may block or run long runs next
+    /// (an application's, a wait). `turn()` reads the clock itself until the next `startTurn`.
+    public static func endTurn() {
+        arbiter_set_turn_time(0)
+    }
+
     /// Seconds on the monotonic clock.
     public static func monotonic() -> Double {
         var ts = timespec()

@@ -427,13 +427,19 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             seat.take()
             let (connection, events) = nextConnection()
             seat.leave()
+            // The thread's turn clock, as on an event loop: what this thread does for the
+            // connection reads the clock once, not at every stamp. It ends wherever code runs that
+            // may block or run long (the application, a wait on the client) and starts again after.
+            let start = Clock.startTurn()
             if let events {
                 inFlight.add(1, ordering: .relaxed)
                 connection.owner = thread
                 connection.handle(events: events)
             }
-            let start = Clock.monotonic()
-            if serve(connection, on: thread) { seat.served(seconds: Clock.monotonic() - start) }
+            let ran = serve(connection, on: thread)
+            let end = Clock.turn()  // when its application's code or the last wait ended
+            Clock.endTurn()
+            if ran { seat.served(seconds: end - start) }
         }
     }
 
@@ -504,7 +510,10 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 }
                 // The application runs elsewhere (an async application's task): carry out its
                 // calls, and notice a client that leaves.
-                if !thread.runPosted(waitingUpTo: 0.25) {
+                Clock.endTurn()
+                let posted = thread.runPosted(waitingUpTo: 0.25)
+                Clock.startTurn()
+                if !posted {
                     switch connection.transport.peekEnd() {
                     case .inputEnded: connection.machine.inputEnded()
                     case .failed: connection.machine.peerClosed()
@@ -520,7 +529,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     /// serves it right here).
     private func run(_ head: RequestHead, on connection: ServerConnection, thread: RequestThread) {
         let label = head.methodRange.lowerBound..<head.targetRange.upperBound
-        head.withBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[label]))) }
+        let micros = UInt64(Clock.turn() * 1_000_000)
+        head.withBytes { context.heartbeat.begin(slot: thread.index, label: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[label])), at: micros) }
         if logsDebug {
             context.logger.debug("Request started: \(head.method) \(head.target) from \(connection.remote?.display ?? "-")")
         }
@@ -530,6 +540,9 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         // A synchronous application runs to its end inside `handle`, and may wait there for work on
         // other threads that calls the exchange: lend it the connection meanwhile.
         // (Only then is `owner` written during a request: other threads read it to route calls.)
+        // The application's code may run long: its calls read the clock, and the turn starts anew after it.
+        Clock.endTurn()
+        defer { Clock.startTurn() }
         if context.app.isBlocking {
             connection.owner = LentOwner.shared
             let token = connection.handle(exchange)
@@ -559,18 +572,24 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             let outcome = connection.drive()
             guard case .idle = outcome, !connection.detached else { return outcome }
             if connection.machine.wantsWrite {
-                if !connection.writeAvailable() && !connection.transport.wait(readable: false, timeout: 1) {
-                    progressedWaitingOnClient(connection)
-                    connection.machine.tick(now: Clock.monotonic())
+                if !connection.writeAvailable() {
+                    let ready = connection.transport.wait(readable: false, timeout: 1)
+                    let now = Clock.startTurn()
+                    if !ready {
+                        progressedWaitingOnClient(connection)
+                        connection.machine.tick(now: now)
+                    }
                 }
                 continue
             }
             if connection.waitsForBody {
                 if !connection.readAvailable() {
                     quiet(connection)
-                    if !connection.transport.wait(readable: true, timeout: 1) {
+                    let ready = connection.transport.wait(readable: true, timeout: 1)
+                    let now = Clock.startTurn()
+                    if !ready {
                         progressedWaitingOnClient(connection)
-                        connection.machine.tick(now: Clock.monotonic())
+                        connection.machine.tick(now: now)
                     }
                 }
                 continue

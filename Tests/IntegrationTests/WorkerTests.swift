@@ -19,6 +19,21 @@ extension Integration {
             }
         }
 
+        /// A connection's idle time starts when its response went out, also after application
+        /// code that held the thread (or awaited) for long: a worker's turn clock (read once per
+        /// turn, not at every stamp) must not stamp the response with the time the request began.
+        /// Idle for 0.6 s of a 1.5 s keep-alive after a 1.6 s request, the connection still serves.
+        @Test(arguments: [("sync", "hellosync"), ("sync", "hello"), ("async", "hello"), ("async", "hellosync")])
+        func idleTimeAfterASlowRequestCountsFromItsResponse(worker: String, app: String) throws {
+            try withServer(["\(app):application", "-k", worker, "--keep-alive", "1.5"]) { server in
+                let connection = try HTTPConnection(port: server.port)
+                defer { connection.close() }
+                #expect(try connection.request("GET", "/sleep?seconds=1.6").status == 200)
+                usleep(600_000)
+                #expect(try connection.request("GET", "/").status == 200)
+            }
+        }
+
         @Test func aKilledWorkerIsReplaced() throws {
             try withServer(["hello:application", "-w", "2"]) { server in
                 let before = server.workerPids
