@@ -42,17 +42,17 @@ public enum BodyFraming: Sendable, Equatable {
 /// `@unchecked Sendable`: the object is written only by the parser, before it returns the head;
 /// from then on it is immutable, so any thread may read it.
 public struct RequestHead: @unchecked Sendable {
-    final class Storage: ManagedBuffer<Layout, Field> {}
-    let storage: Storage
+    @usableFromInline final class Storage: ManagedBuffer<Layout, Field> {}
+    @usableFromInline let storage: Storage
 
     /// Offsets into `bytes`, kept in 32 bits (a head is bounded by `Limits`, far below 4 GiB): a
     /// request holds one per field for its lifetime.
     public struct Field: Sendable, Equatable {
-        private let nameStart, nameEnd, valueStart, valueEnd: UInt32
-        public var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
-        public var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
+        @usableFromInline let nameStart, nameEnd, valueStart, valueEnd: UInt32
+        @inlinable public var name: Range<Int> { Int(nameStart)..<Int(nameEnd) }
+        @inlinable public var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
 
-        public init(name: Range<Int>, value: Range<Int>) {
+        @inlinable public init(name: Range<Int>, value: Range<Int>) {
             nameStart = UInt32(name.lowerBound)
             nameEnd = UInt32(name.upperBound)
             valueStart = UInt32(value.lowerBound)
@@ -61,16 +61,18 @@ public struct RequestHead: @unchecked Sendable {
     }
 
     /// What the object holds before its tail: the tail is `fieldCapacity` fields, then the bytes.
-    struct Layout {
-        var byteCount: UInt32
-        var fieldCount: UInt32
-        let fieldCapacity: UInt32
-        let byteCapacity: UInt32
-        var methodStart: UInt32 = 0, methodEnd: UInt32 = 0, targetStart: UInt32 = 0, targetEnd: UInt32 = 0
-        var framing: BodyFraming = .none
-        var version: Version = .http11
-        var keepAlive = false
-        var expectsContinue = false
+    /// (`@usableFromInline`, with the readers below `@inlinable`: the worker reads a head several
+    /// times per request, and a call across modules for each read costs more than the read.)
+    @usableFromInline struct Layout {
+        @usableFromInline var byteCount: UInt32
+        @usableFromInline var fieldCount: UInt32
+        @usableFromInline let fieldCapacity: UInt32
+        @usableFromInline let byteCapacity: UInt32
+        @usableFromInline var methodStart: UInt32 = 0, methodEnd: UInt32 = 0, targetStart: UInt32 = 0, targetEnd: UInt32 = 0
+        @usableFromInline var framing: BodyFraming = .none
+        @usableFromInline var version: Version = .http11
+        @usableFromInline var keepAlive = false
+        @usableFromInline var expectsContinue = false
     }
 
     /// A head holding a copy of `bytes` and room for `fieldCapacity` fields and `spareBytes` more
@@ -140,7 +142,7 @@ public struct RequestHead: @unchecked Sendable {
     }
 
     /// The head's bytes, borrowed for the call.
-    @inline(__always)
+    @inlinable
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointers { layout, elements in
             let bytes = UnsafeRawPointer(elements + Int(layout.pointee.fieldCapacity)).assumingMemoryBound(to: UInt8.self)
@@ -149,7 +151,7 @@ public struct RequestHead: @unchecked Sendable {
     }
 
     /// The fields, borrowed for the call.
-    @inline(__always)
+    @inlinable
     public func withFields<R>(_ body: (UnsafeBufferPointer<Field>) throws -> R) rethrows -> R {
         try storage.withUnsafeMutablePointers { layout, elements in
             try body(UnsafeBufferPointer(start: elements, count: Int(layout.pointee.fieldCount)))
@@ -186,20 +188,20 @@ public struct RequestHead: @unchecked Sendable {
 
     /// Reads the layout through its address: `ManagedBuffer.header`, a class's stored property,
     /// would cost a dynamic exclusivity check per access.
-    @inline(__always)
+    @inlinable
     func withLayout<R>(_ body: (Layout) -> R) -> R {
         storage.withUnsafeMutablePointerToHeader { body($0.pointee) }
     }
 
-    public var framing: BodyFraming { withLayout { $0.framing } }
-    public var version: Version { withLayout { $0.version } }
+    @inlinable public var framing: BodyFraming { withLayout { $0.framing } }
+    @inlinable public var version: Version { withLayout { $0.version } }
     /// Whether the connection may serve another request after this one (before the response says otherwise).
-    public var keepAlive: Bool { withLayout { $0.keepAlive } }
+    @inlinable public var keepAlive: Bool { withLayout { $0.keepAlive } }
     /// `Expect: 100-continue` on HTTP/1.1.
-    public var expectsContinue: Bool { withLayout { $0.expectsContinue } }
+    @inlinable public var expectsContinue: Bool { withLayout { $0.expectsContinue } }
 
-    public var methodRange: Range<Int> { withLayout { Int($0.methodStart)..<Int($0.methodEnd) } }
-    public var targetRange: Range<Int> { withLayout { Int($0.targetStart)..<Int($0.targetEnd) } }
+    @inlinable public var methodRange: Range<Int> { withLayout { Int($0.methodStart)..<Int($0.methodEnd) } }
+    @inlinable public var targetRange: Range<Int> { withLayout { Int($0.targetStart)..<Int($0.targetEnd) } }
 
     public var method: Method { Method(string(methodRange)) }
     public var target: String { string(targetRange) }

@@ -5,8 +5,9 @@ import CArbiter
 public enum Clock {
     /// The monotonic time for bookkeeping (activity stamps, timeouts): on a thread whose event loop
     /// keeps a turn clock (`startTurn`), the time its turn began, so a turn that serves many
-    /// connections reads the clock once, as nginx does; elsewhere the clock itself.
-    @inline(__always)
+    /// connections reads the clock once, as nginx does; elsewhere the clock itself. (Inlinable:
+    /// read several times per request, in other modules.)
+    @inlinable
     public static func turn() -> Double {
         let time = arbiter_get_turn_time()
         return time > 0 ? time : monotonic()
