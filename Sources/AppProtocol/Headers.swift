@@ -12,9 +12,9 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
     /// Fields the application built or changed: their bytes and offsets.
     var storage: [UInt8] = []
     var entries: [Entry] = []
-    /// A request's fields as received, offsets and bytes in one object that copies share (one
-    /// allocation per request instead of two); nil for built fields. Changing them copies them
-    /// into `storage` and `entries` first (`materialize`).
+    /// The object of the received request whose fields these are, which holds their offsets and
+    /// bytes after the rest of the request (one allocation per request for all of it); nil for
+    /// built fields. Changing them copies them into `storage` and `entries` first (`materialize`).
     var received: Received?
 
     public init() {}
@@ -27,32 +27,13 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         for (name, value) in pairs { add(name, value) }
     }
 
-    /// A copy of a request's C field views. A server passes fields that lie in order in one buffer
-    /// (the head as received): the span from the first name to the last value is copied at once and
-    /// the offsets taken from it. Fields anywhere else are copied one by one.
+    /// A copy of a request's C field views (without the rest of a request: `Request(copying:)`
+    /// keeps both in one object).
     static func copying(_ fields: UnsafeBufferPointer<CHeader>) -> Headers {
-        guard let first = fields.first?.name.base, let lastField = fields.last, let last = lastField.value.base else {
-            return Headers(fieldByField: fields)
-        }
-        let end = last + lastField.value.length
-        var inOrder = first <= end
-        var previousEnd = first
-        for field in fields {
-            guard let name = field.name.base, let value = field.value.base, name >= previousEnd,
-                  value >= name + field.name.length, value + field.value.length <= end
-            else {
-                inOrder = false
-                break
-            }
-            previousEnd = value + field.value.length
-        }
-        guard inOrder else { return Headers(fieldByField: fields) }
-        var headers = Headers()
-        headers.received = Received.make(fields, span: UnsafeBufferPointer(start: first, count: end - first))
-        return headers
+        Received.make(fields, request: .none).headers
     }
 
-    private init(fieldByField fields: UnsafeBufferPointer<CHeader>) {
+    init(fieldByField fields: UnsafeBufferPointer<CHeader>) {
         var total = 0
         for field in fields { total += field.name.length + field.value.length }
         storage.reserveCapacity(total)
@@ -66,46 +47,99 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         }
     }
 
-    /// Received fields: one object holding the counts, then the entries, then the bytes they index.
-    /// Made once and never changed, so copies on any thread may read it (hence `@unchecked`:
-    /// `ManagedBuffer` is not `Sendable`).
+    /// A received request in one object: its line, peer and body (`Request.Line`) and the counts,
+    /// then in the tail its fields' offsets, then the bytes they index. `Request` holds it, and so
+    /// do its headers: one allocation per request for all of it. Made once and never changed, so
+    /// copies on any thread may read it (hence `@unchecked`: `ManagedBuffer` is not `Sendable`).
     struct Received: @unchecked Sendable {
-        final class Storage: ManagedBuffer<Counts, Entry> {
+        final class Storage: ManagedBuffer<Head, Entry> {
             deinit {
-                _ = withUnsafeMutablePointers { counts, elements in elements.deinitialize(count: counts.pointee.entries) }
+                _ = withUnsafeMutablePointers { head, elements in elements.deinitialize(count: head.pointee.entries) }
             }
         }
 
-        struct Counts {
-            var entries: Int
-            var bytes: Int
+        struct Head {
+            let entries: Int
+            let bytes: Int
+            let request: Request.Line
         }
 
         let storage: Storage
 
-        /// The fields of `views`, each within `span`, with `span` copied once.
-        static func make(_ views: UnsafeBufferPointer<CHeader>, span: UnsafeBufferPointer<UInt8>) -> Received {
-            let stride = MemoryLayout<Entry>.stride
-            let capacity = views.count + (span.count + stride - 1) / stride
-            let made = Storage.create(minimumCapacity: capacity) { _ in Counts(entries: views.count, bytes: span.count) }
-            made.withUnsafeMutablePointers { _, elements in
+        /// `request` with the fields of `views`. A server passes fields that lie in order in one
+        /// buffer (the head as received): the span from the first name to the last value is copied
+        /// into the object at once and the offsets taken from it. Fields anywhere else are copied
+        /// one by one into headers of their own (`Request.Line.builtHeaders`).
+        static func make(_ views: UnsafeBufferPointer<CHeader>, request: consuming Request.Line) -> Received {
+            guard let span = inOrderSpan(views) else {
+                request.builtHeaders = Headers(fieldByField: views)
+                return make(entries: 0, span: UnsafeBufferPointer(start: nil, count: 0), request: request) { _ in }
+            }
+            return make(entries: views.count, span: span, request: request) { elements in
                 let first = span.baseAddress!
                 for (index, field) in views.enumerated() {
                     let name = field.name.base! - first, value = field.value.base! - first
                     (elements + index).initialize(to: Entry(name: name..<(name + field.name.length), value: value..<(value + field.value.length)))
                 }
-                UnsafeMutableRawPointer(elements + views.count).copyMemory(from: first, byteCount: span.count)
+            }
+        }
+
+        /// A request made in code, with headers it built.
+        static func make(request: consuming Request.Line) -> Received {
+            make(entries: 0, span: UnsafeBufferPointer(start: nil, count: 0), request: request) { _ in }
+        }
+
+        private static func make(entries: Int, span: UnsafeBufferPointer<UInt8>, request: consuming Request.Line,
+                                 _ initializeEntries: (UnsafeMutablePointer<Entry>) -> Void) -> Received {
+            let stride = MemoryLayout<Entry>.stride
+            // Moved into the object, not copied (a copy would retain each of its strings).
+            var head: Head? = Head(entries: entries, bytes: span.count, request: request)
+            let made = Storage.create(minimumCapacity: entries + (span.count + stride - 1) / stride) { _ in head.take()! }
+            made.withUnsafeMutablePointers { _, elements in
+                initializeEntries(elements)
+                if let base = span.baseAddress { UnsafeMutableRawPointer(elements + entries).copyMemory(from: base, byteCount: span.count) }
             }
             return Received(storage: unsafeDowncast(made, to: Storage.self))
+        }
+
+        /// The span from the first name to the last value, when every field lies in it in order.
+        private static func inOrderSpan(_ views: UnsafeBufferPointer<CHeader>) -> UnsafeBufferPointer<UInt8>? {
+            guard let first = views.first?.name.base, let lastField = views.last, let last = lastField.value.base else { return nil }
+            let end = last + lastField.value.length
+            guard first <= end else { return nil }
+            var previousEnd = first
+            for field in views {
+                guard let name = field.name.base, let value = field.value.base, name >= previousEnd,
+                      value >= name + field.name.length, value + field.value.length <= end
+                else { return nil }
+                previousEnd = value + field.value.length
+            }
+            return UnsafeBufferPointer(start: first, count: end - first)
+        }
+
+        /// Reads the head through its address, where a read of one field copies that field only
+        /// (`ManagedBuffer.header`, a class's stored property, would also cost a dynamic
+        /// exclusivity check per access).
+        @inline(__always)
+        func withHead<R>(_ body: (UnsafeMutablePointer<Head>) -> R) -> R {
+            storage.withUnsafeMutablePointerToHeader(body)
+        }
+
+        /// The headers: the ones the request was made with, or the fields in this object.
+        var headers: Headers {
+            if let built = withHead({ $0.pointee.request.builtHeaders }) { return built }
+            var headers = Headers()
+            headers.received = self
+            return headers
         }
 
         /// Borrows the bytes and the entries.
         @inline(__always)
         func withParts<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
-            try storage.withUnsafeMutablePointers { counts, elements in
-                let bytes = UnsafeRawPointer(elements + counts.pointee.entries).assumingMemoryBound(to: UInt8.self)
-                return try body(UnsafeBufferPointer(start: bytes, count: counts.pointee.bytes),
-                                UnsafeBufferPointer(start: elements, count: counts.pointee.entries))
+            try storage.withUnsafeMutablePointers { head, elements in
+                let bytes = UnsafeRawPointer(elements + head.pointee.entries).assumingMemoryBound(to: UInt8.self)
+                return try body(UnsafeBufferPointer(start: bytes, count: head.pointee.bytes),
+                                UnsafeBufferPointer(start: elements, count: head.pointee.entries))
             }
         }
     }

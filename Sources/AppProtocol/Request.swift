@@ -23,59 +23,53 @@ public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
 /// point (10,000 sleeping requests hold 10,000 chains of them) holds one reference instead of
 /// the whole head.
 public struct Request: Sendable {
-    /// The fields every copy shares (immutable).
-    private let fields: Fields
+    /// What every copy shares, immutable: the request's line, peer and body, and its header fields
+    /// as received, in one object (`Headers.Received`).
+    private let shared: Headers.Received
     /// What the matched route's pattern captured (`:id`, the trailing `*`); set by `Router`.
     public internal(set) var parameters = Parameters()
 
-    public var method: String { fields.method }
+    public var method: String { shared.withHead { $0.pointee.request.method } }
     /// The request target exactly as sent (`/search?q=swift`).
-    public var target: String { fields.target }
-    public var version: HTTPVersion { fields.version }
-    public var headers: Headers { fields.headers }
-    public var body: RequestBody { fields.body }
+    public var target: String { shared.withHead { $0.pointee.request.target } }
+    public var version: HTTPVersion { shared.withHead { $0.pointee.request.version } }
+    public var headers: Headers { shared.headers }
+    public var body: RequestBody { shared.withHead { $0.pointee.request.body } }
     /// The client's address (after trusted proxy headers, when the server applies them).
-    public var remoteAddress: String { fields.remoteAddress }
-    public var remotePort: Int { fields.remotePort }
+    public var remoteAddress: String { shared.withHead { $0.pointee.request.remoteAddress } }
+    public var remotePort: Int { shared.withHead { $0.pointee.request.remotePort } }
     /// `http` or `https`.
-    public var scheme: String { fields.scheme }
-    public var serverAddress: String { fields.serverAddress }
-    public var serverPort: Int { fields.serverPort }
+    public var scheme: String { shared.withHead { $0.pointee.request.scheme } }
+    public var serverAddress: String { shared.withHead { $0.pointee.request.serverAddress } }
+    public var serverPort: Int { shared.withHead { $0.pointee.request.serverPort } }
     /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
-    public var clientCertificate: ClientCertificate? { fields.clientCertificate?.value }
+    public var clientCertificate: ClientCertificate? { shared.withHead { $0.pointee.request.clientCertificate?.value } }
 
-    /// Immutable after `init`, so every copy of a request (on any thread) may read it.
-    private final class Fields: Sendable {
-        let method: String
-        let target: String
-        let version: HTTPVersion
-        let headers: Headers
-        let body: RequestBody
-        let remoteAddress: String
-        let remotePort: Int
-        let scheme: String
-        let serverAddress: String
-        let serverPort: Int
+    /// A request apart from its header fields (which `Headers.Received` keeps after it).
+    struct Line {
+        var method: String
+        var target: String
+        var version: HTTPVersion
+        var body: RequestBody
+        var remoteAddress: String
+        var remotePort: Int
+        var scheme: String
+        var serverAddress: String
+        var serverPort: Int
         /// Boxed: most requests have none, and each holds these fields for its lifetime.
-        let clientCertificate: CertificateBox?
+        var clientCertificate: CertificateBox?
+        /// The headers of a request made in code (or received as fields apart); nil when the
+        /// fields follow this in the object.
+        var builtHeaders: Headers?
 
-        init(method: String, target: String, version: HTTPVersion, headers: Headers, body: RequestBody, remoteAddress: String,
-             remotePort: Int, scheme: String, serverAddress: String, serverPort: Int, clientCertificate: ClientCertificate?) {
-            self.method = method
-            self.target = target
-            self.version = version
-            self.headers = headers
-            self.body = body
-            self.remoteAddress = remoteAddress
-            self.remotePort = remotePort
-            self.scheme = scheme
-            self.serverAddress = serverAddress
-            self.serverPort = serverPort
-            self.clientCertificate = clientCertificate.map(CertificateBox.init)
+        /// For headers copied without a request.
+        static var none: Line {
+            Line(method: "", target: "", version: HTTPVersion(major: 1, minor: 1), body: .empty, remoteAddress: "", remotePort: 0,
+                 scheme: "", serverAddress: "", serverPort: 0, clientCertificate: nil, builtHeaders: nil)
         }
     }
 
-    private final class CertificateBox: Sendable {
+    final class CertificateBox: Sendable {
         let value: ClientCertificate
         init(_ value: ClientCertificate) { self.value = value }
     }
@@ -86,10 +80,10 @@ public struct Request: Sendable {
         remotePort: Int = 0, scheme: String = "http", serverAddress: String = "127.0.0.1", serverPort: Int = 8000,
         clientCertificate: ClientCertificate? = nil
     ) {
-        fields = Fields(
-            method: method, target: target, version: version, headers: headers, body: body, remoteAddress: remoteAddress,
+        shared = Headers.Received.make(request: Line(
+            method: method, target: target, version: version, body: body, remoteAddress: remoteAddress,
             remotePort: remotePort, scheme: scheme, serverAddress: serverAddress, serverPort: serverPort,
-            clientCertificate: clientCertificate)
+            clientCertificate: clientCertificate.map(CertificateBox.init), builtHeaders: headers))
     }
 
     init(copying view: arbiter_request, body: RequestBody) {
@@ -108,13 +102,13 @@ public struct Request: Sendable {
             }
             return text(b)
         }
-        self.init(
+        let line = Line(
             method: known(view.method, Self.commonMethods), target: text(view.target),
-            version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)),
-            headers: Headers.copying(UnsafeBufferPointer(start: view.headers, count: view.header_count)), body: body,
+            version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)), body: body,
             remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
             scheme: known(view.scheme, Self.schemes), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
-            clientCertificate: ClientCertificate(view: view))
+            clientCertificate: ClientCertificate(view: view).map(CertificateBox.init), builtHeaders: nil)
+        shared = Headers.Received.make(UnsafeBufferPointer(start: view.headers, count: view.header_count), request: consume line)
     }
 
     private static let commonMethods: [(bytes: StaticString, value: String)] = [
