@@ -60,7 +60,11 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
         struct Head {
             let entries: Int
+            /// The fields' bytes; after them in the tail, `addresses` (see `address`).
             let bytes: Int
+            /// The lengths of the client's and the server's address text, kept as bytes after the
+            /// fields' and decoded only when asked for (most handlers never ask).
+            let addresses: (remote: Int32, server: Int32)
             let request: Request.Line
         }
 
@@ -70,12 +74,14 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         /// buffer (the head as received): the span from the first name to the last value is copied
         /// into the object at once and the offsets taken from it. Fields anywhere else are copied
         /// one by one into headers of their own (`Request.Line.builtHeaders`).
-        static func make(_ views: UnsafeBufferPointer<CHeader>, request: consuming Request.Line) -> Received {
+        static func make(_ views: UnsafeBufferPointer<CHeader>, request: consuming Request.Line,
+                         addresses: (remote: UnsafeBufferPointer<UInt8>, server: UnsafeBufferPointer<UInt8>) = (.init(start: nil, count: 0), .init(start: nil, count: 0))
+        ) -> Received {
             guard let span = inOrderSpan(views) else {
                 request.builtHeaders = Headers(fieldByField: views)
-                return make(entries: 0, span: UnsafeBufferPointer(start: nil, count: 0), request: request) { _ in }
+                return make(entries: 0, span: UnsafeBufferPointer(start: nil, count: 0), addresses: addresses, request: request) { _ in }
             }
-            return make(entries: views.count, span: span, request: request) { elements in
+            return make(entries: views.count, span: span, addresses: addresses, request: request) { elements in
                 let first = span.baseAddress!
                 for (index, field) in views.enumerated() {
                     let name = field.name.base! - first, value = field.value.base! - first
@@ -86,20 +92,43 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
 
         /// A request made in code, with headers it built.
         static func make(request: consuming Request.Line) -> Received {
-            make(entries: 0, span: UnsafeBufferPointer(start: nil, count: 0), request: request) { _ in }
+            let none = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+            return make(entries: 0, span: none, addresses: (none, none), request: request) { _ in }
         }
 
-        private static func make(entries: Int, span: UnsafeBufferPointer<UInt8>, request: consuming Request.Line,
-                                 _ initializeEntries: (UnsafeMutablePointer<Entry>) -> Void) -> Received {
+        private static func make(entries: Int, span: UnsafeBufferPointer<UInt8>,
+                                 addresses: (remote: UnsafeBufferPointer<UInt8>, server: UnsafeBufferPointer<UInt8>),
+                                 request: consuming Request.Line, _ initializeEntries: (UnsafeMutablePointer<Entry>) -> Void) -> Received {
             let stride = MemoryLayout<Entry>.stride
+            let byteCount = span.count + addresses.remote.count + addresses.server.count
             // Moved into the object, not copied (a copy would retain each of its strings).
-            var head: Head? = Head(entries: entries, bytes: span.count, request: request)
-            let made = Storage.create(minimumCapacity: entries + (span.count + stride - 1) / stride) { _ in head.take()! }
+            var head: Head? = Head(entries: entries, bytes: span.count,
+                                   addresses: (Int32(addresses.remote.count), Int32(addresses.server.count)), request: request)
+            let made = Storage.create(minimumCapacity: entries + (byteCount + stride - 1) / stride) { _ in head.take()! }
             made.withUnsafeMutablePointers { _, elements in
                 initializeEntries(elements)
-                if let base = span.baseAddress { UnsafeMutableRawPointer(elements + entries).copyMemory(from: base, byteCount: span.count) }
+                var to = UnsafeMutableRawPointer(elements + entries)
+                func append(_ part: UnsafeBufferPointer<UInt8>) {
+                    if let base = part.baseAddress { to.copyMemory(from: base, byteCount: part.count) }
+                    to += part.count
+                }
+                append(span)
+                append(addresses.remote)
+                append(addresses.server)
             }
             return Received(storage: unsafeDowncast(made, to: Storage.self))
+        }
+
+        /// The client's (`remote`) or the server's address as text, from the bytes kept after the
+        /// fields' (empty for a request made in code, whose `Request.Line` holds them).
+        func address(remote: Bool) -> String {
+            storage.withUnsafeMutablePointers { head, elements in
+                let (remoteLength, serverLength) = (Int(head.pointee.addresses.remote), Int(head.pointee.addresses.server))
+                let start = UnsafeRawPointer(elements + head.pointee.entries).assumingMemoryBound(to: UInt8.self) + head.pointee.bytes
+                let text = remote ? UnsafeBufferPointer(start: start, count: remoteLength)
+                    : UnsafeBufferPointer(start: start + remoteLength, count: serverLength)
+                return String(decoding: text, as: UTF8.self)
+            }
         }
 
         /// The span from the first name to the last value, when every field lies in it in order.
@@ -186,8 +215,9 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         withParts { bytes, entries in entries.contains { Self.matches($0, name, in: bytes) } }
     }
 
-    /// Whether a field is named `first` or `second`, in one pass.
-    func contains(_ first: String, or second: String) -> Bool {
+    /// Whether a field is named `first` or `second`, in one pass (names the server itself looks
+    /// for in every response: literals, whose bytes are compared in place).
+    func contains(_ first: StaticString, or second: StaticString) -> Bool {
         withParts { bytes, entries in
             entries.contains { Self.matches($0, first, in: bytes) || Self.matches($0, second, in: bytes) }
         }
@@ -245,6 +275,14 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
             if lower(bytes[i]) != lower(k) { return false }
             i += 1
         }
+        return true
+    }
+
+    @inline(__always)
+    private static func matches(_ entry: Entry, _ key: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard entry.name.count == key.utf8CodeUnitCount else { return false }
+        let start = entry.name.lowerBound
+        for i in 0..<entry.name.count where lower(bytes[start + i]) != lower(key.utf8Start[i]) { return false }
         return true
     }
 

@@ -36,11 +36,11 @@ public struct Request: Sendable {
     public var headers: Headers { shared.headers }
     public var body: RequestBody { shared.withHead { $0.pointee.request.body } }
     /// The client's address (after trusted proxy headers, when the server applies them).
-    public var remoteAddress: String { shared.withHead { $0.pointee.request.remoteAddress } }
+    public var remoteAddress: String { shared.withHead { $0.pointee.request.remoteAddress } ?? shared.address(remote: true) }
     public var remotePort: Int { shared.withHead { $0.pointee.request.remotePort } }
     /// `http` or `https`.
     public var scheme: String { shared.withHead { $0.pointee.request.scheme } }
-    public var serverAddress: String { shared.withHead { $0.pointee.request.serverAddress } }
+    public var serverAddress: String { shared.withHead { $0.pointee.request.serverAddress } ?? shared.address(remote: false) }
     public var serverPort: Int { shared.withHead { $0.pointee.request.serverPort } }
     /// The client's verified TLS certificate under mutual TLS; nil on plain HTTP or without one.
     public var clientCertificate: ClientCertificate? { shared.withHead { $0.pointee.request.clientCertificate?.value } }
@@ -51,10 +51,12 @@ public struct Request: Sendable {
         var target: String
         var version: HTTPVersion
         var body: RequestBody
-        var remoteAddress: String
+        /// The addresses as text for a request made in code; nil for one received, whose object
+        /// keeps them as bytes (`Headers.Received.address`).
+        var remoteAddress: String?
         var remotePort: Int
         var scheme: String
-        var serverAddress: String
+        var serverAddress: String?
         var serverPort: Int
         /// Boxed: most requests have none, and each holds these fields for its lifetime.
         var clientCertificate: CertificateBox?
@@ -102,13 +104,17 @@ public struct Request: Sendable {
             }
             return text(b)
         }
+        func bytes(_ b: arbiter_bytes) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(start: b.length > 0 ? b.base : nil, count: b.length)
+        }
         let line = Line(
             method: known(view.method, Self.commonMethods), target: text(view.target),
             version: HTTPVersion(major: Int(view.version_major), minor: Int(view.version_minor)), body: body,
-            remoteAddress: text(view.remote_host), remotePort: Int(view.remote_port),
-            scheme: known(view.scheme, Self.schemes), serverAddress: text(view.server_host), serverPort: Int(view.server_port),
+            remoteAddress: nil, remotePort: Int(view.remote_port),
+            scheme: known(view.scheme, Self.schemes), serverAddress: nil, serverPort: Int(view.server_port),
             clientCertificate: ClientCertificate(view: view).map(CertificateBox.init), builtHeaders: nil)
-        shared = Headers.Received.make(UnsafeBufferPointer(start: view.headers, count: view.header_count), request: consume line)
+        shared = Headers.Received.make(UnsafeBufferPointer(start: view.headers, count: view.header_count), request: consume line,
+                                       addresses: (bytes(view.remote_host), bytes(view.server_host)))
     }
 
     private static let commonMethods: [(bytes: StaticString, value: String)] = [

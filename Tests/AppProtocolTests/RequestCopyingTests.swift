@@ -72,6 +72,8 @@ import Testing
         #expect(request.headers.map { "\($0.name)=\($0.value)" } == ["Host=a", "Accept=a"])
         #expect(request.headers.received == nil)
         #expect(request.clientCertificate == nil)
+        // The addresses are kept as bytes after the fields, also when the fields are apart.
+        #expect(request.remoteAddress == "10.0.0.7" && request.serverAddress == "127.0.0.1")
         #expect(request.target == "/items?a=1")
     }
 
