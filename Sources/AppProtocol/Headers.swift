@@ -105,9 +105,9 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
             var head: Head? = Head(entries: entries, bytes: span.count,
                                    addresses: (Int32(addresses.remote.count), Int32(addresses.server.count)), request: request)
             let made = Storage.create(minimumCapacity: entries + (byteCount + stride - 1) / stride) { _ in head.take()! }
-            made.withUnsafeMutablePointers { _, elements in
+            made.withUnsafeMutablePointers { head, elements in
                 initializeEntries(elements)
-                var to = UnsafeMutableRawPointer(elements + entries)
+                var to = UnsafeMutableRawPointer(mutating: bytes(head, elements))
                 func append(_ part: UnsafeBufferPointer<UInt8>) {
                     if let base = part.baseAddress { to.copyMemory(from: base, byteCount: part.count) }
                     to += part.count
@@ -124,7 +124,7 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         func address(remote: Bool) -> String {
             storage.withUnsafeMutablePointers { head, elements in
                 let (remoteLength, serverLength) = (Int(head.pointee.addresses.remote), Int(head.pointee.addresses.server))
-                let start = UnsafeRawPointer(elements + head.pointee.entries).assumingMemoryBound(to: UInt8.self) + head.pointee.bytes
+                let start = Self.bytes(head, elements) + head.pointee.bytes
                 let text = remote ? UnsafeBufferPointer(start: start, count: remoteLength)
                     : UnsafeBufferPointer(start: start + remoteLength, count: serverLength)
                 return String(decoding: text, as: UTF8.self)
@@ -166,10 +166,15 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         @inline(__always)
         func withParts<R>(_ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<Entry>) throws -> R) rethrows -> R {
             try storage.withUnsafeMutablePointers { head, elements in
-                let bytes = UnsafeRawPointer(elements + head.pointee.entries).assumingMemoryBound(to: UInt8.self)
-                return try body(UnsafeBufferPointer(start: bytes, count: head.pointee.bytes),
-                                UnsafeBufferPointer(start: elements, count: head.pointee.entries))
+                try body(UnsafeBufferPointer(start: Self.bytes(head, elements), count: head.pointee.bytes),
+                         UnsafeBufferPointer(start: elements, count: head.pointee.entries))
             }
+        }
+
+        /// Where the tail's bytes start (the fields', then the addresses'): after the entries.
+        @inline(__always)
+        private static func bytes(_ head: UnsafeMutablePointer<Head>, _ elements: UnsafeMutablePointer<Entry>) -> UnsafePointer<UInt8> {
+            UnsafeRawPointer(elements + head.pointee.entries).assumingMemoryBound(to: UInt8.self)
         }
     }
 
@@ -215,11 +220,14 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
         withParts { bytes, entries in entries.contains { Self.matches($0, name, in: bytes) } }
     }
 
-    /// Whether a field is named `first` or `second`, in one pass (names the server itself looks
-    /// for in every response: literals, whose bytes are compared in place).
+    /// Whether a field is named `first` or `second` (lowercase literals), in one pass: names the
+    /// server itself looks for in every response, compared in place.
     func contains(_ first: StaticString, or second: StaticString) -> Bool {
         withParts { bytes, entries in
-            entries.contains { Self.matches($0, first, in: bytes) || Self.matches($0, second, in: bytes) }
+            entries.contains { entry in
+                let name = UnsafeBufferPointer(rebasing: bytes[entry.name])
+                return ResponseEncoder.equalsIgnoringCase(name, first) || ResponseEncoder.equalsIgnoringCase(name, second)
+            }
         }
     }
 
@@ -275,14 +283,6 @@ public struct Headers: Sendable, Sequence, ExpressibleByDictionaryLiteral, Custo
             if lower(bytes[i]) != lower(k) { return false }
             i += 1
         }
-        return true
-    }
-
-    @inline(__always)
-    private static func matches(_ entry: Entry, _ key: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard entry.name.count == key.utf8CodeUnitCount else { return false }
-        let start = entry.name.lowerBound
-        for i in 0..<entry.name.count where lower(bytes[start + i]) != lower(key.utf8Start[i]) { return false }
         return true
     }
 

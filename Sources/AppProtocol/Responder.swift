@@ -6,7 +6,7 @@ enum Responder {
         var headers = response.headers
         // Framing is the server's: a declared length is passed on as such, never as a field.
         var declared: Int?
-        if headers.contains("Content-Length", or: "Transfer-Encoding") {
+        if headers.contains("content-length", or: "transfer-encoding") {
             declared = headers["Content-Length"].flatMap { Int($0) }
             headers.remove("Content-Length")
             headers.remove("Transfer-Encoding")

@@ -61,7 +61,9 @@ public enum ResponseEncoder {
         }
     }
 
-    static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowered: StaticString) -> Bool {
+    /// Whether `bytes` spell `lowered` (a lowercase literal) in any case: a field name the server
+    /// looks for.
+    public static func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowered: StaticString) -> Bool {
         guard bytes.count == lowered.utf8CodeUnitCount else { return false }
         let other = lowered.utf8Start
         for i in 0..<bytes.count where ASCII.lower(bytes[i]) != other[i] { return false }
