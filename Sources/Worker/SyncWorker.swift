@@ -572,30 +572,29 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
             let outcome = connection.drive()
             guard case .idle = outcome, !connection.detached else { return outcome }
             if connection.machine.wantsWrite {
-                if !connection.writeAvailable() {
-                    let ready = connection.transport.wait(readable: false, timeout: 1)
-                    let now = Clock.startTurn()
-                    if !ready {
-                        progressedWaitingOnClient(connection)
-                        connection.machine.tick(now: now)
-                    }
-                }
+                if !connection.writeAvailable() { waitOnClient(connection, readable: false) }
                 continue
             }
             if connection.waitsForBody {
                 if !connection.readAvailable() {
                     quiet(connection)
-                    let ready = connection.transport.wait(readable: true, timeout: 1)
-                    let now = Clock.startTurn()
-                    if !ready {
-                        progressedWaitingOnClient(connection)
-                        connection.machine.tick(now: now)
-                    }
+                    waitOnClient(connection, readable: true)
                 }
                 continue
             }
             return .idle
         }
+    }
+
+    /// Blocks up to a second for the client to become readable or writable, then starts the
+    /// thread's turn clock anew; a wait that ends with the client not ready counts as progress on
+    /// the heartbeat (see `pump`) and lets the machine check its timeouts.
+    private func waitOnClient(_ connection: ServerConnection, readable: Bool) {
+        let ready = connection.transport.wait(readable: readable, timeout: 1)
+        let now = Clock.startTurn()
+        guard !ready else { return }
+        progressedWaitingOnClient(connection)
+        connection.machine.tick(now: now)
     }
 
     /// An application call waits for I/O: on the request thread that owns the connection, do it
