@@ -11,11 +11,17 @@ import Synchronization
 ///
 /// Requests that take long must not make the other connections wait for them, so the seat passes on:
 /// - within a few `grace`: one benched thread, the standby, checks every `grace` and takes the seat
-///   when two checks in a row find it free (no thread waited in epoll for a whole `grace`: its
-///   holders are busy, with one slow request or a run of requests). Checks that find the seat
-///   taken come less often (2, then 4 × `grace`), so after a quiet spell the first slow request
-///   holds the others back up to about 5 × `grace`; after `dormantAfter` of them (an idle worker:
-///   its holder sleeps in epoll) the standby sleeps until the next thread to leave the seat wakes it;
+///   when two checks in a row find it free and either no thread took it in between (one request
+///   has held its holder since the first check) or the last three requests served were not quick
+///   (`slowInARow`: their threads may wait on something, and more threads would serve more). Free
+///   at both checks but taken and left in between for quick requests, it stays with its holder: a
+///   run of quick requests served one after another is an event loop's work, and a second thread
+///   would only add context switches (a standby that took over then cost 0.07 switches per request
+///   and 10 % of the requests per second under load, measured). Checks that do not find a vacancy come
+///   less often (2, then 4 × `grace`), so after a quiet or busy spell the first slow request holds
+///   the others back up to about 8 × `grace`; after `dormantAfter` of them (an idle worker whose
+///   holder sleeps in epoll, or a busy one) the standby sleeps until the next thread to leave the
+///   seat wakes it;
 /// - at once during a slow spell: from such a takeover until a thread serves a request in less than
 ///   half of `grace`, a thread that leaves the seat wakes a benched one to take it (the application
 ///   holds its threads, as a blocking one does, and more of them are needed now).
@@ -41,6 +47,9 @@ final class PollerSeat: @unchecked Sendable {
     /// A slow spell (set by the standby as it takes the seat, cleared by any thread that served a
     /// request quickly, read by `leave`).
     private let slow = Atomic<Bool>(false)
+    /// How many requests in a row took `grace / 10` or more (written by any thread that served
+    /// one, only when it changes; read by the standby). One alone may have waited for a CPU.
+    private let slowInARow = Atomic<Int>(0)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let benchCondition: UnsafeMutablePointer<pthread_cond_t>
     private let standbyCondition: UnsafeMutablePointer<pthread_cond_t>
@@ -94,13 +103,13 @@ final class PollerSeat: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         var isStandby = false
         var mayTake = true  // false after a standby's check that did not find the seat free twice
-        var takenChecks = 0  // the standby's consecutive checks that found the seat taken
-        var sawVacancy = false  // the standby's last check found the seat free
+        var quietChecks = 0  // the standby's consecutive checks that found no vacancy
+        var vacancy: UInt64? = nil  // the generation the standby's last check found the seat free at
+        var takingOver = false  // the standby takes the seat from a holder away on a slow request
         while true {
             if mayTake && tryTake() {
                 if isStandby { standby.store(Standby.none, ordering: .sequentiallyConsistent) }
-                // Two checks found no thread waiting in epoll: requests are slow now.
-                if sawVacancy { slow.store(true, ordering: .relaxed) }
+                if takingOver { slow.store(true, ordering: .relaxed) }
                 return
             }
             mayTake = true
@@ -119,30 +128,37 @@ final class PollerSeat: @unchecked Sendable {
                 }
                 continue
             }
-            guard takenChecks >= dormantAfter else {
-                // Every `grace` while it finds the seat free (or just found it taken), then less
+            guard quietChecks >= dormantAfter else {
+                // Every `grace` while it finds a vacancy (or just stopped finding one), then less
                 // often: 2 and 4 × `grace`.
-                let interval = sawVacancy ? grace : grace * Double(1 << min(takenChecks, 2))
+                let interval = grace * Double(1 << min(quietChecks, 2))
                 var deadline = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &deadline)
                 let nanoseconds = Int(deadline.tv_nsec) + Int(interval * 1e9)
                 deadline.tv_sec += nanoseconds / 1_000_000_000
                 deadline.tv_nsec = nanoseconds % 1_000_000_000
-                // Woken by a leave: take the seat if it is free. On a timeout, only if this check
-                // and the last found it free: no thread waited in epoll for a whole `grace` (its
-                // holders are busy with requests, one after another or a slow one).
+                // Woken by a leave: take the seat if it is free. On a timeout, only as the type
+                // comment says.
                 if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 {
-                    sawVacancy = false
+                    vacancy = nil
+                    takingOver = false
                     continue
                 }
-                if generation.load(ordering: .relaxed) & 1 == 1 {
-                    takenChecks += 1
-                    sawVacancy = false
+                let now = generation.load(ordering: .relaxed)
+                takingOver = false
+                if now & 1 == 1 {
+                    // A holder waits in epoll.
+                    quietChecks += 1
+                    vacancy = nil
                     mayTake = false
+                } else if let last = vacancy, last == now || slowInARow.load(ordering: .relaxed) >= 3 {
+                    takingOver = true
+                    mayTake = true
                 } else {
-                    takenChecks = 0
-                    mayTake = sawVacancy
-                    sawVacancy = true
+                    // A first vacancy, or one between quick requests of a busy holder.
+                    quietChecks = vacancy == nil ? 0 : quietChecks + 1
+                    vacancy = now
+                    mayTake = false
                 }
                 continue
             }
@@ -153,8 +169,9 @@ final class PollerSeat: @unchecked Sendable {
             standbyDormant.store(true, ordering: .sequentiallyConsistent)
             if generation.load(ordering: .sequentiallyConsistent) & 1 == 1 { pthread_cond_wait(standbyCondition, mutex) }
             standbyDormant.store(false, ordering: .relaxed)
-            takenChecks = 0
-            sawVacancy = false
+            quietChecks = 0
+            vacancy = nil
+            takingOver = false
             mayTake = slow.load(ordering: .relaxed)
         }
     }
@@ -169,10 +186,16 @@ final class PollerSeat: @unchecked Sendable {
         return (events[next], tokens[next])
     }
 
-    /// Any thread, having served a request it left the seat for: how long that took. A quick one
-    /// ends a slow spell. (Only the standby starts one: a request can look slow here because its
+    /// Any thread, having served a request it left the seat for: how long that took. One under
+    /// `grace / 2` ends a slow spell. (Only the standby starts one: a request can look slow here because its
     /// thread waited for a CPU, and threads woken for that would only wait for one too.)
     func served(seconds: Double) {
+        let run = slowInARow.load(ordering: .relaxed)
+        if seconds >= grace / 10 {
+            slowInARow.store(run + 1, ordering: .relaxed)
+        } else if run != 0 {
+            slowInARow.store(0, ordering: .relaxed)
+        }
         if seconds < grace / 2 && slow.load(ordering: .relaxed) { slow.store(false, ordering: .relaxed) }
     }
 

@@ -80,6 +80,43 @@ import Testing
         #expect(done.wait(timeout: .now() + 10) == .success)
     }
 
+    /// A holder that serves quick requests one after another keeps the seat: the standby finds it
+    /// free at its checks, but taken and left in between, and a second thread would add nothing.
+    /// Slow requests in a row (their threads wait on something) pass it to the standby.
+    @Test(arguments: [false, true])
+    func aRunOfQuickRequestsKeepsTheSeatAndARunOfSlowOnesPassesIt(slowRequests: Bool) throws {
+        let grace = 0.01
+        let seat = PollerSeat(grace: grace, dormantAfter: 3)
+        seat.take()
+        let shared = Shared()
+        let done = Self.spawn {
+            seat.take()
+            shared.took.store(true, ordering: .releasing)
+            seat.leave()
+        }
+        // The other thread is the standby, asleep once its checks found the seat taken.
+        let deadline = Clock.monotonic() + 10
+        while !seat.standbyIsDormant && Clock.monotonic() < deadline { usleep(1000) }
+        try #require(seat.standbyIsDormant)
+        // Serve "requests" for 40 checks' worth of `grace` while holding and leaving the seat, as
+        // a request thread does: quick ones in no time, slow ones waiting for `grace / 5` each.
+        let end = Clock.monotonic() + 40 * grace
+        var tookDuringRequests = false
+        while Clock.monotonic() < end {
+            seat.leave()
+            if slowRequests { usleep(UInt32(grace / 5 * 1e6)) }
+            seat.served(seconds: slowRequests ? grace / 5 : 0)
+            seat.take()
+            if shared.took.load(ordering: .acquiring) {
+                tookDuringRequests = true
+                break
+            }
+        }
+        #expect(tookDuringRequests == slowRequests)
+        seat.leave()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+    }
+
     /// Many threads taking and leaving: one holder at a time, and none is left waiting.
     @Test func oneHolderAtATimeAndNoThreadIsLeftWaiting() {
         let seat = PollerSeat(grace: 0.001)
