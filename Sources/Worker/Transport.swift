@@ -83,10 +83,12 @@ final class SocketTransport: Transport {
         Self.read(fd, into: buffer)
     }
 
-    /// One non-blocking read of a socket (also the ciphertext under a TLS transport).
+    /// One non-blocking read of a socket (also the ciphertext under a TLS transport). `recv`, not
+    /// `read`: the kernel goes to the socket directly, without the file layer `read` passes
+    /// through (its position lock, permission and notification hooks).
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
-            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 { return .bytes(n) }
             if n == 0 { return .eof }
             if errno == EINTR { continue }
