@@ -17,11 +17,11 @@ import Synchronization
 ///   at both checks but taken and left in between for quick requests, it stays with its holder: a
 ///   run of quick requests served one after another is an event loop's work, and a second thread
 ///   would only add context switches (a standby that took over then cost 0.07 switches per request
-///   and 10 % of the requests per second under load, measured). Checks that do not find a vacancy come
-///   less often (2, then 4 × `grace`), so after a quiet or busy spell the first slow request holds
-///   the others back up to about 8 × `grace`; after `dormantAfter` of them (an idle worker whose
-///   holder sleeps in epoll, or a busy one) the standby sleeps until the next thread to leave the
-///   seat wakes it;
+///   and 10 % of the requests per second under load, measured). Checks that do not find a vacancy
+///   come less often (2, then 4 × `grace`), so a slow request holds the others back for 2 × `grace`
+///   (8 ms) while the standby checks often, and up to about 8 × `grace` after a quiet or busy
+///   spell; after `dormantAfter` of them (an idle worker whose holder sleeps in epoll, or a busy
+///   one) the standby sleeps until the next thread to leave the seat wakes it;
 /// - at once during a slow spell: from such a takeover until a thread serves a request in less than
 ///   half of `grace`, a thread that leaves the seat wakes a benched one to take it (the application
 ///   holds its threads, as a blocking one does, and more of them are needed now).
@@ -47,9 +47,11 @@ final class PollerSeat: @unchecked Sendable {
     /// A slow spell (set by the standby as it takes the seat, cleared by any thread that served a
     /// request quickly, read by `leave`).
     private let slow = Atomic<Bool>(false)
-    /// How many requests in a row took `grace / 10` or more (written by any thread that served
+    /// How many requests in a row took `quickRequest` or more (written by any thread that served
     /// one, only when it changes; read by the standby). One alone may have waited for a CPU.
     private let slowInARow = Atomic<Int>(0)
+    /// Seconds under which a request counts as quick: about ten times a small request's own work.
+    static let quickRequest = 0.0001
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let benchCondition: UnsafeMutablePointer<pthread_cond_t>
     private let standbyCondition: UnsafeMutablePointer<pthread_cond_t>
@@ -64,9 +66,11 @@ final class PollerSeat: @unchecked Sendable {
 
     /// - Parameters:
     ///   - batch: how many events one wait in epoll may take.
-    ///   - grace: seconds between the standby's checks.
+    ///   - grace: seconds between the standby's checks. Each check wakes a thread: at 1 ms, the
+    ///     checks cost 10–20 % of the requests per second of a sync worker under a hello load
+    ///     (against 1 % at 4 ms, both against a standby that never checks; measured on 2 cores).
     ///   - dormantAfter: checks that find the seat taken before the standby sleeps until woken.
-    init(batch: Int = 16, grace: Double = 0.001, dormantAfter: Int = 10) {
+    init(batch: Int = 16, grace: Double = 0.004, dormantAfter: Int = 10) {
         events = [UInt32](repeating: 0, count: batch)
         tokens = [UInt64](repeating: 0, count: batch)
         self.grace = grace
@@ -137,11 +141,13 @@ final class PollerSeat: @unchecked Sendable {
                 let nanoseconds = Int(deadline.tv_nsec) + Int(interval * 1e9)
                 deadline.tv_sec += nanoseconds / 1_000_000_000
                 deadline.tv_nsec = nanoseconds % 1_000_000_000
-                // Woken by a leave: take the seat if it is free. On a timeout, only as the type
-                // comment says.
+                // Woken by a leave: in a slow spell, take the seat if it is free; else it was a
+                // wake for a dormant standby that did not sleep after all (it found the seat free),
+                // and it checks on. On a timeout, take it only as the type comment says.
                 if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 {
                     vacancy = nil
                     takingOver = false
+                    mayTake = slow.load(ordering: .relaxed)
                     continue
                 }
                 let now = generation.load(ordering: .relaxed)
@@ -187,11 +193,11 @@ final class PollerSeat: @unchecked Sendable {
     }
 
     /// Any thread, having served a request it left the seat for: how long that took. One under
-    /// `grace / 2` ends a slow spell. (Only the standby starts one: a request can look slow here because its
-    /// thread waited for a CPU, and threads woken for that would only wait for one too.)
+    /// `grace / 2` ends a slow spell. (Only the standby starts one: a request can look slow here
+    /// because its thread waited for a CPU, and threads woken for that would only wait for one too.)
     func served(seconds: Double) {
         let run = slowInARow.load(ordering: .relaxed)
-        if seconds >= grace / 10 {
+        if seconds >= Self.quickRequest {
             slowInARow.store(run + 1, ordering: .relaxed)
         } else if run != 0 {
             slowInARow.store(0, ordering: .relaxed)

@@ -85,7 +85,9 @@ import Testing
     /// Slow requests in a row (their threads wait on something) pass it to the standby.
     @Test(arguments: [false, true])
     func aRunOfQuickRequestsKeepsTheSeatAndARunOfSlowOnesPassesIt(slowRequests: Bool) throws {
-        let grace = 0.01
+        // Long enough that the test's thread, preempted between `leave` and `take` on a busy
+        // machine, is not away for a whole check (which is a vacancy, rightly taken).
+        let grace = 0.1
         let seat = PollerSeat(grace: grace, dormantAfter: 3)
         seat.take()
         let shared = Shared()
@@ -98,9 +100,9 @@ import Testing
         let deadline = Clock.monotonic() + 10
         while !seat.standbyIsDormant && Clock.monotonic() < deadline { usleep(1000) }
         try #require(seat.standbyIsDormant)
-        // Serve "requests" for 40 checks' worth of `grace` while holding and leaving the seat, as
+        // Serve "requests" for 20 checks' worth of `grace` while holding and leaving the seat, as
         // a request thread does: quick ones in no time, slow ones waiting for `grace / 5` each.
-        let end = Clock.monotonic() + 40 * grace
+        let end = Clock.monotonic() + 20 * grace
         var tookDuringRequests = false
         while Clock.monotonic() < end {
             seat.leave()
