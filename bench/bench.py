@@ -16,7 +16,7 @@ DURATION = 5 if QUICK else 10
 # The hello comparison of arbiter with nginx runs in alternating rounds: on a shared VM the speed
 # of the whole machine drifts over minutes, and servers measured next to each other in time compare
 # more steadily than servers measured a minute apart. The table gives the median of the rounds.
-ROUNDS = 1 if QUICK else 3
+ROUNDS = 1 if QUICK else 5
 ROUND_DURATION = 5
 PORT = 18700
 

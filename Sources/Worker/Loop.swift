@@ -183,6 +183,7 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     /// of a task, or the start of a request (`handle`, in which an asynchronous application's task
     /// runs until it first waits). While it runs, slot 0 of the heartbeat names the request, so a
     /// timeout can say what held the loop; one that holds the loop past the threshold is reported.
+    @inline(__always)
     func runApplication(for owner: Exchange?, _ body: () -> Void) {
         // The turn's clock, restarted after any code that ran before in this turn: what the loop
         // did since takes microseconds, against a threshold of 0.1 s by default.
