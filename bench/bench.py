@@ -275,7 +275,7 @@ def main():
         ratio, each = median_ratio(a, b, field)
         va = sorted(x[field] for x in rounds[a])[ROUNDS // 2]
         vb = sorted(x[field] for x in rounds[b])[ROUNDS // 2]
-        print(f"| {label} | {va:.{digits}f} | {vb:.{digits}f} | {ratio:.2f}× ({each}) | {target} |")
+        print(f"| {label} | {va:.{digits}f} | {vb:.{digits}f} | {ratio:.3f}× ({each}) | {target} |")
     print(f"| hello req/s, async -w 2 vs uvicorn --workers 2 | {r['async']['rps']:.0f} | {r['uvicorn']['rps']:.0f} | "
           f"{r['async']['rps'] / r['uvicorn']['rps']:.2f}× | ≥ 2× |")
     print(f"| hello p99 ms, async vs uvicorn | {r['async']['p99_ms']:.2f} | {r['uvicorn']['p99_ms']:.2f} | "
