@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "Platform", "TLS"]),
         .testTarget(name: "SupervisionTests", dependencies: ["Supervision"]),
         .testTarget(name: "ArbiterTests", dependencies: ["Arbiter", "AppLoader", "Supervision"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AppLoader", "AppProtocol", "ArbiterABI", "Configuration", "HTTP1", "Platform"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "AppLoader", "AppProtocol", "ArbiterABI", "CArbiter", "Configuration", "HTTP1", "Platform"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Platform"]),
     ],
     swiftLanguageModes: [.v6]

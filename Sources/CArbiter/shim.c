@@ -218,6 +218,40 @@ int arbiter_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 _Thread_local double arbiter_turn_time = 0;
 
+enum { HANDLE_CACHE = 64 };
+static _Thread_local void *handle_cache[HANDLE_CACHE];
+static _Thread_local int handles_cached = 0;
+static _Thread_local int handle_cache_registered = 0;
+static pthread_key_t handle_cache_key;
+static pthread_once_t handle_cache_once = PTHREAD_ONCE_INIT;
+
+/* Runs at the exit of a thread that cached handles (its thread-locals are still there). */
+static void handle_cache_drain(void *unused) {
+    (void)unused;
+    while (handles_cached > 0) free(handle_cache[--handles_cached]);
+}
+
+static void handle_cache_make_key(void) { pthread_key_create(&handle_cache_key, handle_cache_drain); }
+
+void *arbiter_handle_alloc(void) {
+    if (handles_cached > 0) return handle_cache[--handles_cached];
+    return malloc(ARBITER_HANDLE_SIZE);
+}
+
+void arbiter_handle_free(void *handle) {
+    if (handle == NULL) return;
+    if (handles_cached == HANDLE_CACHE) {
+        free(handle);
+        return;
+    }
+    if (!handle_cache_registered) {
+        pthread_once(&handle_cache_once, handle_cache_make_key);
+        pthread_setspecific(handle_cache_key, handle_cache); /* non-NULL: the destructor runs */
+        handle_cache_registered = 1;
+    }
+    handle_cache[handles_cached++] = handle;
+}
+
 static _Thread_local unsigned char *scratch = NULL;
 unsigned char *arbiter_thread_scratch(void) {
     if (scratch == NULL) scratch = malloc(ARBITER_SCRATCH_SIZE);

@@ -1,4 +1,5 @@
 import ArbiterABI
+import CArbiter
 import Dispatch
 import Glibc
 import HTTP1
@@ -43,14 +44,15 @@ final class Exchange: @unchecked Sendable {
         self.connection = connection
         self.head = head
         forwardedClient = forwarded.map(ForwardedClient.init)
-        // malloc's alignment suits the two pointers; `allocate` would take the aligned-allocation path.
-        raw = malloc(MemoryLayout<arbiter_exchange>.size)!.bindMemory(to: arbiter_exchange.self, capacity: 1)
+        // From the thread's cache of handles (malloc's alignment, which suits the two pointers).
+        assert(MemoryLayout<arbiter_exchange>.size <= Int(ARBITER_HANDLE_SIZE))
+        raw = arbiter_handle_alloc()!.bindMemory(to: arbiter_exchange.self, capacity: 1)
         raw.initialize(to: arbiter_exchange(calls: Self.callTable, server_data: nil))
         raw.pointee.server_data = Unmanaged.passRetained(self).toOpaque()
     }
 
     deinit {
-        free(raw)
+        arbiter_handle_free(raw)
     }
 
     /// `handle` returned the application's token (owner thread).

@@ -87,6 +87,14 @@ extern _Thread_local double arbiter_turn_time;
 static inline double arbiter_get_turn_time(void) { return arbiter_turn_time; }
 static inline void arbiter_set_turn_time(double seconds) { arbiter_turn_time = seconds; }
 
+/// Memory for one exchange's C handle (at most ARBITER_HANDLE_SIZE bytes, malloc's alignment),
+/// cached per thread: a request takes a handle and gives it back when its exchange ends, nearly
+/// always on the same thread, so malloc and free run only while a thread's cache fills or empties.
+/// A thread that exits frees what it cached.
+void *arbiter_handle_alloc(void);
+void arbiter_handle_free(void *handle);
+enum { ARBITER_HANDLE_SIZE = 32 };
+
 /// A 64 KiB read buffer private to the calling thread (reads land here before they are copied
 /// into a connection's buffer, so no per-read allocation is needed).
 unsigned char *arbiter_thread_scratch(void);
