@@ -47,9 +47,12 @@ final class PollerSeat: @unchecked Sendable {
     /// A slow spell (set by the standby as it takes the seat, cleared by any thread that served a
     /// request quickly, read by `leave`).
     private let slow = Atomic<Bool>(false)
-    /// How many requests in a row took `quickRequest` or more (written by any thread that served
-    /// one, only when it changes; read by the standby). One alone may have waited for a CPU.
+    /// How many requests in a row took `quickRequest` or more, up to `slowRun` (written by any
+    /// thread that served one, only when it changes; read by the standby). One alone may have
+    /// waited for a CPU.
     private let slowInARow = Atomic<Int>(0)
+    /// Slow requests in a row that let the standby take the seat from a busy holder.
+    static let slowRun = 3
     /// Seconds under which a request counts as quick: about ten times a small request's own work.
     static let quickRequest = 0.0001
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -106,7 +109,7 @@ final class PollerSeat: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         var isStandby = false
-        var mayTake = true  // false after a standby's check that did not find the seat free twice
+        var mayTake = true  // false after a standby's check that does not call for taking the seat
         var quietChecks = 0  // the standby's consecutive checks that found no vacancy
         var vacancy: UInt64? = nil  // the generation the standby's last check found the seat free at
         var takingOver = false  // the standby takes the seat from a holder away on a slow request
@@ -157,7 +160,7 @@ final class PollerSeat: @unchecked Sendable {
                     quietChecks += 1
                     vacancy = nil
                     mayTake = false
-                } else if let last = vacancy, last == now || slowInARow.load(ordering: .relaxed) >= 3 {
+                } else if let last = vacancy, last == now || slowInARow.load(ordering: .relaxed) >= Self.slowRun {
                     takingOver = true
                     mayTake = true
                 } else {
@@ -198,7 +201,7 @@ final class PollerSeat: @unchecked Sendable {
     func served(seconds: Double) {
         let run = slowInARow.load(ordering: .relaxed)
         if seconds >= Self.quickRequest {
-            slowInARow.store(run + 1, ordering: .relaxed)
+            if run < Self.slowRun { slowInARow.store(run + 1, ordering: .relaxed) }
         } else if run != 0 {
             slowInARow.store(0, ordering: .relaxed)
         }
