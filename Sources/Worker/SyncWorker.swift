@@ -131,6 +131,8 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
         logger.debug("Worker ready: \(context.settings.threads) request thread(s), application \(context.app.name)")
         if context.app.isBlocking {
             logger.info(SynchronousCodeNotice.requestThreads(name: context.app.name, threads: context.settings.threads))
+        } else {
+            logger.warning(SynchronousCodeNotice.asynchronousApplication(name: context.app.name))
         }
         context.control.send(.ready)
         loop()

@@ -28,6 +28,15 @@ struct SynchronousCodeNotice {
         }
     }
 
+    /// The boot warning of a `sync` worker serving an asynchronous application: its requests run
+    /// as tasks on the worker's executor while request threads wait for them, so every request
+    /// crosses threads (about three context switches per request, measured on hello).
+    static func asynchronousApplication(name: String) -> String {
+        "Asynchronous application \(name) in a sync worker: each request runs as a task on the worker's executor "
+            + "while a request thread waits for it, and each of the task's calls on the request is handed to that "
+            + "thread and back, so every request crosses threads several times. Serve it with -k async"
+    }
+
     /// The boot line of a `sync` worker: what holds its request threads, and the limit.
     static func requestThreads(name: String, threads: Int) -> String {
         "Synchronous application \(name) with \(threads) request thread(s) (--threads): each request, and each open WebSocket "

@@ -34,6 +34,22 @@ extension Integration {
             }
         }
 
+        /// A sync worker serving an asynchronous application says at boot what that costs and what
+        /// to use instead; serving a synchronous one, it does not.
+        @Test func anAsynchronousApplicationInASyncWorkerIsAnnouncedAtBoot() throws {
+            try withServer(["hello:application", "-k", "sync"]) { server in
+                let response = try httpGet(port: server.port, "/")
+                #expect(response.text == "Hello, World!")
+                #expect(server.log.contains("[WARNING] Asynchronous application Router in a sync worker: each request runs as a task"))
+                #expect(server.log.contains("Serve it with -k async"))
+            }
+            try withServer(["hellosync:application", "-k", "sync"]) { server in
+                let response = try httpGet(port: server.port, "/")
+                #expect(response.text == "Hello, World!")
+                #expect(!server.log.contains("in a sync worker"))
+            }
+        }
+
         @Test func aKilledWorkerIsReplaced() throws {
             try withServer(["hello:application", "-w", "2"]) { server in
                 let before = server.workerPids
