@@ -112,7 +112,7 @@ final class PollerSeat: @unchecked Sendable {
         var mayTake = true  // false after a standby's check that does not call for taking the seat
         var quietChecks = 0  // the standby's consecutive checks that found no vacancy
         var vacancy: UInt64? = nil  // the generation the standby's last check found the seat free at
-        var takingOver = false  // the standby takes the seat from a holder away on a slow request
+        var takingOver = false  // the next take is the standby's, from a holder away on a slow request
         while true {
             if mayTake && tryTake() {
                 if isStandby { standby.store(Standby.none, ordering: .sequentiallyConsistent) }
@@ -120,6 +120,7 @@ final class PollerSeat: @unchecked Sendable {
                 return
             }
             mayTake = true
+            takingOver = false
             if !isStandby && standby.load(ordering: .relaxed) != Standby.present {
                 isStandby = true
                 standby.store(Standby.present, ordering: .sequentiallyConsistent)
@@ -149,12 +150,10 @@ final class PollerSeat: @unchecked Sendable {
                 // and it checks on. On a timeout, take it only as the type comment says.
                 if pthread_cond_timedwait(standbyCondition, mutex, &deadline) == 0 {
                     vacancy = nil
-                    takingOver = false
                     mayTake = slow.load(ordering: .relaxed)
                     continue
                 }
                 let now = generation.load(ordering: .relaxed)
-                takingOver = false
                 if now & 1 == 1 {
                     // A holder waits in epoll.
                     quietChecks += 1
@@ -180,7 +179,6 @@ final class PollerSeat: @unchecked Sendable {
             standbyDormant.store(false, ordering: .relaxed)
             quietChecks = 0
             vacancy = nil
-            takingOver = false
             mayTake = slow.load(ordering: .relaxed)
         }
     }
