@@ -30,7 +30,8 @@ extension AsyncWorker {
                     configuration: context.connectionConfiguration(for: remote),
                     server: self, owner: loop, now: Clock.turn())
                 connections[fd] = connection
-                connection.interest = Events.readable | Events.peerClosed
+                connection.edgeTriggered = !transport.isSecure
+                connection.interest = Events.readable | Events.peerClosed | registration(connection)
                 do {
                     try epoll.add(fd, events: connection.interest, token: Token.make(Token.connection, fd))
                 } catch {

@@ -80,6 +80,8 @@ enum Events {
     static let peerClosed = UInt32(ARBITER_EPOLLRDHUP)
     /// Both directions are down, or the socket has an error.
     static let failed = UInt32(ARBITER_EPOLLHUP) | UInt32(ARBITER_EPOLLERR)
+    /// Report readiness once per change (a registration flag, not an event).
+    static let edgeTriggered = UInt32(ARBITER_EPOLLET)
 }
 
 /// Whether a worker's listeners are registered with its epoll.

@@ -76,8 +76,9 @@ final class ServerConnection: @unchecked Sendable {
     /// upgrade); written and read by that request thread only, which must not touch it again.
     var detached = false
     var machine: ConnectionStateMachine
-    /// The events registered with epoll (async worker: the loop's; sync worker: whoever holds the
-    /// connection, without the edge-triggered or one-shot flag).
+    /// The events registered with epoll (async worker: the loop's, with the edge-triggered flag
+    /// when registered so; sync worker: whoever holds the connection, without the edge-triggered
+    /// or one-shot flag).
     var interest: UInt32 = 0
     /// Sync worker: tells this connection's epoll events from those of an earlier connection on the
     /// same descriptor (its token carries it). Set by the loop before it registers the connection.
@@ -89,9 +90,10 @@ final class ServerConnection: @unchecked Sendable {
         get { Int(slot) }
         set { slot = Int32(truncatingIfNeeded: newValue) }
     }
-    /// Sync worker: registered edge-triggered (plain TCP), so a request thread that lets go of it
-    /// with its socket drained need not re-arm it; else one-shot (TLS: its session can hold input
-    /// that epoll does not see). Set by the loop before it registers the connection.
+    /// Plain TCP, registered edge-triggered while it speaks HTTP. Sync worker: a request thread
+    /// that lets go of it with its socket drained need not re-arm it; else one-shot (TLS: its
+    /// session can hold input that epoll does not see). Async worker: see
+    /// `AsyncWorker.registration`. Set by the loop before it registers the connection.
     var edgeTriggered = false
     /// The last read ended with the socket drained (a short read, or nothing to read): anything
     /// that arrives later is a new edge. False when reading stopped at the read-ahead bound.

@@ -81,7 +81,6 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     }
 
     private static let oneShot = UInt32(ARBITER_EPOLLONESHOT)
-    private static let edgeTriggered = UInt32(ARBITER_EPOLLET)
 
     /// - Parameter signals: the signals routed to the loop (none in tests that run it in-process).
     init(context: WorkerContext, signals routed: [Int32] = WorkerMain.signals) {
@@ -259,7 +258,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
     }
 
     private func registration(_ connection: ServerConnection) -> UInt32 {
-        isEdgeTriggered(connection) ? Self.edgeTriggered : Self.oneShot
+        isEdgeTriggered(connection) ? Events.edgeTriggered : Self.oneShot
     }
 
     /// Loop thread: closes a connection it or a request thread that handed it back holds.

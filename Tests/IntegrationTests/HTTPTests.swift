@@ -81,6 +81,27 @@ extension Integration {
             }
         }
 
+        /// A pipeline several times the head window (what the server reads ahead between
+        /// requests), sent whole before any answer is read: the server stops reading at the
+        /// window and must read on by itself as it answers, since the client sends nothing more
+        /// (an edge-triggered registration reports no new input then).
+        @Test(arguments: ["sync", "async"])
+        func aPipelineLongerThanTheHeadWindowIsAnsweredWithoutMoreInput(worker: String) throws {
+            // A head window of about 4.5 KiB; the burst is 27 KiB, its answers fit the socket buffers.
+            try withServer(["hello:application", "-k", worker, "--limit-request-fields", "2", "--limit-request-field-size", "100"]) { server in
+                let c = try HTTPConnection(port: server.port, timeout: 10)
+                let count = 1000
+                try c.send(String(repeating: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", count: count))
+                for i in 0..<count {
+                    let response = try c.readResponse()
+                    guard response.text == "Hello, World!" else {
+                        Issue.record("response \(i): \(response.status) \(response.text)")
+                        return
+                    }
+                }
+            }
+        }
+
         @Test(arguments: ["hellosync:application", "hello:application"], ["sync", "async"])
         func chunkedRequestBodiesAndContinue(app: String, worker: String) throws {
             try withServer([app, "-k", worker]) { server in
