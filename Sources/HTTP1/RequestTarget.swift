@@ -105,7 +105,12 @@ public struct RequestTarget: Sendable, Equatable {
     private static func isRegNameByte(_ c: UInt8) -> Bool {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        default: "-._~%!$&'()*+,;=".utf8.contains(c)
+        // Spelled out, not `"…".utf8.contains(c)`: every request's Host passes here, and walking a
+        // string's UTF-8 view per byte cost 0.5 % of a hello request's CPU (perf).
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
+             UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+             UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="): true
+        default: false
         }
     }
 }

@@ -20,6 +20,11 @@ import Testing
         ("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: \r\n\r\n", 200),
         ("GET / HTTP/1.1\r\nHost: ex-ample.com:8000\r\n\r\n", 200),
+        // Every unreserved, percent and sub-delim character a reg-name may hold (RFC 3986 §3.2.2); others not.
+        ("GET / HTTP/1.1\r\nHost: a-._~%41!$&'()*+,;=b\r\n\r\n", 200),
+        ("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a<b\r\n\r\n", 400),
         ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 200),
         ("GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
