@@ -27,6 +27,8 @@ final class Exchange: @unchecked Sendable {
     private let forwardedClient: ForwardedClient?
     /// The client as resolved through trusted proxies.
     var client: Client { forwardedClient?.client ?? Client.peer(of: connection) }
+    /// The client trusted forwarding fields named, if any.
+    var forwarded: Client? { forwardedClient?.client }
     /// `GET /path` (the request line up to the target), for heartbeat labels.
     var labelRange: Range<Int> { head.methodRange.lowerBound..<head.targetRange.upperBound }
     private(set) var tokenKnown = false

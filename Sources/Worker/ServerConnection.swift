@@ -224,7 +224,7 @@ final class ServerConnection: @unchecked Sendable {
     /// Calls the application's `handle` (on any thread that may run it); returns its token.
     func handle(_ exchange: Exchange) -> UnsafeMutableRawPointer? {
         let app = server.app
-        return RequestView.with(head: exchange.head, connection: self, client: exchange.client) { view in
+        return RequestView.with(head: exchange.head, connection: self, forwarded: exchange.forwarded) { view in
             app.handle(app.ctx, view, exchange.raw)
         }
     }
