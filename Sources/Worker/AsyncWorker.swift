@@ -40,8 +40,6 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     /// kicks its connection): started once that code returned (`startDeferred`), since a request
     /// started there would run its code inside the other's, and a pipeline would nest without bound.
     var deferredStarts: [ServerConnection] = []
-    /// The connection whose request's `handle` runs now (which its caller holds).
-    var starting: ObjectIdentifier?
     /// The logger's level is fixed: whether to build the per-request debug line is decided once.
     let logsDebug: Bool
     /// Where in-flight requests are listed for the master (`arbiter ctl workers`, exit lines).
@@ -179,7 +177,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
     func service(_ connection: ServerConnection) {
         // Called by the application while its request starts: the `service` that started it goes
         // on once `handle` returns.
-        if ObjectIdentifier(connection) == starting { return }
+        if connection.handling { return }
         while connections[connection.fd] === connection {
             switch connection.drive() {
             case .start:
@@ -263,9 +261,9 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
             // An asynchronous application's task starts inside `handle` and runs until it first
             // waits: often to its answer, with no trip through the loop's queue.
             var token: UnsafeMutableRawPointer?
-            starting = ObjectIdentifier(connection)
+            connection.handling = true
             loop.runApplication(for: exchange) { token = connection.handle(exchange) }
-            starting = nil
+            connection.handling = false
             // Still running: its task's later jobs, queued by whatever resumes it, are its own.
             // (Not every job queued while `handle` ran: resuming another request's task there
             // queues that request's job.)

@@ -61,7 +61,7 @@ final class Exchange: @unchecked Sendable {
     func tokenArrived(_ token: UnsafeMutableRawPointer?) {
         self.token = token
         tokenKnown = true
-        if connection.cancelled(self) { connection.server.app.cancel(connection.server.app.ctx, token) }
+        if connection.cancelled(self) { connection.app.pointee.cancel(connection.app.pointee.ctx, token) }
         releaseIfDone()
     }
 
@@ -75,7 +75,7 @@ final class Exchange: @unchecked Sendable {
     private func releaseIfDone() {
         guard completed, tokenKnown, !released else { return }
         released = true
-        let app = connection.server.app
+        let app = connection.app.pointee
         app.release(app.ctx, token)
         Unmanaged<Exchange>.fromOpaque(raw.pointee.server_data!).release()
     }

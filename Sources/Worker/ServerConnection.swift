@@ -16,7 +16,6 @@ protocol ConnectionOwner: AnyObject, Sendable {
 /// What a worker class does for its connections. Called on the connection's owner thread.
 protocol ConnectionServer: AnyObject {
     var context: WorkerContext { get }
-    var app: arbiter_app { get }
     /// An application call waits for I/O: do it (async: write and re-arm; sync: block until the
     /// call completes).
     func service(_ connection: ServerConnection)
@@ -40,6 +39,10 @@ final class ServerConnection: @unchecked Sendable {
     // eight bytes: a worker holds one per open connection.
     let transport: any Transport
     unowned let server: any ConnectionServer
+    /// The application's table (`LoadedApp.table`, which lives as long as the process): read
+    /// through this pointer, the calls of every request touch no reference count, as the
+    /// `unowned` worker's would.
+    let app: UnsafePointer<arbiter_app>
     /// Where application calls go. Read from any thread during a request; written only between
     /// requests by the thread that holds the connection (and around a synchronous application's
     /// `handle`, while every call it makes happens before `handle` returns).
@@ -102,6 +105,10 @@ final class ServerConnection: @unchecked Sendable {
     /// Async worker: a request waits to start in `AsyncWorker.deferredStarts` until application
     /// code returns (loop thread).
     var waitsToStart = false
+    /// Async worker: the application's `handle` runs for this connection's request, inside the
+    /// `service` that started it, which carries on once `handle` returns: an exchange call's
+    /// `kick` leaves the connection to it (loop thread).
+    var handling = false
     /// An event reported the client's FIN (EPOLLRDHUP) before its input was read to the end (the
     /// read budget was spent): the end is found by reading on, and no longer watched for, since
     /// the event would be reported again at every wait (owner thread).
@@ -115,6 +122,7 @@ final class ServerConnection: @unchecked Sendable {
         self.remoteHostBytes = remoteHostBytes
         machine = ConnectionStateMachine(shared: configuration, now: now)
         self.server = server
+        app = server.context.app.table
         self.owner = owner
     }
 
@@ -178,7 +186,7 @@ final class ServerConnection: @unchecked Sendable {
                 guard let exchange = current else { continue }
                 server.context.logger.debug("Client gone during \(exchange.head.method) \(exchange.head.target); cancelling its request")
                 cancelledExchange = exchange
-                if exchange.tokenKnown { server.app.cancel(server.app.ctx, exchange.token) }
+                if exchange.tokenKnown { app.pointee.cancel(app.pointee.ctx, exchange.token) }
             case .requestCompleted(let summary):
                 guard let exchange = current else { continue }
                 current = nil
@@ -223,7 +231,7 @@ final class ServerConnection: @unchecked Sendable {
 
     /// Calls the application's `handle` (on any thread that may run it); returns its token.
     func handle(_ exchange: Exchange) -> UnsafeMutableRawPointer? {
-        let app = server.app
+        let app = app.pointee
         return RequestView.with(head: exchange.head, connection: self, forwarded: exchange.forwarded) { view in
             app.handle(app.ctx, view, exchange.raw)
         }
@@ -256,7 +264,7 @@ final class ServerConnection: @unchecked Sendable {
                 // The application still works on it: its receive ended; cancel the rest.
                 cancelledExchange = exchange
                 exchange.connectionEnded = true
-                if exchange.tokenKnown { server.app.cancel(server.app.ctx, exchange.token) }
+                if exchange.tokenKnown { app.pointee.cancel(app.pointee.ctx, exchange.token) }
             }
         }
         session.completeCalls()
@@ -264,7 +272,7 @@ final class ServerConnection: @unchecked Sendable {
 
     /// The application called with the connection's machine in mind: let the driver act.
     func kick() {
-        if !driving { server.service(self) }
+        if !driving && !handling { server.service(self) }
     }
 }
 
