@@ -18,6 +18,9 @@ public struct HeadParser: Sendable {
         var searched: UInt32 = 0
         /// Where the line being received starts.
         var lineStart: UInt32 = 0
+        /// Lines ended so far (the request line, then field lines): the head's field count, known
+        /// without another pass over its bytes.
+        var linesEnded: UInt32 = 0
     }
 
     public var limits: Limits
@@ -47,10 +50,10 @@ public struct HeadParser: Sendable {
         switch locate(buffer) {
         case .incomplete: return .incomplete
         case .failure(let error): return .failure(error)
-        case .head(let start, let end):
+        case .head(let start, let end, let fieldLines):
             progress = Progress()
             do {
-                let head = try Self.parseHead(UnsafeBufferPointer(rebasing: buffer[start..<end]), limits: limits)
+                let head = try Self.parseHead(UnsafeBufferPointer(rebasing: buffer[start..<end]), fieldLines: fieldLines, limits: limits)
                 return .complete(head, consumed: end + 2)
             } catch {
                 return .failure(error as! HTTPError)
@@ -61,8 +64,9 @@ public struct HeadParser: Sendable {
     private enum Located {
         case incomplete
         case failure(HTTPError)
-        /// The head is `start..<end`, followed by its final CRLF.
-        case head(start: Int, end: Int)
+        /// The head is `start..<end`, followed by its final CRLF; `fieldLines` lines follow its
+        /// request line.
+        case head(start: Int, end: Int, fieldLines: Int)
     }
 
     private mutating func locate(_ buffer: UnsafeBufferPointer<UInt8>) -> Located {
@@ -72,27 +76,29 @@ public struct HeadParser: Sendable {
             start += 2
         }
         do throws(HTTPError) {
-            guard let end = try findEndOfHead(buffer, from: start) else {
+            guard let (end, lines) = try findEndOfHead(buffer, from: start) else {
                 if buffer.count - start > limits.maxHeadSize {
                     return .failure(.fieldsTooLarge("request head larger than \(limits.maxHeadSize) bytes"))
                 }
                 return .incomplete
             }
-            return .head(start: start, end: end)
+            return .head(start: start, end: end, fieldLines: lines - 1)
         } catch {
             progress = Progress()
             return .failure(error)
         }
     }
 
-    /// Index of the CR that ends the head (the second CRLF of CRLFCRLF), or nil while incomplete.
+    /// Index of the CR that ends the head (the second CRLF of CRLFCRLF) and the number of lines
+    /// before it (the request line's included), or nil while incomplete.
     /// Each line is checked when its LF arrives, and the line still arriving as it grows: a bare LF
     /// is refused (RFC 9112 §2.2 lets a server refuse it; waiting for a CRLF that never comes would
     /// only end in a 408), and so is a line over its limit, at once instead of once the head ends.
-    private mutating func findEndOfHead(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) throws(HTTPError) -> Int? {
+    private mutating func findEndOfHead(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int) throws(HTTPError) -> (end: Int, lines: Int)? {
         let n = buffer.count
         var p = max(start, Int(progress.searched))
         var lineStart = max(start, Int(progress.lineStart))
+        var lines = Int(progress.linesEnded)
         while p < n {
             if buffer[p] != ASCII.lf {
                 p += 1
@@ -100,14 +106,16 @@ public struct HeadParser: Sendable {
             }
             guard p > start, buffer[p - 1] == ASCII.cr else { throw .badRequest("bare LF in the request head") }
             // An empty line after the request line ends the head.
-            if p - 1 == lineStart && lineStart > start { return p - 1 }
+            if p - 1 == lineStart && lineStart > start { return (p - 1, lines) }
             try checkLine(length: p - 1 - lineStart, isRequestLine: lineStart == start)
+            lines += 1
             lineStart = p + 1
             p += 1
         }
         // The line still arriving, without the CR that may end it.
         try checkLine(length: n - lineStart - (n > lineStart && buffer[n - 1] == ASCII.cr ? 1 : 0), isRequestLine: lineStart == start)
-        progress = Progress(searched: UInt32(truncatingIfNeeded: n), lineStart: UInt32(truncatingIfNeeded: lineStart))
+        progress = Progress(searched: UInt32(truncatingIfNeeded: n), lineStart: UInt32(truncatingIfNeeded: lineStart),
+                            linesEnded: UInt32(truncatingIfNeeded: lines))
         return nil
     }
 
@@ -123,17 +131,16 @@ public struct HeadParser: Sendable {
     }
 
     /// Parses the head in `b`: the request line and field lines, each ending in CRLF, without the
-    /// final CRLF. `findEndOfHead` has checked each line's length and that every LF ends a CRLF.
-    static func parseHead(_ b: UnsafeBufferPointer<UInt8>, limits: Limits) throws -> RequestHead {
+    /// final CRLF, `fieldLines` of them after the request line. `findEndOfHead` has checked each
+    /// line's length and that every LF ends a CRLF, and counted the lines.
+    static func parseHead(_ b: UnsafeBufferPointer<UInt8>, fieldLines lines: Int, limits: Limits) throws -> RequestHead {
         var lineEnd = 0
         while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
         let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
-        // As many fields as lines (each ends in LF): the head lives as long as its request, so
-        // a fixed reserve would hold unused room through every long-running request. A target
-        // not in origin form may need a Host field added (below): room for one more, and its name.
-        var lines = 0
-        for byte in UnsafeBufferPointer(rebasing: b[(lineEnd + 2)...]) where byte == ASCII.lf { lines += 1 }
+        // As many fields as lines: the head lives as long as its request, so a fixed reserve
+        // would hold unused room through every long-running request. A target not in origin
+        // form may need a Host field added (below): room for one more, and its name.
         let originForm = b[targetRange.lowerBound] == UInt8(ascii: "/")
         let head = RequestHead.make(copying: b, fieldCapacity: lines + (originForm ? 0 : 1),
                                     spareBytes: originForm ? 0 : FieldSemantics.host.count)
