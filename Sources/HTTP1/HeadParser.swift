@@ -1,3 +1,5 @@
+import Glibc
+
 /// Incremental parser of a request head (RFC 9112 §2–§7), strict by design.
 ///
 /// Feed it the connection's buffered bytes each time more arrive; it remembers how far it has
@@ -100,10 +102,10 @@ public struct HeadParser: Sendable {
         var lineStart = max(start, Int(progress.lineStart))
         var lines = Int(progress.linesEnded)
         while p < n {
-            if buffer[p] != ASCII.lf {
-                p += 1
-                continue
-            }
+            // The next LF, found by libc's vectorised `memchr`: a byte-at-a-time loop cost about
+            // 8 instructions per byte of every head.
+            guard let found = memchr(buffer.baseAddress! + p, Int32(ASCII.lf), n - p) else { break }
+            p = buffer.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
             guard p > start, buffer[p - 1] == ASCII.cr else { throw .badRequest("bare LF in the request head") }
             // An empty line after the request line ends the head.
             if p - 1 == lineStart && lineStart > start { return (p - 1, lines) }
@@ -134,8 +136,7 @@ public struct HeadParser: Sendable {
     /// final CRLF, `fieldLines` of them after the request line. `findEndOfHead` has checked each
     /// line's length and that every LF ends a CRLF, and counted the lines.
     static func parseHead(_ b: UnsafeBufferPointer<UInt8>, fieldLines lines: Int, limits: Limits) throws -> RequestHead {
-        var lineEnd = 0
-        while !(b[lineEnd] == ASCII.cr && b[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+        let lineEnd = endOfLine(b, from: 0)
         let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
 
         // As many fields as lines: the head lives as long as its request, so a fixed reserve
@@ -148,8 +149,7 @@ public struct HeadParser: Sendable {
         var fieldLines = 0
         var lineStart = lineEnd + 2
         while lineStart < b.count {
-            var end = lineStart
-            while !(b[end] == ASCII.cr && b[end + 1] == ASCII.lf) { end += 1 }
+            let end = endOfLine(b, from: lineStart)
             let field = try parseField(b, lineStart..<end)
             lineStart = end + 2
             // Every field line counts against the limit, also those dropped below.
@@ -193,6 +193,13 @@ public struct HeadParser: Sendable {
             keepAlive: version == .http11 ? !semantics.connectionClose : semantics.connectionKeepAlive && !semantics.connectionClose,
             expectsContinue: version == .http11 && semantics.expectContinue)
         return head
+    }
+
+    /// The CR of the CRLF that ends the line starting at `start` (each line of a located head
+    /// ends in one, and every LF in it ends a CRLF).
+    private static func endOfLine(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        let lf = memchr(b.baseAddress! + start, Int32(ASCII.lf), b.count - start)!
+        return b.baseAddress!.distance(to: lf.assumingMemoryBound(to: UInt8.self)) - 1
     }
 
     static func parseRequestLine(_ b: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws
