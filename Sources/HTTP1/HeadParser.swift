@@ -257,7 +257,7 @@ public struct HeadParser: Sendable {
         while i < line.upperBound, b[i] == ASCII.space || b[i] == ASCII.tab { i += 1 }
         var end = line.upperBound
         while end > i, b[end - 1] == ASCII.space || b[end - 1] == ASCII.tab { end -= 1 }
-        for j in i..<end where !ASCII.isFieldValueByte(b[j]) {
+        guard ASCII.isFieldValue(UnsafeBufferPointer(rebasing: b[i..<end])) else {
             throw HTTPError.badRequest("invalid character in header value")
         }
         return RequestHead.Field(name: name, value: i..<end)

@@ -258,6 +258,29 @@ enum ASCII {
     @inline(__always) static func isFieldValueByte(_ c: UInt8) -> Bool {
         c == tab || (c >= 0x20 && c != 0x7F)
     }
+    /// Whether every byte of a field value is a field-vchar, SP or HTAB (obs-text allowed; RFC 9110
+    /// §5.5), in a request's fields and a response's alike: eight bytes at a time while none is below 0x20 or DEL, then byte by byte.
+    static func isFieldValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = value.baseAddress else { return true }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = 0
+        while i + 8 <= value.count {
+            let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            // A byte below 0x20 (a control; HTAB among them) or equal to 0x7F (DEL) sets its high bit here.
+            let below = (word &- ones &* 0x20) & ~word & highs
+            let del = word ^ (ones &* 0x7F)
+            let isDel = (del &- ones) & ~del & highs
+            if below | isDel != 0 { break }
+            i += 8
+        }
+        while i < value.count {
+            if !isFieldValueByte(value[i]) { return false }
+            i += 1
+        }
+        return true
+    }
+
     @inline(__always) static func isHexDigit(_ c: UInt8) -> Bool {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102)
     }

@@ -16,7 +16,7 @@ public enum ResponseEncoder {
     public static func classify(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> FieldKind {
         guard !name.isEmpty else { return .invalid }
         for c in name where !ASCII.isToken(c) { return .invalid }
-        if !isCleanValue(value) { return .invalid }
+        if !ASCII.isFieldValue(value) { return .invalid }
         switch name.count {
         case 4 where equalsIgnoringCase(name, "date"): return .date
         case 6 where equalsIgnoringCase(name, "server"): return .server
@@ -25,29 +25,6 @@ public enum ResponseEncoder {
         case 17 where equalsIgnoringCase(name, "transfer-encoding"): return .framing
         default: return .other
         }
-    }
-
-    /// Whether every byte of a field value is a field-vchar, SP or HTAB (obs-text allowed): eight
-    /// bytes at a time while none is below 0x20 or DEL, then byte by byte.
-    static func isCleanValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = value.baseAddress else { return true }
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        var i = 0
-        while i + 8 <= value.count {
-            let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-            // A byte below 0x20 (a control; HTAB among them) or equal to 0x7F (DEL) sets its high bit here.
-            let below = (word &- ones &* 0x20) & ~word & highs
-            let del = word ^ (ones &* 0x7F)
-            let isDel = (del &- ones) & ~del & highs
-            if below | isDel != 0 { break }
-            i += 8
-        }
-        while i < value.count {
-            if !ASCII.isFieldValueByte(value[i]) { return false }
-            i += 1
-        }
-        return true
     }
 
     /// Whether an application-provided header may be sent as is (a token name, a clean value, and

@@ -247,8 +247,8 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
     }
 }
 
-/// A response field value is accepted exactly when every byte is a field-vchar, SP, HTAB or
-/// obs-text (RFC 9110 §5.5), wherever the byte sits in a long value.
+/// A field value, a response's or a request's, is accepted exactly when every byte is a
+/// field-vchar, SP, HTAB or obs-text (RFC 9110 §5.5), wherever the byte sits in a long value.
 @Test func fieldValueBytesAreTheRFCs() {
     for c in UInt8.min...UInt8.max {
         let allowed = c == 9 || (c >= 0x20 && c != 0x7F)
@@ -256,6 +256,12 @@ func status(_ raw: String, limits: Limits = Limits()) -> Int? {
             var value = [UInt8](repeating: UInt8(ascii: "v"), count: 21)
             value[position] = c
             #expect(ResponseEncoder.isAcceptableResponseHeader(name: Array("X-A".utf8), value: value) == allowed, "byte \(c) at \(position)")
+            var parser = HeadParser()
+            let parsed: Bool = switch parser.parse(Array("GET / HTTP/1.1\r\nHost: a\r\nX-A: ".utf8) + value + Array("\r\n\r\n".utf8)) {
+            case .complete: true
+            case .incomplete, .failure: false
+            }
+            #expect(parsed == allowed, "request: byte \(c) at \(position)")
         }
     }
 }
