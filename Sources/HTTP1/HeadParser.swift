@@ -138,6 +138,10 @@ public struct HeadParser: Sendable {
     static func parseHead(_ b: UnsafeBufferPointer<UInt8>, fieldLines lines: Int, limits: Limits) throws -> RequestHead {
         let lineEnd = endOfLine(b, from: 0)
         let (methodRange, targetRange, version) = try parseRequestLine(b, 0..<lineEnd)
+        // Every field line counts against the limit, also those dropped below.
+        if lines > limits.fields {
+            throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
+        }
 
         // As many fields as lines: the head lives as long as its request, so a fixed reserve
         // would hold unused room through every long-running request. A target not in origin
@@ -146,17 +150,11 @@ public struct HeadParser: Sendable {
         let head = RequestHead.make(copying: b, fieldCapacity: lines + (originForm ? 0 : 1),
                                     spareBytes: originForm ? 0 : FieldSemantics.host.count)
         var semantics = FieldSemantics()
-        var fieldLines = 0
         var lineStart = lineEnd + 2
         while lineStart < b.count {
             let end = endOfLine(b, from: lineStart)
             let field = try parseField(b, lineStart..<end)
             lineStart = end + 2
-            // Every field line counts against the limit, also those dropped below.
-            fieldLines += 1
-            if fieldLines > limits.fields {
-                throw HTTPError.fieldsTooLarge("more than \(limits.fields) header fields")
-            }
             if b[field.name].contains(UInt8(ascii: "_")) {
                 switch limits.underscoreHeaders {
                 case .drop: continue
