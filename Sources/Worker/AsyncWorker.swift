@@ -197,10 +197,7 @@ final class AsyncWorker: ConnectionServer, @unchecked Sendable {
                 return close(connection)
             case .idle:
                 if connection.wantsWrite && connection.writeAvailable() { continue }
-                if connection.readBuffered() { continue }
-                // Edge-triggered: input left in the socket when reading stopped at the read-ahead
-                // bound is no new edge, so no event reports it once there is room again.
-                if registration(connection) != 0 && !connection.inputDrained && connection.wantsRead && connection.readAvailable() { continue }
+                if connection.readUnreported(edgeTriggered: registration(connection) != 0) { continue }
                 return updateInterest(connection)
             }
         }

@@ -335,7 +335,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 return close(connection)
             case .idle:
                 if connection.wantsWrite && connection.writeAvailable() { continue }
-                if connection.readBuffered() { continue }
+                if connection.readUnreported() { continue }
                 rearm(connection)
                 if letGo(connection, heldAs: Holder.loop) { return }
             }
@@ -504,7 +504,7 @@ final class SyncWorker: ConnectionServer, @unchecked Sendable {
                 handBack(connection, close: true, thread: thread)
                 return ran
             case .idle:
-                if connection.readBuffered() { continue }
+                if connection.readUnreported() { continue }
                 guard connection.machine.isServing else {
                     if handBack(connection, close: false, thread: thread) { return ran }
                     continue  // an event came meanwhile: serve it here
