@@ -160,7 +160,7 @@ public struct BodyDecoder: Sendable {
         if i == line.upperBound && i != afterDigits { throw .badRequest("whitespace after chunk size") }
         if i < line.upperBound {
             guard b[i] == UInt8(ascii: ";") else { throw .badRequest("invalid chunk size") }
-            for j in i..<line.upperBound where !ASCII.isFieldValueByte(b[j]) {
+            guard ASCII.isFieldValue(UnsafeBufferPointer(rebasing: b[i..<line.upperBound])) else {
                 throw .badRequest("invalid chunk extension")
             }
         }

@@ -259,7 +259,8 @@ enum ASCII {
         c == tab || (c >= 0x20 && c != 0x7F)
     }
     /// Whether every byte of a field value is a field-vchar, SP or HTAB (obs-text allowed; RFC 9110
-    /// §5.5), in a request's fields and a response's alike: eight bytes at a time while none is below 0x20 or DEL, then byte by byte.
+    /// §5.5), in a request's fields and a response's alike: eight bytes at a time while none is
+    /// below 0x20 or DEL, then byte by byte.
     static func isFieldValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = value.baseAddress else { return true }
         let ones: UInt64 = 0x0101_0101_0101_0101
