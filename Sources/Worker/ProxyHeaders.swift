@@ -9,18 +9,17 @@ struct Client {
     var hostBytes: [UInt8]
     var port: UInt16
 
-    /// Applies `Forwarded` (RFC 7239), or else `X-Forwarded-For` / `X-Forwarded-Proto`, when the peer
-    /// is trusted. The client is the first address from the right that is not itself a trusted proxy.
     /// The connection's peer itself, as most requests' client is.
     static func peer(of connection: ServerConnection) -> Client {
         Client(
-            host: connection.remote?.host ?? "", scheme: connection.transport.isSecure ? "https" : "http",
-            hostBytes: connection.remoteHostBytes, port: connection.remote?.port ?? 0)
+            host: connection.remote?.host ?? "", scheme: connection.scheme.description,
+            hostBytes: connection.remoteHostBytes, port: connection.remotePort)
     }
 
-    /// The client a trusted peer's forwarding fields name; nil when the client is the peer itself
-    /// (no such fields, or a peer not trusted to send them). `trust` is read only for a head that
-    /// carries such fields.
+    /// The client a trusted peer's forwarding fields name — `Forwarded` (RFC 7239), or else
+    /// `X-Forwarded-For` / `X-Forwarded-Proto`: the first address from the right that is not itself
+    /// a trusted proxy. Nil when the client is the peer itself (no such fields, or a peer not
+    /// trusted to send them). `trust` is read only for a head that carries such fields.
     static func forwarded(head: RequestHead, connection: ServerConnection, trust: @autoclosure () -> TrustList) -> Client? {
         // Most requests carry no forwarding fields: nothing to check then.
         let forwarding = head.withFields { fields in

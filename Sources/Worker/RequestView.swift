@@ -10,9 +10,8 @@ enum RequestView {
         let secure = connection.transport.isSecure
         let certificate = secure ? connection.transport.clientCertificate : ClientCertificateBytes()
         guard let forwarded else {
-            let scheme: StaticString = secure ? "https" : "http"
             return with(head: head, connection: connection, remoteHost: connection.remoteHostBytes,
-                        remotePort: connection.remote?.port ?? 0, scheme: view(scheme), certificate: certificate, body)
+                        remotePort: connection.remotePort, scheme: view(connection.scheme), certificate: certificate, body)
         }
         return Array(forwarded.scheme.utf8).withUnsafeBufferPointer { scheme in
             with(head: head, connection: connection, remoteHost: forwarded.hostBytes, remotePort: forwarded.port,

@@ -130,6 +130,10 @@ final class ServerConnection: @unchecked Sendable {
     /// The local address.
     var local: SocketName? { listenerName.name }
     var localHostBytes: [UInt8] { listenerName.hostBytes }
+    /// The peer's port (0 for a Unix-socket peer).
+    var remotePort: UInt16 { remote?.port ?? 0 }
+    /// The scheme the client reached the server by: `https` over TLS, else `http`.
+    var scheme: StaticString { transport.isSecure ? "https" : "http" }
 
     /// The application has an outstanding read or write.
     var hasPendingCall: Bool { pendingRead != nil || pendingWrite != nil }
