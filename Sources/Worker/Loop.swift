@@ -34,6 +34,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     private var spare: [Work] = []
     /// Delayed jobs, earliest first.
     private var timers = TimerQueue<Job>()
+    /// The most due timers one `runPending` takes; the rest wait for the next turn (with a zero
+    /// `epoll_wait` timeout, since they are due), after that turn's I/O.
+    private let dueTimersPerTurn: Int
     private let logger: Logger
     private let blockThreshold: Double
     private var owners = JobOwners<Exchange>()
@@ -45,7 +48,9 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
     /// the request ends, before its exchange can go.
     private var shown: ObjectIdentifier?
 
-    init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat) {
+    init(wake: WakeUp, logger: Logger, blockThreshold: Double, heartbeat: Heartbeat, dueTimersPerTurn: Int) {
+        precondition(dueTimersPerTurn > 0, "a turn must take due timers")
+        self.dueTimersPerTurn = dueTimersPerTurn
         self.heartbeat = heartbeat
         self.wake = wake
         self.logger = logger
@@ -141,7 +146,8 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
 
     var hasPending: Bool { !local.isEmpty }
 
-    /// Runs what is queued now (not what these runs enqueue, which waits for the next turn).
+    /// Runs what is queued now (not what these runs enqueue, which waits for the next turn) and up
+    /// to `dueTimersPerTurn` due timers, earliest first.
     func runPending() {
         var batch: [Work] = []
         swap(&batch, &spare)  // an empty buffer with capacity…
@@ -155,7 +161,10 @@ final class Loop: ConnectionOwner, @unchecked Sendable {
         }
         if !timers.isEmpty {
             let now = Clock.monotonic()
-            while let job = timers.popDue(now: now) { batch.append(.job(job)) }
+            for _ in 0..<dueTimersPerTurn {
+                guard let job = timers.popDue(now: now) else { break }
+                batch.append(.job(job))
+            }
         }
         for work in batch {
             switch work {

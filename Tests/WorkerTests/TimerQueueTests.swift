@@ -47,10 +47,29 @@ private func job(_ tag: Int) -> Loop.Job {
 }
 
 @Suite(.serialized) struct LoopTimerTests {
-    static func loop() throws -> Loop {
+    static func loop(dueTimersPerTurn: Int = 256) throws -> Loop {
         let (heartbeat, _) = try Heartbeat.create(slots: 1)
         return Loop(wake: try WakeUp(), logger: Logger(sink: try LogSink(path: nil), level: .error), blockThreshold: 60,
-                    heartbeat: heartbeat)
+                    heartbeat: heartbeat, dueTimersPerTurn: dueTimersPerTurn)
+    }
+
+    /// A burst of due timers (10,000 sleeps ending together) is taken a bounded batch per turn, so
+    /// the turn's I/O is not held back behind the whole burst; the batches keep deadline order.
+    @Test func aTurnTakesABoundedBatchOfDueTimers() throws {
+        ran.withLock { $0.removeAll() }
+        let loop = try Self.loop(dueTimersPerTurn: 4)
+        for tag in 0..<10 { loop.enqueue(job(tag), after: Double(tag) * 1e-6) }
+        loop.runPending()  // moves them into the loop's timer queue
+        usleep(2_000)  // all ten are due: the last was 9 µs away
+        var perTurn: [Int] = []
+        for _ in 0..<5 {
+            let before = ran.withLock { $0.count }
+            loop.runPending()
+            perTurn.append(ran.withLock { $0.count } - before)
+        }
+        #expect(perTurn == [4, 4, 2, 0, 0])
+        #expect(ran.withLock { $0 }.map(\.tag) == Array(0..<10))
+        #expect(loop.scheduledCount == 0)
     }
 
     @Test func delayedJobsRunOnTheLoopInDeadlineOrderAndNeverEarly() throws {
