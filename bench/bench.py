@@ -27,6 +27,15 @@ def arbiter(app, worker, workers, *extra):
             "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", *extra]
 
 
+def sleep_servers(connections):
+    """The one-worker servers of the concurrent-sleep case (bench.py and bench/sleepwave.py), with
+    room for `connections` connections and a backlog for all of them arriving at once."""
+    return {
+        "arbiter": arbiter("hello:application", "async", 1, "--worker-connections", str(2 * connections), "--backlog", "16384"),
+        "uvicorn": uvicorn(1, "--backlog", "16384"),
+    }
+
+
 def gunicorn(worker, workers, threads=1, *extra):
     return [os.path.join(VENV, "gunicorn"), "wsgi_app:application", "-k", worker, "-w", str(workers),
             "--threads", str(threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning",
@@ -247,13 +256,13 @@ def main():
     sleeps = {}
     for n in (1000, 10000):
         print(f"one worker, {n} concurrent GET /sleep?seconds=1")
-        extra = ["--worker-connections", str(2 * n), "--backlog", "16384"]
+        servers = sleep_servers(n)
         # Ideal: every connection completes one request per second. A connection's k-th response
         # arrives just after k seconds, so a run of d seconds can count at most floor(d) - 1… d of
         # them; the ideal is n × (d - 1) / d requests per second (n for an infinitely long run).
         ideal = n * (DURATION - 1) / DURATION
-        sleeps[("arbiter", n)] = measure(f"arbiter -k async -w 1", arbiter("hello:application", "async", 1, *extra), 1, n, "/sleep?seconds=1", ideal=ideal)
-        sleeps[("uvicorn", n)] = measure(f"uvicorn --workers 1", uvicorn(1, "--backlog", "16384"), 1, n, "/sleep?seconds=1", ideal=ideal)
+        sleeps[("arbiter", n)] = measure(f"arbiter -k async -w 1", servers["arbiter"], 1, n, "/sleep?seconds=1", ideal=ideal)
+        sleeps[("uvicorn", n)] = measure(f"uvicorn --workers 1", servers["uvicorn"], 1, n, "/sleep?seconds=1", ideal=ideal)
 
     print("idle memory, one worker")
     idle = {

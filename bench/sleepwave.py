@@ -23,10 +23,7 @@ def main():
     args = parser.parse_args()
     client = os.path.join(bench.ROOT, ".build", "sleepwave")
     n = args.connections
-    commands = {
-        "arbiter": bench.arbiter("hello:application", "async", 1, "--worker-connections", str(2 * n), "--backlog", "16384"),
-        "uvicorn": bench.uvicorn(1, "--backlog", "16384"),
-    }
+    commands = bench.sleep_servers(n)
     for name in args.servers.split(","):
         server = bench.Server(commands[name], 1)
         try:
